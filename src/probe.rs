@@ -1,0 +1,106 @@
+//! The model's only window to whoever runs it: events out, named points in.
+//!
+//! The model calls [`emit`] for every event and awaits [`point`] at the
+//! moments where a crash or a race is interesting. It does not know what
+//! happens there: a [`Probe`] installed on the current thread (one
+//! simulation per thread) decides. With no probe installed, events go only
+//! to `tracing` and points return at once, so the model runs unobserved.
+//!
+//! Why a thread-local hook and not a dependency: `src/` must compile and make
+//! sense without the harness (the model and harness never mix), and turmoil
+//! runs every host of one simulation on one thread.
+
+use crate::event::Event;
+use crate::ids::HostId;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// What a host does when it reaches a named point.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PointAction {
+    /// Go on.
+    Continue,
+    /// Halt: send and answer nothing more, never return. The observer
+    /// crashes the host soon after.
+    Halt,
+    /// Wait here until [`Probe::is_paused`] says otherwise.
+    Pause,
+}
+
+/// The observer of one simulation.
+pub trait Probe {
+    /// Called for every event, in order.
+    fn event(&self, host: HostId, event: &Event);
+    /// Called when `host` reaches the point `name`.
+    fn point(&self, host: HostId, name: &str) -> PointAction;
+    /// Polled while a host waits at a paused point.
+    fn is_paused(&self, host: HostId, name: &str) -> bool;
+}
+
+thread_local! {
+    static PROBE: RefCell<Option<Rc<dyn Probe>>> = const { RefCell::new(None) };
+    /// Hosts that halted at a point: their sends and answers stop.
+    static HALTED: RefCell<Vec<HostId>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Installs `probe` on this thread until the guard drops.
+pub fn install(probe: Rc<dyn Probe>) -> ProbeGuard {
+    PROBE.with(|p| *p.borrow_mut() = Some(probe));
+    HALTED.with(|h| h.borrow_mut().clear());
+    ProbeGuard(())
+}
+
+/// Uninstalls the probe when dropped.
+pub struct ProbeGuard(());
+
+impl Drop for ProbeGuard {
+    fn drop(&mut self) {
+        PROBE.with(|p| *p.borrow_mut() = None);
+        HALTED.with(|h| h.borrow_mut().clear());
+    }
+}
+
+fn current() -> Option<Rc<dyn Probe>> {
+    PROBE.with(|p| p.borrow().clone())
+}
+
+/// Reports an event from `host`.
+pub fn emit(host: HostId, event: Event) {
+    tracing::debug!(target: "intent_sim::model", %host, "{event}");
+    if let Some(p) = current() {
+        p.event(host, &event);
+    }
+}
+
+/// How often a paused host looks whether it was released.
+const PAUSE_POLL: Duration = Duration::from_millis(100);
+
+/// A named point (design section 4). Returns at once unless the probe armed
+/// it; a halted host never returns from here.
+pub async fn point(host: HostId, name: &str) {
+    let Some(p) = current() else { return };
+    match p.point(host, name) {
+        PointAction::Continue => {}
+        PointAction::Halt => {
+            HALTED.with(|h| h.borrow_mut().push(host));
+            std::future::pending::<()>().await;
+        }
+        PointAction::Pause => {
+            while p.is_paused(host, name) {
+                tokio::time::sleep(PAUSE_POLL).await;
+            }
+        }
+    }
+}
+
+/// Whether `host` halted at a point. The network layer stops sending and
+/// answering for a halted host, as a process frozen in place would.
+pub fn is_halted(host: HostId) -> bool {
+    HALTED.with(|h| h.borrow().contains(&host))
+}
+
+/// Forgets that `host` halted: the observer restarted it.
+pub fn clear_halted(host: HostId) {
+    HALTED.with(|h| h.borrow_mut().retain(|x| *x != host));
+}
