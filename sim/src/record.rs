@@ -1,0 +1,161 @@
+//! The event stream the checkers read and the trace prints: the model's
+//! events, the workload's requests and their outcomes, and the faults the
+//! harness injected, each stamped with virtual time and host.
+
+use model::event::{ApiOp, Event};
+use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
+use std::fmt;
+
+/// One line of the trace.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Record {
+    /// Virtual time at the start of the step the event happened in.
+    pub at: Millis,
+    pub host: HostId,
+    pub kind: RecordKind,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RecordKind {
+    /// Something the model did.
+    Model(Event),
+    /// The workload (the API user) sent a request or got its outcome.
+    Workload(WorkloadEvent),
+    /// The harness injected a fault.
+    Fault(Fault),
+    /// A host reached an armed named point.
+    Point { name: String, action: PointArm },
+}
+
+/// What the harness armed a named point to do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PointArm {
+    Crash,
+    Pause,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum WorkloadEvent {
+    /// A request left the workload. `instance` is the instance's name.
+    RequestSent {
+        req: ReqId,
+        op: ApiOp,
+        instance: String,
+    },
+    /// The request's outcome.
+    Outcome {
+        req: ReqId,
+        op: ApiOp,
+        instance: String,
+        outcome: RequestOutcome,
+    },
+}
+
+/// What the workload got back.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RequestOutcome {
+    /// An HTTP status, with the instance's id when Nexus named it.
+    Status {
+        status: u16,
+        instance: Option<InstanceId>,
+    },
+    /// No response: the connection died or timed out. The request is
+    /// indeterminate.
+    NoResponse,
+}
+
+/// A fault the harness injected, or the heal that ends the fault phase.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Fault {
+    Crash(HostId),
+    Restart(HostId),
+    /// A sled powered off for good: crashed, and mgs reports it off.
+    SledLost(SledId),
+    Partition {
+        a: HostId,
+        b: HostId,
+        oneway: bool,
+    },
+    Repair {
+        a: HostId,
+        b: HostId,
+        oneway: bool,
+    },
+    Hold {
+        a: HostId,
+        b: HostId,
+    },
+    Release {
+        a: HostId,
+        b: HostId,
+    },
+    /// The guest of this instance's VMM powered itself off.
+    GuestShutdown { instance: String },
+    /// The sled agent forgot this instance's VMM (its Propolis died too).
+    ForgetVmm { instance: String },
+    /// A paused named point was released.
+    Unpause { host: HostId, point: String },
+    /// Faults stop; every host but lost sleds is up; the network is whole.
+    Heal,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>9} {:<9} ", self.at.0, self.host.to_string())?;
+        match &self.kind {
+            RecordKind::Model(e) => write!(f, "{e}"),
+            RecordKind::Workload(w) => write!(f, "{w}"),
+            RecordKind::Fault(x) => write!(f, "FAULT {x}"),
+            RecordKind::Point { name, action } => {
+                write!(f, "POINT {name}: {}", match action {
+                    PointArm::Crash => "halt (crash armed)",
+                    PointArm::Pause => "paused",
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for WorkloadEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkloadEvent::RequestSent { req, op, instance } => {
+                write!(f, "--> {req} {op} {instance:?}")
+            }
+            WorkloadEvent::Outcome {
+                req,
+                op,
+                instance,
+                outcome,
+            } => {
+                write!(f, "<-- {req} {} {instance:?}: ", op.name())?;
+                match outcome {
+                    RequestOutcome::Status { status, .. } => write!(f, "{status}"),
+                    RequestOutcome::NoResponse => f.write_str("no response"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash(h) => write!(f, "crash {h}"),
+            Fault::Restart(h) => write!(f, "restart {h}"),
+            Fault::SledLost(s) => write!(f, "{s} lost (powered off for good)"),
+            Fault::Partition { a, b, oneway } => {
+                write!(f, "partition {a} {} {b}", if *oneway { "->" } else { "<->" })
+            }
+            Fault::Repair { a, b, oneway } => {
+                write!(f, "repair {a} {} {b}", if *oneway { "->" } else { "<->" })
+            }
+            Fault::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
+            Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
+            Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
+            Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
+            Fault::Unpause { host, point } => write!(f, "release {host} at {point}"),
+            Fault::Heal => f.write_str("heal: faults stop, hosts restart, network repaired"),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Scenario files: their format and loading.
+
+pub mod spec;
