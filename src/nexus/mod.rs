@@ -1,0 +1,3 @@
+//! A Nexus host (`nexus-N`).
+
+pub mod internal_api;

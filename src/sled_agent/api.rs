@@ -1,0 +1,44 @@
+//! The sled agent's API (`sled-agent/src/http_entrypoints.rs`): what Nexus
+//! may ask of it, plus the test hooks omicron's simulated sled agent offers
+//! (`sled-agent/src/sim/`), which the harness's workload host calls.
+
+use crate::ids::{InstanceId, VmmId};
+use crate::states::{Generation, RequestedState, VmmState};
+use serde::{Deserialize, Serialize};
+
+/// `SledVmmState`: a VMM's state as the sled agent reports it. The sled
+/// agent owns the generation.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub struct SledVmmState {
+    pub vmm: VmmId,
+    pub state: VmmState,
+    pub gen: Generation,
+}
+
+#[derive(Clone, Serialize, Deserialize, Debug)]
+pub enum SledRequest {
+    /// `vmm_register`: create the VMM (Propolis zone) for an instance.
+    VmmRegister { vmm: VmmId, instance: InstanceId },
+    /// `vmm_put_state` (`PUT /vmms/{id}/state`).
+    VmmPutState { vmm: VmmId, state: RequestedState },
+    /// `vmm_get_state`, as the instance watcher polls it.
+    VmmGetState { vmm: VmmId },
+    /// `vmm_unregister`.
+    VmmUnregister { vmm: VmmId },
+    /// Test hook: the guest powers itself off.
+    SimGuestShutdown { instance: InstanceId },
+    /// Test hook: the sled agent loses the VMM without telling Nexus
+    /// (`instance_unregister` on omicron's sim sled agent, as PR #8053's
+    /// test does).
+    SimForgetVmm { instance: InstanceId },
+}
+
+#[derive(Clone, Serialize, Deserialize, Debug, PartialEq, Eq)]
+pub enum SledResponse {
+    /// 200, with the VMM's state after the request.
+    Ok(SledVmmState),
+    /// 404 with `error_code = NO_SUCH_INSTANCE` (RFD 486 section 6.3).
+    NoSuchInstance,
+    /// A test hook found nothing to act on.
+    NothingToDo,
+}

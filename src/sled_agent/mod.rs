@@ -1,0 +1,3 @@
+//! A sled agent host (`sled-N`).
+
+pub mod api;
