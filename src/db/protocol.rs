@@ -107,6 +107,8 @@ pub enum DbRequest {
     SledReservationDelete {
         vmm: VmmId,
     },
+    /// `saga_create`: idempotent. Answers `Sagas` with the existing row and
+    /// its log when the saga was already prepared, so a caller resumes it.
     SagaCreate {
         row: SagaRow,
     },

@@ -96,6 +96,8 @@ pub struct SagaRow {
     pub current_sec: NexusId,
     pub state: SagaState,
     pub time_created: Millis,
+    /// The saga's parameters (its typed initial state, encoded).
+    pub params: Vec<u8>,
 }
 
 /// A `saga_node_event` row.

@@ -300,10 +300,16 @@ impl Db {
                 }
                 DbResponse::Write(true)
             }
-            DbRequest::SagaCreate { row } => {
-                self.sagas.entry(row.id).or_insert(row);
-                DbResponse::Write(true)
-            }
+            DbRequest::SagaCreate { row } => match self.sagas.get(&row.id) {
+                Some(existing) => DbResponse::Sagas(vec![(
+                    existing.clone(),
+                    self.saga_events.get(&row.id).cloned().unwrap_or_default(),
+                )]),
+                None => {
+                    self.sagas.insert(row.id, row);
+                    DbResponse::Write(true)
+                }
+            },
             DbRequest::SagaNodeEvent { row } => {
                 self.saga_events.entry(row.saga_id).or_default().push(row);
                 DbResponse::Write(true)

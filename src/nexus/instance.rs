@@ -1,0 +1,471 @@
+//! Nexus's instance operations (`nexus/src/app/instance.rs`): the external
+//! API handlers, the sled agents' state pushes, and the VMM-update path they
+//! share (`process_vmm_update`, `mark_vmm_failed`).
+
+use super::decisions::{
+    compute_state, instance_start_allowed, select_runtime_change_action, ApiError,
+    RuntimeChangeAction, StartAllowed,
+};
+use super::external_api::{ApiRequest, ApiResponse, InstanceView};
+use super::internal_api::{InternalRequest, InternalResponse};
+use super::sagas::{self, instance_create, instance_delete, instance_start, SagaOutcome};
+use super::{DbUnavailable, Nexus};
+use crate::clock;
+use crate::db::protocol::{DbRequest, DbResponse, InstanceAndVmm, ValidatedAt};
+use crate::db::rows::{InstanceRow, InstanceRuntime, VmmRow, VmmRuntime};
+use crate::event::{ApiOp, Cause, Event};
+use crate::ids::{InstanceId, ReqId};
+use crate::rpc::RpcError;
+use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
+use crate::states::{
+    AutoRestartPolicy, Generation, InstanceState, IntendedState, RequestedState, StartReason,
+    VmmFailureReason, VmmState,
+};
+use std::rc::Rc;
+
+/// Whether a caller waits for the update saga a VMM change needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum UpdateSagaWait {
+    /// Run it inline (the watcher, `mark_vmm_failed`).
+    Wait,
+    /// Start it and return (`notify_vmm_updated` from a push).
+    Spawn,
+}
+
+/// `process_vmm_update`: writes the VMM's new state (generation-guarded) and
+/// runs an update saga if the VMM changed to a terminal state.
+pub async fn process_vmm_update(
+    nexus: &Rc<Nexus>,
+    cause: Cause,
+    vmm: &VmmRow,
+    new: SledVmmState,
+    wait: UpdateSagaWait,
+) -> Result<bool, DbUnavailable> {
+    let req = DbRequest::VmmUpdateRuntime {
+        id: vmm.id,
+        new: VmmRuntime {
+            state: new.state,
+            gen: new.gen,
+        },
+        failure_reason: None,
+    };
+    let applied = nexus.db_write(cause, req).await?;
+    if applied && new.state.is_terminal() {
+        run_update_saga(nexus, vmm.instance_id, wait).await;
+    }
+    Ok(applied)
+}
+
+async fn run_update_saga(nexus: &Rc<Nexus>, instance: InstanceId, wait: UpdateSagaWait) {
+    match wait {
+        UpdateSagaWait::Wait => sagas::instance_update::update_instance(nexus, instance).await,
+        UpdateSagaWait::Spawn => {
+            let nexus = nexus.clone();
+            tokio::task::spawn_local(async move {
+                sagas::instance_update::update_instance(&nexus, instance).await
+            });
+        }
+    }
+}
+
+/// `mark_vmm_failed`: writes the VMM as Failed with generation+1 of the
+/// caller's possibly stale copy (a newer state from the sled agent wins),
+/// then runs the update saga inline, which makes the instance Failed.
+pub async fn mark_vmm_failed(
+    nexus: &Rc<Nexus>,
+    cause: Cause,
+    vmm: &VmmRow,
+    reason: VmmFailureReason,
+) -> Result<(), DbUnavailable> {
+    let req = DbRequest::VmmUpdateRuntime {
+        id: vmm.id,
+        new: VmmRuntime {
+            state: VmmState::Failed,
+            gen: vmm.runtime.gen.next(),
+        },
+        failure_reason: Some(reason),
+    };
+    if nexus.db_write(cause, req).await? {
+        run_update_saga(nexus, vmm.instance_id, UpdateSagaWait::Wait).await;
+    }
+    Ok(())
+}
+
+/// `cpapi_instances_put` → `notify_vmm_updated`: applies a sled agent's
+/// pushed state and starts the update saga it needs without waiting.
+pub async fn cpapi_instances_put(nexus: &Rc<Nexus>, req: InternalRequest) -> InternalResponse {
+    let InternalRequest::CpapiInstancesPut { sled, state } = req;
+    let cause = Cause::SledPush { sled };
+    let vmm = match nexus.db(cause.clone(), DbRequest::VmmFetch { id: state.vmm }).await {
+        Ok(DbResponse::Vmm(Some(vmm))) => vmm,
+        Ok(DbResponse::Vmm(None)) => return InternalResponse { status: 404 },
+        Ok(other) => panic!("db answered VmmFetch with {other:?}"),
+        Err(_) => return InternalResponse { status: 503 },
+    };
+    match process_vmm_update(nexus, cause, &vmm, state, UpdateSagaWait::Spawn).await {
+        Ok(_) => InternalResponse { status: 204 },
+        Err(_) => InternalResponse { status: 503 },
+    }
+}
+
+/// One external API request in flight.
+struct Request<'a> {
+    nexus: &'a Rc<Nexus>,
+    req: ReqId,
+    op: ApiOp,
+}
+
+/// A handler's result: a success status with the instance, or an error.
+type HandlerResult = Result<(u16, Option<InstanceView>), ApiError>;
+
+fn view(id: InstanceId) -> Option<InstanceView> {
+    Some(InstanceView { id, state: None })
+}
+
+fn db_down(_: DbUnavailable) -> ApiError {
+    ApiError::new(503, "database unavailable")
+}
+
+impl Request<'_> {
+    fn cause(&self) -> Cause {
+        Cause::Api { req: self.req }
+    }
+
+    fn accept(&self, instance: InstanceId) {
+        self.nexus.emit(Event::ApiAccepted {
+            req: self.req,
+            op: self.op,
+            instance,
+        });
+    }
+
+    /// Refuses the request before carrying it out.
+    fn reject(&self, instance: Option<InstanceId>, error: ApiError) -> ApiError {
+        self.nexus.emit(Event::ApiRejected {
+            req: self.req,
+            op: self.op,
+            instance,
+            status: error.status,
+            message: error.message.clone(),
+        });
+        error
+    }
+
+    async fn lookup(&self, name: &str) -> Result<InstanceAndVmm, ApiError> {
+        let req = DbRequest::InstanceFetchByName {
+            name: name.to_string(),
+        };
+        match self.nexus.db(self.cause(), req).await.map_err(db_down)? {
+            DbResponse::Instance(Some(iv)) => Ok(iv),
+            DbResponse::Instance(None) => Err(self.reject(
+                None,
+                ApiError::new(404, format!("no instance named {name:?}")),
+            )),
+            other => panic!("db answered InstanceFetchByName with {other:?}"),
+        }
+    }
+
+    /// Writes the request's intent and validates the request, in the order
+    /// the variant does:
+    /// - `legacy`: no intent; validation only.
+    /// - `omicron`: the intent first, unconditionally, then validation, so a
+    ///   rejected request leaves its intent behind (instance.rs ~L1130).
+    /// - `fixed` (branch 1): validation first, then the intent in a write
+    ///   that requires the validated state to still hold; if it changed,
+    ///   validate again.
+    async fn write_intent_and_validate<T>(
+        &self,
+        mut iv: InstanceAndVmm,
+        intent: IntendedState,
+        point: &str,
+        validate: impl Fn(&InstanceAndVmm) -> Result<T, ApiError>,
+    ) -> Result<(InstanceAndVmm, T), ApiError> {
+        let variant = self.nexus.cfg.variant;
+        let id = iv.instance.id;
+        if !variant.tracks_intent() {
+            self.nexus.point(point).await;
+            let ok = validate(&iv).map_err(|e| self.reject(Some(id), e))?;
+            return Ok((iv, ok));
+        }
+        if !variant.intent_written_with_validation() {
+            self.set_intent(id, intent, None).await?;
+            self.nexus.point(point).await;
+            let ok = validate(&iv).map_err(|e| self.reject(Some(id), e))?;
+            return Ok((iv, ok));
+        }
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let ok = validate(&iv).map_err(|e| self.reject(Some(id), e))?;
+            let validated_at = ValidatedAt {
+                instance_gen: iv.instance.runtime.gen,
+                vmm: iv.vmm.as_ref().map(|v| (v.id, v.runtime.gen)),
+            };
+            if self.set_intent(id, intent, Some(validated_at)).await? {
+                self.nexus.point(point).await;
+                return Ok((iv, ok));
+            }
+            iv = match self.nexus.fetch_instance(self.cause(), id).await {
+                Ok(Some(iv)) => iv,
+                Ok(None) => return Err(self.reject(Some(id), ApiError::new(404, "no instance"))),
+                Err(e) => return Err(db_down(e)),
+            };
+        }
+        Err(ApiError::new(
+            503,
+            "instance keeps changing state; try again",
+        ))
+    }
+
+    /// `instance_set_intended_state`.
+    async fn set_intent(
+        &self,
+        id: InstanceId,
+        intent: IntendedState,
+        validated_at: Option<ValidatedAt>,
+    ) -> Result<bool, ApiError> {
+        let req = DbRequest::InstanceSetIntendedState {
+            id,
+            intent,
+            validated_at,
+        };
+        self.nexus.db_write(self.cause(), req).await.map_err(db_down)
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        start: bool,
+        policy: Option<AutoRestartPolicy>,
+    ) -> HandlerResult {
+        let id = InstanceId(self.nexus.new_id());
+        let record = InstanceRow {
+            id,
+            name: name.to_string(),
+            runtime: InstanceRuntime {
+                nexus_state: InstanceState::Creating,
+                gen: Generation::FIRST,
+                propolis_id: None,
+                time_last_auto_restarted: None,
+                time_updated: clock::now(),
+            },
+            intended_state: if start {
+                IntendedState::Running
+            } else {
+                IntendedState::Stopped
+            },
+            auto_restart_policy: policy,
+            auto_restart_cooldown: None,
+            time_deleted: None,
+            updater_id: None,
+            updater_gen: Generation::FIRST,
+        };
+        let saga = self.nexus.new_saga_id();
+        match sagas::execute(self.nexus, saga, instance_create::Params { record }).await {
+            SagaOutcome::Done(_) => self.accept(id),
+            SagaOutcome::Unwound(e) if e.status < 500 => {
+                return Err(self.reject(None, ApiError::new(e.status, e.message)))
+            }
+            SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
+                return Err(ApiError::new(e.status, e.message))
+            }
+        }
+        // `project_create_instance`: the create saga is done; the start is a
+        // separate saga, and a Nexus that dies here leaves the instance
+        // Stopped with intent Running (the gap PR #8053 leaves open).
+        self.nexus.point("create.between_create_and_start").await;
+        if start {
+            // A failed start is only logged; the create still succeeds.
+            if let Ok(Some(iv)) = self.nexus.fetch_instance(self.cause(), id).await {
+                let _ = self.instance_start(iv, StartReason::AutoStart).await;
+            }
+        }
+        Ok((201, view(id)))
+    }
+
+    /// `Nexus::instance_start`.
+    async fn instance_start(&self, iv: InstanceAndVmm, reason: StartReason) -> HandlerResult {
+        let id = iv.instance.id;
+        let (iv, allowed) = self
+            .write_intent_and_validate(
+                iv,
+                IntendedState::Running,
+                "start.after_intent_write",
+                instance_start_allowed,
+            )
+            .await?;
+        self.accept(id);
+        match allowed {
+            StartAllowed::AlreadyStarted => Ok((200, view(id))),
+            StartAllowed::Start => {
+                let saga = self.nexus.new_saga_id();
+                let params = instance_start::Params::new(iv.instance, reason);
+                match sagas::execute(self.nexus, saga, params).await {
+                    SagaOutcome::Done(_) => Ok((202, view(id))),
+                    SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
+                        Err(ApiError::new(e.status.max(500), e.message))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `instance_stop` and `instance_reboot`: the intent, then
+    /// `instance_request_state`.
+    async fn request_state(
+        &self,
+        iv: InstanceAndVmm,
+        requested: RequestedState,
+    ) -> HandlerResult {
+        let id = iv.instance.id;
+        let (intent, point) = match requested {
+            RequestedState::Stopped => (IntendedState::Stopped, "stop.after_intent_write"),
+            RequestedState::Reboot => (IntendedState::Running, "reboot.after_intent_write"),
+            RequestedState::Running => (IntendedState::Running, "start.after_intent_write"),
+        };
+        let (iv, action) = self
+            .write_intent_and_validate(iv, intent, point, |iv| {
+                select_runtime_change_action(iv, requested)
+            })
+            .await?;
+        self.accept(id);
+        match action {
+            RuntimeChangeAction::AlreadyDone => Ok((200, view(id))),
+            RuntimeChangeAction::UpdateRuntime(new) => {
+                let req = DbRequest::InstanceUpdateRuntime {
+                    id,
+                    new,
+                    require_intent: None,
+                };
+                match self.nexus.db_write(self.cause(), req).await.map_err(db_down)? {
+                    true => Ok((200, view(id))),
+                    false => Err(ApiError::conflict("instance changed state; try again")),
+                }
+            }
+            RuntimeChangeAction::SendToSled(_) => {
+                let vmm = iv.vmm.expect("SendToSled has a VMM");
+                let req = SledRequest::VmmPutState {
+                    vmm: vmm.id,
+                    state: requested,
+                };
+                match self.nexus.sled(vmm.sled_id, &req).await {
+                    Ok(SledResponse::Ok(state)) => {
+                        process_vmm_update(
+                            self.nexus,
+                            self.cause(),
+                            &vmm,
+                            state,
+                            UpdateSagaWait::Spawn,
+                        )
+                        .await
+                        .map_err(db_down)?;
+                        Ok((202, view(id)))
+                    }
+                    Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => {
+                        mark_vmm_failed(
+                            self.nexus,
+                            self.cause(),
+                            &vmm,
+                            VmmFailureReason::NoSuchInstance,
+                        )
+                        .await
+                        .map_err(db_down)?;
+                        Err(ApiError::new(
+                            503,
+                            "instance's VMM is gone from its sled; the instance is moving to Failed",
+                        ))
+                    }
+                    Err(RpcError::Timeout) => {
+                        Err(ApiError::new(504, "sled agent did not answer in time"))
+                    }
+                    Err(RpcError::Refused) | Err(RpcError::Closed) => {
+                        Err(ApiError::new(502, "sled agent unreachable"))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `project_destroy_instance`: intent Destroyed, then the delete saga.
+    async fn delete(&self, iv: InstanceAndVmm) -> HandlerResult {
+        let id = iv.instance.id;
+        self.write_intent_and_validate(iv, IntendedState::Destroyed, "delete.after_intent_write", |iv| {
+            match iv.instance.runtime.nexus_state {
+                InstanceState::NoVmm | InstanceState::Failed => Ok(()),
+                InstanceState::Creating | InstanceState::Vmm | InstanceState::Destroyed => {
+                    Err(ApiError::bad_request(
+                        "cannot delete instance: instance is running or has not yet fully stopped",
+                    ))
+                }
+            }
+        })
+        .await?;
+        self.accept(id);
+        let saga = self.nexus.new_saga_id();
+        let params = instance_delete::Params { instance_id: id };
+        match sagas::execute(self.nexus, saga, params).await {
+            SagaOutcome::Done(_) => Ok((204, view(id))),
+            SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => Err(ApiError::new(e.status, e.message)),
+        }
+    }
+
+    async fn dispatch(&self, name: &str) -> HandlerResult {
+        match self.op {
+            ApiOp::Create {
+                start,
+                auto_restart_policy,
+            } => self.create(name, start, auto_restart_policy).await,
+            ApiOp::Start => {
+                let iv = self.lookup(name).await?;
+                self.instance_start(iv, StartReason::User).await
+            }
+            ApiOp::Stop => {
+                let iv = self.lookup(name).await?;
+                self.request_state(iv, RequestedState::Stopped).await
+            }
+            ApiOp::Reboot => {
+                let iv = self.lookup(name).await?;
+                self.request_state(iv, RequestedState::Reboot).await
+            }
+            ApiOp::Delete => {
+                let iv = self.lookup(name).await?;
+                self.delete(iv).await
+            }
+            ApiOp::Get => {
+                let iv = self.lookup(name).await?;
+                let state = compute_state(&iv.instance, iv.vmm.as_ref());
+                Ok((
+                    200,
+                    Some(InstanceView {
+                        id: iv.instance.id,
+                        state: Some(state),
+                    }),
+                ))
+            }
+        }
+    }
+}
+
+/// Handles one external API request to completion, whether or not the
+/// client is still there.
+pub async fn handle(nexus: &Rc<Nexus>, api: ApiRequest) -> ApiResponse {
+    let request = Request {
+        nexus,
+        req: api.req,
+        op: api.op,
+    };
+    let (status, message, instance) = match request.dispatch(&api.instance).await {
+        Ok((status, view)) => (status, String::new(), view),
+        Err(e) => (e.status, e.message, None),
+    };
+    nexus.emit(Event::ApiResponded {
+        req: api.req,
+        op: api.op,
+        status,
+        message: message.clone(),
+    });
+    ApiResponse {
+        status,
+        message,
+        instance,
+    }
+}

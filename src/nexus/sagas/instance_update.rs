@@ -1,0 +1,322 @@
+//! `start-instance-update` and the real `instance-update`
+//! (`nexus/src/app/sagas/instance_update/{mod,start,destroyed}.rs`),
+//! migrations left out. The update saga is the only saga that unlinks an
+//! active VMM; the instance-updater lock gives mutual exclusion between
+//! update sagas only (against start sagas, generations keep it safe).
+
+use super::{ActionError, ActionResult, Node, Saga, SagaContext};
+use crate::clock;
+use crate::db::protocol::DbRequest;
+use crate::db::rows::SagaName;
+use crate::ids::{InstanceId, LockId, SagaId};
+use crate::nexus::decisions::{auto_restart_status, UpdatesRequired};
+use crate::nexus::Nexus;
+use futures::future::LocalBoxFuture;
+use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+
+/// `start-instance-update`'s state. The real saga's id and lock id are drawn
+/// when the parent is created, so a replayed node starts the same child.
+#[derive(Clone, Serialize, Deserialize, Debug)]
+pub struct StartParams {
+    pub instance_id: InstanceId,
+    pub lock: LockId,
+    pub child: SagaId,
+    pub child_lock: LockId,
+    /// LOCK_INSTANCE's output: did the try-lock succeed?
+    pub locked: Option<bool>,
+}
+
+impl StartParams {
+    pub fn new(nexus: &Nexus, instance_id: InstanceId) -> StartParams {
+        StartParams {
+            instance_id,
+            lock: LockId(nexus.new_id()),
+            child: nexus.new_saga_id(),
+            child_lock: LockId(nexus.new_id()),
+            locked: None,
+        }
+    }
+}
+
+impl Saga for StartParams {
+    const NAME: SagaName = SagaName::StartInstanceUpdate;
+    fn nodes() -> &'static [Node<Self>] {
+        START_NODES
+    }
+    fn instance_id(&self) -> InstanceId {
+        self.instance_id
+    }
+}
+
+const START_NODES: &[Node<StartParams>] = &[
+    Node {
+        name: "LOCK_INSTANCE",
+        action: siu_lock_instance,
+        undo: Some(siu_lock_instance_undo),
+    },
+    Node {
+        name: "FETCH_STATE_AND_START_REAL_SAGA",
+        action: siu_fetch_state_and_start_real_saga,
+        undo: None,
+    },
+];
+
+/// Runs an update saga for `instance` now and waits for it.
+pub async fn update_instance(nexus: &Rc<Nexus>, instance: InstanceId) {
+    let params = StartParams::new(nexus, instance);
+    let id = nexus.new_saga_id();
+    super::execute(nexus, id, params).await;
+}
+
+/// A try-lock: if another saga holds the lock, this saga does nothing.
+/// Transient db errors are retried forever (#10177).
+fn siu_lock_instance<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut StartParams,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let req = DbRequest::InstanceUpdaterLock {
+            id: p.instance_id,
+            lock: p.lock,
+        };
+        let locked = matches!(
+            ctx.nexus.db_until_answered(ctx.cause(), req).await,
+            crate::db::protocol::DbResponse::Write(true)
+        );
+        p.locked = Some(locked);
+        Ok(())
+    })
+}
+
+fn siu_lock_instance_undo<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut StartParams,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        if p.locked == Some(true) {
+            unlock(ctx, p.instance_id, p.lock).await;
+        }
+        Ok(())
+    })
+}
+
+async fn unlock(ctx: &SagaContext, id: InstanceId, lock: LockId) {
+    let req = DbRequest::InstanceUpdaterUnlock { id, lock };
+    ctx.nexus.db_until_answered(ctx.cause(), req).await;
+}
+
+/// Reads the instance inside the lock and decides what to update. Nothing
+/// to do: release the lock. Otherwise run the real saga, which inherits the
+/// lock, and wait for it.
+fn siu_fetch_state_and_start_real_saga<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut StartParams,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        if p.locked != Some(true) {
+            return Ok(());
+        }
+        let iv = ctx
+            .nexus
+            .fetch_instance(ctx.cause(), p.instance_id)
+            .await
+            .map_err(|_| ActionError::new(503, "database unavailable"))?;
+        ctx.nexus.point("update.after_snapshot").await;
+        let updates = iv.and_then(|iv| {
+            UpdatesRequired::for_instance(ctx.nexus.cfg.variant, &iv, clock::now())
+        });
+        match updates {
+            None => unlock(ctx, p.instance_id, p.lock).await,
+            Some(updates) => {
+                let child = Params {
+                    instance_id: p.instance_id,
+                    parent_lock: p.lock,
+                    lock: p.child_lock,
+                    updates,
+                };
+                // The real saga's own undo unlocks if it unwinds, so its
+                // outcome needs nothing more here.
+                super::execute(&ctx.nexus, p.child, child).await;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The real `instance-update` saga's state.
+#[derive(Clone, Serialize, Deserialize, Debug)]
+pub struct Params {
+    pub instance_id: InstanceId,
+    pub parent_lock: LockId,
+    pub lock: LockId,
+    pub updates: UpdatesRequired,
+}
+
+impl Saga for Params {
+    const NAME: SagaName = SagaName::InstanceUpdate;
+    fn nodes() -> &'static [Node<Self>] {
+        NODES
+    }
+    fn instance_id(&self) -> InstanceId {
+        self.instance_id
+    }
+}
+
+const NODES: &[Node<Params>] = &[
+    Node {
+        name: "BECOME_UPDATER",
+        action: siu_become_updater,
+        undo: Some(siu_unbecome_updater),
+    },
+    Node {
+        name: "COMMIT_INSTANCE_UPDATES",
+        action: siu_commit_instance_updates,
+        undo: None,
+    },
+    Node {
+        name: "RELEASE_SLED_RESOURCES",
+        action: siu_destroyed_release_sled_resources,
+        undo: None,
+    },
+    Node {
+        name: "MARK_VMM_DELETED",
+        action: siu_destroyed_mark_vmm_deleted,
+        undo: None,
+    },
+    Node {
+        name: "CHAIN_SUCCESSOR_SAGA",
+        action: siu_chain_successor_saga,
+        undo: None,
+    },
+];
+
+/// Inherits the lock from the parent by CAS; retried forever on db errors
+/// (#10801).
+fn siu_become_updater<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let req = DbRequest::InstanceUpdaterInheritLock {
+            id: p.instance_id,
+            parent: p.parent_lock,
+            child: p.lock,
+        };
+        match ctx.nexus.db_until_answered(ctx.cause(), req).await {
+            crate::db::protocol::DbResponse::Write(true) => Ok(()),
+            _ => Err(ActionError::conflict("could not inherit the updater lock")),
+        }
+    })
+}
+
+/// Unlocks (retrying forever) and activates the instance_updater task, which
+/// will try again.
+fn siu_unbecome_updater<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        unlock(ctx, p.instance_id, p.lock).await;
+        ctx.nexus.activators.instance_updater.activate();
+        Ok(())
+    })
+}
+
+/// `instance_commit_update`: the new runtime, the lock released and the
+/// intent (if it changes) in one write. A stale generation unwinds the saga.
+fn siu_commit_instance_updates<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let req = DbRequest::InstanceCommitUpdate {
+            id: p.instance_id,
+            lock: p.lock,
+            new: p.updates.new_runtime.clone(),
+            new_intent: p.updates.new_intent,
+        };
+        match ctx.nexus.db_write(ctx.cause(), req).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // A replay after a crash finds its own commit: the VMM is
+                // unlinked and the generation is at least the one written.
+                let iv = ctx
+                    .nexus
+                    .fetch_instance(ctx.cause(), p.instance_id)
+                    .await
+                    .map_err(|_| ActionError::new(503, "database unavailable"))?;
+                let committed = iv.is_some_and(|iv| {
+                    iv.instance.runtime.propolis_id != Some(p.updates.destroy_vmm)
+                        && iv.instance.runtime.gen >= p.updates.new_runtime.gen
+                        && iv.instance.updater_id.is_none()
+                });
+                if committed {
+                    Ok(())
+                } else {
+                    Err(ActionError::conflict("instance changed: stale generation"))
+                }
+            }
+            Err(_) => Err(ActionError::new(503, "database unavailable")),
+        }
+    })
+}
+
+/// destroy-vmm subsaga, `RELEASE_SLED_RESOURCES`. Runs after the commit, so
+/// the instance never points at a deleted VMM.
+fn siu_destroyed_release_sled_resources<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let req = DbRequest::SledReservationDelete {
+            vmm: p.updates.destroy_vmm,
+        };
+        ctx.nexus.db_until_answered(ctx.cause(), req).await;
+        Ok(())
+    })
+}
+
+/// destroy-vmm subsaga, `MARK_VMM_DELETED`.
+fn siu_destroyed_mark_vmm_deleted<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let req = DbRequest::VmmMarkDeleted {
+            id: p.updates.destroy_vmm,
+        };
+        ctx.nexus.db_until_answered(ctx.cause(), req).await;
+        Ok(())
+    })
+}
+
+/// Best effort, never unwinds: if more updates are needed, start another
+/// update saga; otherwise `reincarnate_if_needed`.
+fn siu_chain_successor_saga<'a>(
+    ctx: &'a SagaContext,
+    p: &'a mut Params,
+) -> LocalBoxFuture<'a, ActionResult> {
+    Box::pin(async move {
+        let Ok(Some(iv)) = ctx.nexus.fetch_instance(ctx.cause(), p.instance_id).await else {
+            return Ok(());
+        };
+        let nexus = &ctx.nexus;
+        if UpdatesRequired::for_instance(nexus.cfg.variant, &iv, clock::now()).is_some() {
+            let nexus = nexus.clone();
+            let id = p.instance_id;
+            tokio::task::spawn_local(async move { update_instance(&nexus, id).await });
+        } else if auto_restart_status(
+            nexus.cfg.variant,
+            &iv.instance,
+            iv.vmm.as_ref(),
+            clock::now(),
+            nexus.cfg.timings.default_cooldown,
+        )
+        .should_reincarnate()
+        {
+            nexus.activators.reincarnation.activate();
+        }
+        Ok(())
+    })
+}
