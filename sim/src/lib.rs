@@ -4,5 +4,15 @@
 //! command that reproduces it.
 
 pub mod checkers;
+pub mod known_upstream;
+pub mod plan;
+pub mod quiet;
 pub mod record;
+pub mod recorder;
+pub mod runner;
 pub mod scenario;
+pub mod seed;
+pub mod trace;
+pub mod verdict;
+pub mod workload;
+pub mod world;

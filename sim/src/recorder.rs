@@ -1,0 +1,273 @@
+//! The observer of one run: it implements the model's `Probe`, stamps every
+//! event with virtual time and host, feeds the safety checkers as events
+//! happen, and keeps what the runner needs to decide (armed points, hosts
+//! that halted, what each sled holds).
+
+use crate::checkers::{Checker, Violation};
+use crate::record::{PointArm, Record, RecordKind};
+use model::event::{Event, Query, VmmGoneReason, WriteOutcome};
+use model::ids::{HostId, InstanceId, Millis, SledId, VmmId};
+use model::probe::{PointAction, Probe};
+use model::states::{Generation, VmmState};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a sled agent holds, as its events tell.
+pub type SledTables = BTreeMap<SledId, BTreeMap<VmmId, (VmmState, Generation)>>;
+
+#[derive(Default)]
+struct Inner {
+    now: Millis,
+    records: Vec<Record>,
+    checkers: Vec<Box<dyn Checker>>,
+    violations: Vec<Violation>,
+    armed: BTreeMap<(HostId, String), PointArm>,
+    paused: BTreeSet<(HostId, String)>,
+    reached: BTreeSet<(HostId, String)>,
+    /// Each instance's newest VMM, for `vmm_state` conditions.
+    newest_vmm: BTreeMap<InstanceId, VmmId>,
+    halted: Vec<HostId>,
+    names: BTreeMap<InstanceId, String>,
+    sleds: SledTables,
+}
+
+/// Records one run. Install it with `model::probe::install`.
+#[derive(Default)]
+pub struct Recorder {
+    inner: RefCell<Inner>,
+}
+
+impl Recorder {
+    pub fn new(checkers: Vec<Box<dyn Checker>>) -> Recorder {
+        Recorder {
+            inner: RefCell::new(Inner {
+                checkers,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// Sets the virtual time of the step about to run.
+    pub fn set_now(&self, now: Millis) {
+        self.inner.borrow_mut().now = now;
+    }
+
+    pub fn now(&self) -> Millis {
+        self.inner.borrow().now
+    }
+
+    /// Appends a record and shows it to the checkers.
+    pub fn record(&self, host: HostId, kind: RecordKind) {
+        let mut inner = self.inner.borrow_mut();
+        let at = now_or(&inner);
+        inner.now = at;
+        let record = Record { at, host, kind };
+        inner.track(&record);
+        let Inner {
+            checkers,
+            violations,
+            ..
+        } = &mut *inner;
+        for c in checkers.iter_mut() {
+            c.observe(&record, violations);
+        }
+        inner.records.push(record);
+    }
+
+    /// Arms a named point on a host.
+    pub fn arm(&self, host: HostId, point: &str, arm: PointArm) {
+        self.inner
+            .borrow_mut()
+            .armed
+            .insert((host, point.to_string()), arm);
+    }
+
+    /// Releases a host paused at `point` (and disarms it).
+    pub fn unpause(&self, host: HostId, point: &str) {
+        let mut inner = self.inner.borrow_mut();
+        let key = (host, point.to_string());
+        inner.paused.remove(&key);
+        inner.armed.remove(&key);
+    }
+
+    /// Disarms every point and releases every paused host (the heal).
+    pub fn disarm_all(&self) -> Vec<(HostId, String)> {
+        let mut inner = self.inner.borrow_mut();
+        inner.armed.clear();
+        std::mem::take(&mut inner.paused).into_iter().collect()
+    }
+
+    /// Hosts that halted at a point since the last call: crash them.
+    pub fn take_halted(&self) -> Vec<HostId> {
+        std::mem::take(&mut self.inner.borrow_mut().halted)
+    }
+
+    pub fn reached(&self, host: Option<HostId>, point: &str) -> bool {
+        self.inner
+            .borrow()
+            .reached
+            .iter()
+            .any(|(h, p)| p == point && host.is_none_or(|x| x == *h))
+    }
+
+    pub fn is_paused_anywhere(&self) -> bool {
+        !self.inner.borrow().paused.is_empty()
+    }
+
+    pub fn name_of(&self, id: InstanceId) -> Option<String> {
+        self.inner.borrow().names.get(&id).cloned()
+    }
+
+    pub fn id_of(&self, name: &str) -> Option<InstanceId> {
+        self.inner
+            .borrow()
+            .names
+            .iter()
+            .rev()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| *id)
+    }
+
+    /// Instance ids and their names, for rendering.
+    pub fn names(&self) -> BTreeMap<InstanceId, String> {
+        self.inner.borrow().names.clone()
+    }
+
+    /// The newest VMM record made for an instance.
+    pub fn newest_vmm(&self, id: InstanceId) -> Option<VmmId> {
+        self.inner.borrow().newest_vmm.get(&id).copied()
+    }
+
+    pub fn sled_tables(&self) -> SledTables {
+        self.inner.borrow().sleds.clone()
+    }
+
+    /// The number of records so far.
+    pub fn len(&self) -> usize {
+        self.inner.borrow().records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records from index `from` on.
+    pub fn records_from(&self, from: usize) -> Vec<Record> {
+        self.inner.borrow().records[from..].to_vec()
+    }
+
+    pub fn violations_len(&self) -> usize {
+        self.inner.borrow().violations.len()
+    }
+
+    /// Takes the checkers, records and violations at the end of the run.
+    pub fn finish(&self) -> (Vec<Box<dyn Checker>>, Vec<Record>, Vec<Violation>) {
+        let mut inner = self.inner.borrow_mut();
+        (
+            std::mem::take(&mut inner.checkers),
+            std::mem::take(&mut inner.records),
+            std::mem::take(&mut inner.violations),
+        )
+    }
+}
+
+impl Inner {
+    /// Keeps the runner's own views up to date.
+    fn track(&mut self, r: &Record) {
+        match &r.kind {
+            RecordKind::Model(Event::InstanceWrite {
+                query: Query::InstanceInsert,
+                outcome: WriteOutcome::Applied,
+                after: Some(row),
+                ..
+            }) => {
+                self.names.insert(row.id, row.name.clone());
+            }
+            RecordKind::Model(Event::VmmWrite {
+                query: Query::VmmInsert,
+                outcome: WriteOutcome::Applied,
+                after: Some(row),
+                ..
+            }) => {
+                self.newest_vmm.insert(row.instance_id, row.id);
+            }
+            RecordKind::Model(Event::VmmOnSled {
+                sled, vmm, state, gen, ..
+            }) => {
+                self.sleds.entry(*sled).or_default().insert(*vmm, (*state, *gen));
+            }
+            RecordKind::Model(Event::VmmGone { sled, vmm, reason, .. }) => {
+                let gone = matches!(
+                    reason,
+                    VmmGoneReason::Unregistered
+                        | VmmGoneReason::Destroyed
+                        | VmmGoneReason::Forgotten
+                );
+                if gone {
+                    if let Some(t) = self.sleds.get_mut(sled) {
+                        t.remove(vmm);
+                    }
+                }
+            }
+            RecordKind::Model(Event::HostStarted) => {
+                if let HostId::Sled(s) = r.host {
+                    self.sleds.insert(s, BTreeMap::new());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Inside a host's turn, the world's virtual time; from the runner between
+/// steps, the time it set.
+fn now_or(inner: &Inner) -> Millis {
+    match turmoil::sim_elapsed() {
+        Some(d) => Millis(d.as_millis() as u64),
+        None => inner.now,
+    }
+}
+
+impl Probe for Recorder {
+    fn event(&self, host: HostId, event: &Event) {
+        self.record(host, RecordKind::Model(event.clone()));
+    }
+
+    fn point(&self, host: HostId, name: &str) -> PointAction {
+        let arm = {
+            let mut inner = self.inner.borrow_mut();
+            if !inner.reached.contains(&(host, name.to_string())) {
+                inner.reached.insert((host, name.to_string()));
+            }
+            inner.armed.remove(&(host, name.to_string()))
+        };
+        let Some(arm) = arm else {
+            return PointAction::Continue;
+        };
+        self.record(
+            host,
+            RecordKind::Point {
+                name: name.to_string(),
+                action: arm,
+            },
+        );
+        let mut inner = self.inner.borrow_mut();
+        match arm {
+            PointArm::Crash => {
+                inner.halted.push(host);
+                PointAction::Halt
+            }
+            PointArm::Pause => {
+                inner.paused.insert((host, name.to_string()));
+                PointAction::Pause
+            }
+        }
+    }
+
+    fn is_paused(&self, host: HostId, name: &str) -> bool {
+        self.inner
+            .borrow()
+            .paused
+            .contains(&(host, name.to_string()))
+    }
+}

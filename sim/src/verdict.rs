@@ -1,0 +1,176 @@
+//! Verdicts (design section 1) and the report of one run.
+
+use crate::checkers::Violation;
+use crate::record::Record;
+use model::ids::{InstanceId, Millis};
+use model::variant::Variant;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// How a run ended. When several apply, the first of crashed, violated,
+/// diverged, hung wins; the report keeps the others.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Verdict {
+    Held,
+    Violated,
+    Diverged,
+    Hung,
+    Crashed,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Held => "held",
+            Verdict::Violated => "violated",
+            Verdict::Diverged => "diverged",
+            Verdict::Hung => "hung",
+            Verdict::Crashed => "crashed",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything one run found.
+#[derive(Debug)]
+pub struct RunReport {
+    /// `scenario` or `scenario/case`.
+    pub name: String,
+    /// The scenario (file stem) to name on a command line.
+    pub scenario: String,
+    pub case: Option<String>,
+    pub seed: u64,
+    pub variant: Variant,
+    /// Violations not on the known-upstream list.
+    pub violations: Vec<Violation>,
+    /// Violations on the known-upstream list.
+    pub known: Vec<Violation>,
+    /// Ways the story did not happen as written.
+    pub divergences: Vec<String>,
+    /// Why the run never became quiet, if it did not.
+    pub hung: Option<String>,
+    /// The first panic or host failure.
+    pub crash: Option<String>,
+    /// The checkers the plan expected to fire.
+    pub expected: BTreeSet<String>,
+    /// Whether `expected` is a ceiling (swarm) rather than an exact set.
+    pub expected_is_ceiling: bool,
+    pub records: Vec<Record>,
+    pub names: BTreeMap<InstanceId, String>,
+    pub ended_at: Millis,
+    pub steps: u64,
+}
+
+impl RunReport {
+    pub fn verdict(&self) -> Verdict {
+        if self.crash.is_some() {
+            Verdict::Crashed
+        } else if !self.violations.is_empty() {
+            Verdict::Violated
+        } else if !self.divergences.is_empty() {
+            Verdict::Diverged
+        } else if self.hung.is_some() {
+            Verdict::Hung
+        } else {
+            Verdict::Held
+        }
+    }
+
+    /// The checkers that fired (known-upstream ones included).
+    pub fn fired(&self) -> BTreeSet<String> {
+        self.violations
+            .iter()
+            .chain(&self.known)
+            .map(|v| v.checker.to_string())
+            .collect()
+    }
+
+    /// The checkers that fired outside the known-upstream list.
+    pub fn fired_new(&self) -> BTreeSet<String> {
+        self.violations
+            .iter()
+            .map(|v| v.checker.to_string())
+            .collect()
+    }
+
+    /// Whether the run did what its plan says it should: no crash, no
+    /// divergence, no hang, and exactly the expected checkers fired (for
+    /// the swarm: none outside the allowed set). Known-upstream violations
+    /// never count against a run.
+    pub fn matches_expectation(&self) -> bool {
+        if self.crash.is_some() || !self.divergences.is_empty() || self.hung.is_some() {
+            return false;
+        }
+        let fired = self.fired_new();
+        if self.expected_is_ceiling {
+            fired.is_subset(&self.expected)
+        } else {
+            let known: BTreeSet<String> =
+                self.known.iter().map(|v| v.checker.to_string()).collect();
+            fired == self.expected.difference(&known).cloned().collect()
+                || self.fired() == self.expected
+        }
+    }
+
+    /// A one-line explanation of how the run differs from its expectation.
+    pub fn mismatch(&self) -> Option<String> {
+        if self.matches_expectation() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if let Some(c) = &self.crash {
+            parts.push(format!("crashed: {c}"));
+        }
+        for d in &self.divergences {
+            parts.push(format!("diverged: {d}"));
+        }
+        if let Some(h) = &self.hung {
+            parts.push(format!("hung: {h}"));
+        }
+        let fired = self.fired();
+        if self.expected_is_ceiling {
+            let extra: Vec<_> = self.fired_new().difference(&self.expected).cloned().collect();
+            if !extra.is_empty() {
+                parts.push(format!("violated {} (allowed: {:?})", extra.join(", "), self.expected));
+            }
+        } else if fired != self.expected {
+            parts.push(format!(
+                "checkers fired {:?}, expected exactly {:?}",
+                fired, self.expected
+            ));
+        }
+        Some(parts.join("; "))
+    }
+
+    /// The command that reproduces this run with `cargo sim`.
+    pub fn repro_sim(&self) -> String {
+        format!(
+            "cargo sim run {}{} --seed {} --variant {}",
+            self.scenario,
+            self.case
+                .as_ref()
+                .map(|c| format!(" --case {c}"))
+                .unwrap_or_default(),
+            self.seed,
+            self.variant
+        )
+    }
+
+    /// The command that reproduces this run under `cargo test`.
+    pub fn repro_test(&self) -> String {
+        let filter = if self.scenario == "swarm" {
+            "swarm".to_string()
+        } else {
+            format!("scenario_seeds")
+        };
+        format!(
+            "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={} INTENT_SIM_SCENARIO={} cargo test {filter}",
+            self.seed, self.variant, self.scenario
+        )
+    }
+}
