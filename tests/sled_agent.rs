@@ -336,6 +336,71 @@ fn reboot_publishes_running_again() {
     w.sim.run().unwrap();
 }
 
+/// A stop during a boot or a reboot wins: the pending Running never comes.
+#[test]
+fn stop_during_boot_or_reboot_cancels_running() {
+    let mut w = world(13, &ok_nexus());
+    let pushes = w.pushes.clone();
+    w.sim.client(HostId::Workload.name(), async move {
+        register().await;
+        put(RequestedState::Running).await;
+        sleep(Duration::from_secs(1)).await;
+        // Booting: running again changes nothing, a reboot is refused.
+        assert_eq!(
+            put(RequestedState::Running).await,
+            ok(VmmState::Starting, 2)
+        );
+        assert_eq!(put(RequestedState::Reboot).await, ok(VmmState::Starting, 2));
+        assert_eq!(
+            put(RequestedState::Stopped).await,
+            ok(VmmState::Stopping, 3)
+        );
+        sleep(Duration::from_secs(10)).await;
+        assert_eq!(get().await, SledResponse::NoSuchInstance);
+        assert_eq!(pushed(&pushes), vec![(VmmState::Destroyed, 4)]);
+
+        let second = VmmId(0x2222);
+        let put2 = |state| sled(SledRequest::VmmPutState { vmm: second, state });
+        sled(SledRequest::VmmRegister {
+            vmm: second,
+            instance: INSTANCE,
+        })
+        .await
+        .unwrap();
+        put2(RequestedState::Running).await.unwrap();
+        sleep(Duration::from_secs(6)).await;
+        put2(RequestedState::Reboot).await.unwrap();
+        sleep(Duration::from_secs(1)).await;
+        // Rebooting: running again changes nothing.
+        let SledResponse::Ok(s) = put2(RequestedState::Running).await.unwrap() else {
+            panic!("the VMM is there");
+        };
+        assert_eq!((s.state, s.gen.0), (VmmState::Rebooting, 4));
+        put2(RequestedState::Stopped).await.unwrap();
+        sleep(Duration::from_secs(10)).await;
+        Ok(())
+    });
+    w.sim.run().unwrap();
+    assert_eq!(
+        w.probe.vmm_states(VmmId(0x2222)),
+        vec![
+            (VmmState::Starting, Generation(2)),
+            (VmmState::Running, Generation(3)),
+            (VmmState::Rebooting, Generation(4)),
+            (VmmState::Stopping, Generation(5)),
+            (VmmState::Destroyed, Generation(6)),
+        ]
+    );
+    assert_eq!(
+        pushed(&w.pushes),
+        vec![
+            (VmmState::Destroyed, 4),
+            (VmmState::Running, 3),
+            (VmmState::Destroyed, 6)
+        ]
+    );
+}
+
 /// Stopping a VMM that was never asked to run destroys it at once and
 /// returns Destroyed in the reply; nothing is pushed.
 #[test]
