@@ -1,3 +1,402 @@
-//! A sled agent host (`sled-N`).
+//! A sled agent host (`sled-N`): the VMM table of one sled, whose
+//! generations it owns, and the state pushes to Nexus
+//! (`omicron-lifecycle.md` sections 2 and 6).
+//!
+//! Everything lives in the host's future, so a restarted sled agent starts
+//! with an empty table: omicron's `cleanup_all_old_global_state`
+//! (`sled-agent/src/bootstrap/pre_server.rs` ~L192) halts and deletes every
+//! Propolis zone at start-up, and from then on the old VMMs answer 404
+//! `NO_SUCH_INSTANCE` (`instance_manager.rs` `NoSuchVmm`).
+//!
+//! **Who learns a state how.** A state change a request causes (register,
+//! put-state, unregister) is returned in that request's reply, as
+//! omicron's `put_state` returns `sled_instance_state()`. A change the sled
+//! makes on its own (a boot or a stop finishing, the guest powering off) is
+//! published to Nexus ([`publish`]), as omicron's instance runner does after
+//! each Propolis observation.
 
 pub mod api;
+pub mod publish;
+
+use crate::config::Timings;
+use crate::event::{Event, VmmGoneReason};
+use crate::ids::{HostId, InstanceId, SledId, VmmId};
+use crate::probe;
+use crate::rpc;
+use crate::states::{Generation, RequestedState, VmmState};
+use api::{SledRequest, SledResponse, SledVmmState};
+use publish::{Publisher, RetryPolicy};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// What a sled agent host needs to know.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SledAgentConfig {
+    pub sled: SledId,
+    /// Nexus hosts `nexus-0..nexus_count-1`: the ones internal DNS may name.
+    pub nexus_count: u8,
+    pub timings: Timings,
+}
+
+/// Runs the software of host `sled-N`. `rng_seed` seeds the choice of Nexus
+/// for each push; the harness derives it from the simulation's seed (and,
+/// if it likes, the restart count).
+pub async fn run(cfg: SledAgentConfig, rng_seed: u64) -> turmoil::Result {
+    if cfg.nexus_count == 0 {
+        return Err("a sled agent needs at least one Nexus to report to".into());
+    }
+    let host = HostId::Sled(cfg.sled);
+    probe::emit(host, Event::HostStarted);
+    let agent = Rc::new(Agent::new(cfg, rng_seed));
+    rpc::serve(host, rpc::port::SLED_AGENT, move |req: SledRequest| {
+        let agent = agent.clone();
+        async move { agent.handle(req) }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Where a VMM is in its life on this sled. Finer than [`VmmState`]: the
+/// reported `Starting` covers both a VMM that was only registered (omicron's
+/// `Instance` with `running_state: None`, no Propolis zone yet) and one
+/// whose Propolis was asked to run and is booting. The distinction decides
+/// what a stop does. `Destroyed` is no phase: a destroyed VMM leaves the
+/// table at once.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Registered; nobody asked it to run yet.
+    Registered,
+    /// Asked to run; Running after `vmm_boot_time`.
+    Booting,
+    Running,
+    /// Running after `vmm_boot_time`.
+    Rebooting,
+    /// Destroyed after `vmm_stop_time`.
+    Stopping,
+}
+
+impl Phase {
+    /// The state Nexus hears (`sled-agent/src/common/instance.rs` L38-69
+    /// maps Propolis's Creating and Starting to Starting).
+    fn reported(self) -> VmmState {
+        match self {
+            Phase::Registered | Phase::Booting => VmmState::Starting,
+            Phase::Running => VmmState::Running,
+            Phase::Rebooting => VmmState::Rebooting,
+            Phase::Stopping => VmmState::Stopping,
+        }
+    }
+}
+
+/// What a put-state request does to a VMM in a given phase.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum PutAction {
+    /// Already there or on the way: reply with the current state.
+    Unchanged,
+    /// omicron answers 400 here (the simulated sled agent's
+    /// `invalid_request`, the real one's `VmNotRunning` or a Propolis
+    /// error). The model's API has no 400, so it replies with the current,
+    /// unchanged state.
+    Refused,
+    /// Move to this phase.
+    Enter(Phase),
+    /// No Propolis exists yet: omicron's `put_state` terminates the VMM and
+    /// "generate[s] an instance record bearing the Destroyed state and
+    /// return[s] it to the caller", with no push, since no Propolis will
+    /// ever report one.
+    DestroyNow,
+}
+
+/// The answer to `VmmPutState`, following omicron's `put_state`
+/// (`sled-agent/src/instance.rs`) and its simulated sled agent's
+/// `request_transition` (`sled-agent/src/sim/instance.rs`).
+fn put_state_action(phase: Phase, requested: RequestedState) -> PutAction {
+    use PutAction::*;
+    use RequestedState as R;
+    match (phase, requested) {
+        // `propolis_ensure` sets up the zone, then Propolis is told to run.
+        (Phase::Registered, R::Running) => Enter(Phase::Booting),
+        (Phase::Booting | Phase::Running, R::Running) => Unchanged,
+        // Running again once the reboot completes.
+        (Phase::Rebooting, R::Running) => Unchanged,
+        // "Propolis forbids direct transitions from a stopped state back to
+        // a running state."
+        (Phase::Stopping, R::Running) => Refused,
+
+        (Phase::Registered, R::Stopped) => DestroyNow,
+        // A Propolis exists: `PropolisRequest::Stop`, published Stopping.
+        (Phase::Booting | Phase::Running | Phase::Rebooting, R::Stopped) => Enter(Phase::Stopping),
+        // "Idempotently allow requests to stop an instance that is already
+        // stopping."
+        (Phase::Stopping, R::Stopped) => Unchanged,
+
+        (Phase::Running, R::Reboot) => Enter(Phase::Rebooting),
+        // "Further requests to reboot are ignored if the instance is
+        // currently rebooting."
+        (Phase::Rebooting, R::Reboot) => Unchanged,
+        // `VmNotRunning` (no Propolis) or "can't request Reboot with
+        // pending resting state".
+        (Phase::Registered | Phase::Booting | Phase::Stopping, R::Reboot) => Refused,
+    }
+}
+
+/// One VMM in the table.
+#[derive(Clone, Copy, Debug)]
+struct Vmm {
+    instance: InstanceId,
+    phase: Phase,
+    /// The generation of the reported state. The sled agent owns it and
+    /// bumps it on every change of reported state (`transition_vmm`,
+    /// `sled-agent/src/common/instance.rs` ~L293).
+    gen: Generation,
+    /// The token of the timer that ends the current phase, if it has one.
+    /// A timer whose token is no longer here fires into nothing.
+    timer: Option<u64>,
+}
+
+impl Vmm {
+    fn state(&self, vmm: VmmId) -> SledVmmState {
+        SledVmmState {
+            vmm,
+            state: self.phase.reported(),
+            gen: self.gen,
+        }
+    }
+}
+
+/// The in-memory state of one sled agent process.
+struct Agent {
+    cfg: SledAgentConfig,
+    host: HostId,
+    /// The VMM table (`BTreeMap`: iteration order reaches behaviour).
+    vmms: RefCell<BTreeMap<VmmId, Vmm>>,
+    publisher: Rc<Publisher>,
+    next_timer: Cell<u64>,
+}
+
+impl Agent {
+    fn new(cfg: SledAgentConfig, rng_seed: u64) -> Agent {
+        let policy = RetryPolicy {
+            initial: cfg.timings.push_retry_initial,
+            max: cfg.timings.push_retry_max,
+        };
+        Agent {
+            host: HostId::Sled(cfg.sled),
+            publisher: Rc::new(Publisher::new(cfg.sled, cfg.nexus_count, policy, rng_seed)),
+            cfg,
+            vmms: RefCell::new(BTreeMap::new()),
+            next_timer: Cell::new(0),
+        }
+    }
+
+    fn handle(self: &Rc<Self>, req: SledRequest) -> SledResponse {
+        match req {
+            SledRequest::VmmRegister { vmm, instance } => self.register(vmm, instance),
+            SledRequest::VmmPutState { vmm, state } => self.put_state(vmm, state),
+            SledRequest::VmmGetState { vmm } => match self.vmms.borrow().get(&vmm) {
+                Some(v) => SledResponse::Ok(v.state(vmm)),
+                None => SledResponse::NoSuchInstance,
+            },
+            SledRequest::VmmUnregister { vmm } => self.unregister(vmm),
+            SledRequest::SimGuestShutdown { instance } => self.guest_shutdown(instance),
+            SledRequest::SimForgetVmm { instance } => self.forget(instance),
+        }
+    }
+
+    fn emit_state(&self, vmm: VmmId, instance: InstanceId, state: VmmState, gen: Generation) {
+        probe::emit(
+            self.host,
+            Event::VmmOnSled {
+                sled: self.cfg.sled,
+                vmm,
+                instance,
+                state,
+                gen,
+            },
+        );
+    }
+
+    fn emit_gone(&self, vmm: VmmId, instance: InstanceId, reason: VmmGoneReason) {
+        probe::emit(
+            self.host,
+            Event::VmmGone {
+                sled: self.cfg.sled,
+                vmm,
+                instance,
+                reason,
+            },
+        );
+    }
+
+    /// `vmm_register`. Nexus inserted the VMM row at generation 1 in
+    /// `Creating`; the sled agent's first state, `Starting`, is generation
+    /// 2. Registering a VMM the table has already returns its state.
+    fn register(self: &Rc<Self>, vmm: VmmId, instance: InstanceId) -> SledResponse {
+        let mut vmms = self.vmms.borrow_mut();
+        if let Some(v) = vmms.get(&vmm) {
+            return SledResponse::Ok(v.state(vmm));
+        }
+        let v = Vmm {
+            instance,
+            phase: Phase::Registered,
+            gen: Generation::FIRST.next(),
+            timer: None,
+        };
+        vmms.insert(vmm, v);
+        self.emit_state(vmm, instance, v.phase.reported(), v.gen);
+        SledResponse::Ok(v.state(vmm))
+    }
+
+    fn put_state(self: &Rc<Self>, vmm: VmmId, requested: RequestedState) -> SledResponse {
+        let phase = self.vmms.borrow().get(&vmm).map(|v| v.phase);
+        probe::emit(
+            self.host,
+            Event::SledPutState {
+                sled: self.cfg.sled,
+                vmm,
+                requested,
+                accepted: phase.is_some(),
+            },
+        );
+        let Some(phase) = phase else {
+            return SledResponse::NoSuchInstance;
+        };
+        let state = match put_state_action(phase, requested) {
+            PutAction::Unchanged => self.current(vmm),
+            PutAction::Refused => {
+                tracing::debug!(
+                    target: "intent_sim::model",
+                    host = %self.host, %vmm, ?phase, %requested,
+                    "put-state refused (omicron answers 400)"
+                );
+                self.current(vmm)
+            }
+            PutAction::Enter(next) => self.enter(vmm, next),
+            PutAction::DestroyNow => self.destroy(vmm, VmmGoneReason::Destroyed),
+        };
+        SledResponse::Ok(state)
+    }
+
+    fn current(&self, vmm: VmmId) -> SledVmmState {
+        self.vmms.borrow()[&vmm].state(vmm)
+    }
+
+    /// Moves a VMM in the table to `phase`: a new generation if the reported
+    /// state changes, and the timer that ends the phase, if it has one.
+    fn enter(self: &Rc<Self>, vmm: VmmId, phase: Phase) -> SledVmmState {
+        let mut vmms = self.vmms.borrow_mut();
+        let v = vmms.get_mut(&vmm).expect("enter: the VMM is in the table");
+        let changed = v.phase.reported() != phase.reported();
+        v.phase = phase;
+        if changed {
+            v.gen = v.gen.next();
+            self.emit_state(vmm, v.instance, phase.reported(), v.gen);
+        }
+        let delay = match phase {
+            Phase::Registered | Phase::Running => None,
+            Phase::Booting | Phase::Rebooting => Some(self.cfg.timings.vmm_boot_time),
+            Phase::Stopping => Some(self.cfg.timings.vmm_stop_time),
+        };
+        v.timer = delay.map(|delay| {
+            let token = self.next_timer.get();
+            self.next_timer.set(token + 1);
+            let agent = self.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(delay).await;
+                agent.timer_fired(vmm, token);
+            });
+            token
+        });
+        v.state(vmm)
+    }
+
+    /// A phase's time is up: a boot or reboot finishes Running, a stop
+    /// finishes Destroyed. The sled made the change on its own, so it
+    /// publishes it.
+    fn timer_fired(self: &Rc<Self>, vmm: VmmId, token: u64) {
+        let phase = match self.vmms.borrow().get(&vmm) {
+            Some(v) if v.timer == Some(token) => v.phase,
+            // Unregistered, forgotten, or moved on to another phase.
+            _ => return,
+        };
+        let state = match phase {
+            Phase::Booting | Phase::Rebooting => self.enter(vmm, Phase::Running),
+            Phase::Stopping => self.destroy(vmm, VmmGoneReason::Destroyed),
+            Phase::Registered | Phase::Running => unreachable!("{phase:?} has no timer"),
+        };
+        self.publisher.publish(state);
+    }
+
+    /// The VMM reaches `Destroyed` (a new generation) and leaves the table.
+    fn destroy(&self, vmm: VmmId, reason: VmmGoneReason) -> SledVmmState {
+        let v = self
+            .vmms
+            .borrow_mut()
+            .remove(&vmm)
+            .expect("destroy: the VMM is in the table");
+        let gen = v.gen.next();
+        self.emit_state(vmm, v.instance, VmmState::Destroyed, gen);
+        self.emit_gone(vmm, v.instance, reason);
+        SledVmmState {
+            vmm,
+            state: VmmState::Destroyed,
+            gen,
+        }
+    }
+
+    /// `vmm_unregister`: the zone is torn down whatever the VM was doing,
+    /// and the final state goes back in the reply (omicron's
+    /// `VmmUnregisterResponse::updated_runtime`).
+    fn unregister(&self, vmm: VmmId) -> SledResponse {
+        if !self.vmms.borrow().contains_key(&vmm) {
+            return SledResponse::NoSuchInstance;
+        }
+        SledResponse::Ok(self.destroy(vmm, VmmGoneReason::Unregistered))
+    }
+
+    /// The first VMM (by id) of `instance` whose phase `pick` accepts.
+    fn find(&self, instance: InstanceId, pick: impl Fn(Phase) -> bool) -> Option<VmmId> {
+        self.vmms
+            .borrow()
+            .iter()
+            .find(|(_, v)| v.instance == instance && pick(v.phase))
+            .map(|(id, _)| *id)
+    }
+
+    /// Test hook: the guest powers itself off. Propolis reports Stopped
+    /// (reported as Stopping) and then Destroyed, and the sled agent
+    /// publishes both. Only a VMM with a guest can do this: one booting,
+    /// running or rebooting.
+    fn guest_shutdown(self: &Rc<Self>, instance: InstanceId) -> SledResponse {
+        let has_guest = |phase| match phase {
+            Phase::Booting | Phase::Running | Phase::Rebooting => true,
+            // No Propolis yet, or already powering off.
+            Phase::Registered | Phase::Stopping => false,
+        };
+        let Some(vmm) = self.find(instance, has_guest) else {
+            return SledResponse::NothingToDo;
+        };
+        let state = self.enter(vmm, Phase::Stopping);
+        self.publisher.publish(state);
+        SledResponse::Ok(state)
+    }
+
+    /// Test hook: the sled agent loses the VMM without telling anyone
+    /// (omicron's simulated `instance_unregister`, as PR #8053's test
+    /// uses). Its Propolis dies with it, and so does any push still pending
+    /// for it.
+    fn forget(&self, instance: InstanceId) -> SledResponse {
+        let Some(vmm) = self.find(instance, |_| true) else {
+            return SledResponse::NothingToDo;
+        };
+        let v = self
+            .vmms
+            .borrow_mut()
+            .remove(&vmm)
+            .expect("forget: found above");
+        self.publisher.cancel(vmm);
+        self.emit_gone(vmm, instance, VmmGoneReason::Forgotten);
+        SledResponse::Ok(v.state(vmm))
+    }
+}
