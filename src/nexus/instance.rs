@@ -113,6 +113,9 @@ struct Request<'a> {
     nexus: &'a Rc<Nexus>,
     req: ReqId,
     op: ApiOp,
+    /// A create with `start` accepts once, when its record is committed;
+    /// the start it runs afterwards does not accept again.
+    accepted: std::cell::Cell<bool>,
 }
 
 /// A handler's result: a success status with the instance, or an error.
@@ -132,6 +135,9 @@ impl Request<'_> {
     }
 
     fn accept(&self, instance: InstanceId) {
+        if self.accepted.replace(true) {
+            return;
+        }
         self.nexus.emit(Event::ApiAccepted {
             req: self.req,
             op: self.op,
@@ -452,6 +458,7 @@ pub async fn handle(nexus: &Rc<Nexus>, api: ApiRequest) -> ApiResponse {
         nexus,
         req: api.req,
         op: api.op,
+        accepted: std::cell::Cell::new(false),
     };
     let (status, message, instance) = match request.dispatch(&api.instance).await {
         Ok((status, view)) => (status, String::new(), view),
