@@ -5,6 +5,7 @@
 
 pub mod checkers;
 pub mod known_upstream;
+pub mod panics;
 pub mod plan;
 pub mod quiet;
 pub mod record;
@@ -12,6 +13,7 @@ pub mod recorder;
 pub mod runner;
 pub mod scenario;
 pub mod seed;
+pub mod swarm;
 pub mod trace;
 pub mod verdict;
 pub mod workload;

@@ -127,7 +127,13 @@ pub fn run(
         crash: None,
         steps: 0,
     };
-    let hung = runner.drive(story_budget);
+    let hung = match crate::panics::catch(|| runner.drive(story_budget)) {
+        Ok(hung) => hung,
+        Err(message) => {
+            runner.crash = Some(format!("panic: {message}"));
+            None
+        }
+    };
     runner.world.workload.borrow_mut().finish();
     let (mut checkers, records, mut violations) = recorder.finish();
     let end = FinalState {

@@ -1,0 +1,307 @@
+//! The swarm scenario: a plan drawn from the seed before the run (swarm
+//! testing). Each seed picks a topology, a workload, and a different subset
+//! of fault kinds with different rates, so some seeds hammer one mechanism
+//! while others mix them. The plan is the same in every variant.
+
+use crate::plan::{self, Action, FaultAction, Plan, PlanStep};
+use crate::record::PointArm;
+use crate::scenario::spec::ScenarioSpec;
+use crate::seed::SeedTree;
+use model::event::ApiOp;
+use model::ids::{HostId, Millis, NexusId, SledId};
+use model::states::AutoRestartPolicy;
+use model::variant::Variant;
+use rand::seq::IndexedRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The fault kinds a seed may enable.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum FaultKind {
+    NexusCrash,
+    SledRestart,
+    SledLost,
+    DbCrash,
+    Partition,
+    OneWayPartition,
+    Hold,
+    GuestShutdown,
+    ForgetVmm,
+    PointCrash,
+    PointPause,
+}
+
+const ALL_KINDS: [FaultKind; 11] = [
+    FaultKind::NexusCrash,
+    FaultKind::SledRestart,
+    FaultKind::SledLost,
+    FaultKind::DbCrash,
+    FaultKind::Partition,
+    FaultKind::OneWayPartition,
+    FaultKind::Hold,
+    FaultKind::GuestShutdown,
+    FaultKind::ForgetVmm,
+    FaultKind::PointCrash,
+    FaultKind::PointPause,
+];
+
+/// Points worth crashing a Nexus at.
+const CRASH_POINTS: [&str; 8] = [
+    "create.between_create_and_start",
+    "create.CREATE_INSTANCE_RECORD.after_action",
+    "start.MARK_AS_STARTING.after_action",
+    "start.ENSURE_REGISTERED.after_log",
+    "stop.after_intent_write",
+    "update.COMMIT_INSTANCE_UPDATES.after_action",
+    "reincarnation.selected",
+    "delete.after_intent_write",
+];
+
+/// Points worth pausing a Nexus at, to open a race window.
+const PAUSE_POINTS: [&str; 3] = [
+    "reincarnation.selected",
+    "start.before_mark_as_starting",
+    "update.after_snapshot",
+];
+
+/// The drawn shape of one swarm run, printed at the top of its trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmShape {
+    pub nexus: u8,
+    pub sleds: u8,
+    pub instances: u8,
+    /// Enabled fault kinds with their mean gap between faults, seconds.
+    pub faults: BTreeMap<String, u64>,
+}
+
+impl fmt::Display for SwarmShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "swarm: {} nexus, {} sleds, {} instances; faults:",
+            self.nexus, self.sleds, self.instances
+        )?;
+        if self.faults.is_empty() {
+            f.write_str(" none")?;
+        }
+        for (k, gap) in &self.faults {
+            write!(f, " {k} (every ~{gap}s)")?;
+        }
+        Ok(())
+    }
+}
+
+fn step(at: u64, action: Action) -> PlanStep {
+    PlanStep {
+        at: Some(Millis(at)),
+        action,
+    }
+}
+
+/// Draws the swarm plan for `seed`.
+pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmShape) {
+    let settings = spec.swarm.as_ref().expect("the swarm scenario has [swarm]");
+    let mut rng = SeedTree::new(seed).child("plan");
+    let nexus = rng.random_range(1..=3u8);
+    let sleds = rng.random_range(1..=4u8);
+    let instances = rng.random_range(1..=settings.max_instances.max(1));
+    let phase_ms = settings.fault_phase * 1000;
+    let mut shape = SwarmShape {
+        nexus,
+        sleds,
+        instances,
+        faults: BTreeMap::new(),
+    };
+    let mut steps: Vec<(u64, u64, Action)> = Vec::new();
+    let mut order = 0u64;
+    let mut push = |steps: &mut Vec<(u64, u64, Action)>, at: u64, a: Action| {
+        order += 1;
+        steps.push((at, order, a));
+    };
+    let names: Vec<String> = (0..instances).map(|i| format!("inst-{i}")).collect();
+    let policies: BTreeMap<String, Option<AutoRestartPolicy>> = names
+        .iter()
+        .map(|n| {
+            let p = match rng.random_range(0..4) {
+                0 => Some(AutoRestartPolicy::Never),
+                1 => Some(AutoRestartPolicy::BestEffort),
+                _ => None,
+            };
+            (n.clone(), p)
+        })
+        .collect();
+
+    // The workload: each instance is created early, then gets a request
+    // every so often.
+    for (i, name) in names.iter().enumerate() {
+        let at = rng.random_range(0..30_000) + i as u64 * 2_000;
+        let start = rng.random_bool(0.8);
+        push(
+            &mut steps,
+            at,
+            Action::Request {
+                op: ApiOp::Create {
+                    start,
+                    auto_restart_policy: policies[name],
+                },
+                instance: name.clone(),
+                expect: Vec::new(),
+                wait: false,
+            },
+        );
+    }
+    let request_gap = rng.random_range(15_000..90_000u64);
+    let mut t = 40_000;
+    while t < phase_ms {
+        let name = names.choose(&mut rng).expect("at least one instance").clone();
+        let op = *[
+            ApiOp::Start,
+            ApiOp::Start,
+            ApiOp::Stop,
+            ApiOp::Stop,
+            ApiOp::Reboot,
+            ApiOp::Delete,
+            ApiOp::Get,
+        ]
+        .choose(&mut rng)
+        .expect("nonempty");
+        push(
+            &mut steps,
+            t,
+            Action::Request {
+                op,
+                instance: name,
+                expect: Vec::new(),
+                wait: false,
+            },
+        );
+        t += rng.random_range(request_gap / 2..request_gap * 3 / 2);
+    }
+
+    // The faults: a random subset of kinds, each with its own rate.
+    let nexus_host = |rng: &mut ChaCha8Rng| HostId::Nexus(NexusId(rng.random_range(0..nexus)));
+    let sled_host = |rng: &mut ChaCha8Rng| SledId(rng.random_range(0..sleds));
+    let mut lost_sleds = 0u8;
+    for kind in ALL_KINDS {
+        if !rng.random_bool(0.4) {
+            continue;
+        }
+        let gap = rng.random_range(60..300u64);
+        shape.faults.insert(format!("{kind:?}"), gap);
+        let mut t = rng.random_range(20_000..gap * 1000);
+        while t < phase_ms {
+            let down_for = rng.random_range(2_000..60_000u64);
+            match kind {
+                FaultKind::NexusCrash => {
+                    let h = nexus_host(&mut rng);
+                    push(&mut steps, t, Action::Fault(FaultAction::Crash(h)));
+                    push(&mut steps, t + down_for, Action::Fault(FaultAction::Restart(h)));
+                }
+                FaultKind::SledRestart => {
+                    let h = HostId::Sled(sled_host(&mut rng));
+                    push(&mut steps, t, Action::Fault(FaultAction::Restart(h)));
+                }
+                FaultKind::SledLost => {
+                    // Keep at least one sled for the workload.
+                    if lost_sleds + 1 < sleds {
+                        lost_sleds += 1;
+                        let s = SledId(sleds - lost_sleds);
+                        push(&mut steps, t, Action::Fault(FaultAction::LoseSled(s)));
+                    }
+                }
+                FaultKind::DbCrash => {
+                    push(&mut steps, t, Action::Fault(FaultAction::Crash(HostId::Db)));
+                    let back = t + down_for / 4;
+                    push(&mut steps, back, Action::Fault(FaultAction::Restart(HostId::Db)));
+                }
+                FaultKind::Partition | FaultKind::OneWayPartition | FaultKind::Hold => {
+                    // Holds only ever name the db and one-way partitions only
+                    // sleds, so the two never meet on one pair of hosts:
+                    // turmoil does not support that combination.
+                    let a = nexus_host(&mut rng);
+                    let b = match kind {
+                        FaultKind::Hold => HostId::Db,
+                        FaultKind::OneWayPartition => HostId::Sled(sled_host(&mut rng)),
+                        _ => match rng.random_range(0..3) {
+                            0 => HostId::Db,
+                            _ => HostId::Sled(sled_host(&mut rng)),
+                        },
+                    };
+                    let oneway = kind == FaultKind::OneWayPartition;
+                    let (on, off) = if kind == FaultKind::Hold {
+                        (FaultAction::Hold { a, b }, FaultAction::Release { a, b })
+                    } else {
+                        (
+                            FaultAction::Partition { a, b, oneway },
+                            FaultAction::Repair { a, b, oneway },
+                        )
+                    };
+                    push(&mut steps, t, Action::Fault(on));
+                    push(&mut steps, t + down_for, Action::Fault(off));
+                }
+                FaultKind::GuestShutdown | FaultKind::ForgetVmm => {
+                    let name = names.choose(&mut rng).expect("nonempty").clone();
+                    let f = if kind == FaultKind::GuestShutdown {
+                        FaultAction::GuestShutdown(name)
+                    } else {
+                        FaultAction::ForgetVmm(name)
+                    };
+                    push(&mut steps, t, Action::Fault(f));
+                }
+                FaultKind::PointCrash => {
+                    let host = nexus_host(&mut rng);
+                    let point = CRASH_POINTS.choose(&mut rng).expect("nonempty");
+                    push(
+                        &mut steps,
+                        t.saturating_sub(15_000),
+                        Action::Arm {
+                            host,
+                            point: point.to_string(),
+                            arm: PointArm::Crash,
+                        },
+                    );
+                    push(&mut steps, t + down_for, Action::Fault(FaultAction::Restart(host)));
+                }
+                FaultKind::PointPause => {
+                    let host = nexus_host(&mut rng);
+                    let point = PAUSE_POINTS.choose(&mut rng).expect("nonempty").to_string();
+                    push(
+                        &mut steps,
+                        t,
+                        Action::Arm {
+                            host,
+                            point: point.clone(),
+                            arm: PointArm::Pause,
+                        },
+                    );
+                    push(&mut steps, t + down_for, Action::Unpause { host, point });
+                }
+            }
+            t += rng.random_range(gap * 500..gap * 1500);
+        }
+    }
+    steps.sort_by_key(|(at, order, _)| (*at, *order));
+    let mut steps: Vec<PlanStep> = steps.into_iter().map(|(at, _, a)| step(at, a)).collect();
+    steps.push(step(phase_ms, Action::Sleep(Duration::ZERO)));
+    let expect = match variant {
+        Variant::Legacy => &spec.variants.legacy,
+        Variant::Omicron => &spec.variants.omicron,
+        Variant::Fixed => &spec.variants.fixed,
+    };
+    let plan = Plan {
+        name: "swarm".into(),
+        nexus_count: nexus,
+        sled_count: sleds,
+        sled_capacity: 4,
+        timings: plan::timings(&spec.timings),
+        instances: policies,
+        steps,
+        expected_violations: expect.violates.iter().cloned().collect(),
+        must_reach: Vec::new(),
+        is_swarm: true,
+    };
+    (plan, shape)
+}
