@@ -2,8 +2,11 @@
 //! Unknown fields are rejected everywhere, so a typo is an error, not a
 //! silently ignored line. `scenarios/README.md` documents the format.
 
+use model::variant::Variant;
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -172,28 +175,166 @@ pub enum ArmKind {
     Pause,
 }
 
-/// An expected response.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+/// An expected response: a status, a list of statuses (any of them), or
+/// "none" (no response); or a table by variant of those (a variant not in
+/// the table has no expectation). Deserialized by hand so that a wrong value
+/// gets a message that says what is accepted.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Expect {
     One(ExpectOne),
     Any(Vec<ExpectOne>),
     ByVariant(BTreeMap<String, ExpectByVariant>),
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ExpectByVariant {
     One(ExpectOne),
     Any(Vec<ExpectOne>),
 }
 
-/// A status code, or the string "none" for no response.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+/// A status code (100..=599), or the string "none" for no response.
+#[derive(Clone, Debug, PartialEq)]
 pub enum ExpectOne {
     Status(u16),
     Word(String),
+}
+
+impl Expect {
+    /// The responses accepted in `variant`, or `None` when this variant has
+    /// no expectation (a by-variant table that does not name it).
+    pub fn for_variant(&self, variant: Variant) -> Option<&[ExpectOne]> {
+        match self {
+            Expect::One(one) => Some(std::slice::from_ref(one)),
+            Expect::Any(any) => Some(any),
+            Expect::ByVariant(table) => table.get(variant.name()).map(|e| e.accepted()),
+        }
+    }
+}
+
+impl ExpectByVariant {
+    /// The responses accepted.
+    pub fn accepted(&self) -> &[ExpectOne] {
+        match self {
+            ExpectByVariant::One(one) => std::slice::from_ref(one),
+            ExpectByVariant::Any(any) => any,
+        }
+    }
+}
+
+impl ExpectOne {
+    /// The word that stands for "no response".
+    pub const NONE: &'static str = "none";
+
+    /// Whether this expects no response at all (the connection died).
+    pub fn is_none(&self) -> bool {
+        matches!(self, ExpectOne::Word(w) if w == ExpectOne::NONE)
+    }
+}
+
+const EXPECT_ONE: &str = "a status code 100..=599 or \"none\"";
+const EXPECT_BY_VARIANT: &str = "a status code 100..=599, \"none\", or a list of those";
+const EXPECT: &str =
+    "a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)";
+
+fn status<E: de::Error>(v: i64, exp: &dyn de::Expected) -> Result<ExpectOne, E> {
+    match u16::try_from(v) {
+        Ok(s) if (100..=599).contains(&s) => Ok(ExpectOne::Status(s)),
+        _ => Err(E::invalid_value(de::Unexpected::Signed(v), exp)),
+    }
+}
+
+fn status_u64<E: de::Error>(v: u64, exp: &dyn de::Expected) -> Result<ExpectOne, E> {
+    match i64::try_from(v) {
+        Ok(v) => status(v, exp),
+        Err(_) => Err(E::invalid_value(de::Unexpected::Unsigned(v), exp)),
+    }
+}
+
+fn list<'de, A: de::SeqAccess<'de>>(mut seq: A) -> Result<Vec<ExpectOne>, A::Error> {
+    let mut out = Vec::new();
+    while let Some(one) = seq.next_element::<ExpectOne>()? {
+        out.push(one);
+    }
+    Ok(out)
+}
+
+impl<'de> Deserialize<'de> for ExpectOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = ExpectOne;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECT_ONE)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectOne, E> {
+                status(v, &self)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectOne, E> {
+                status_u64(v, &self)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectOne, E> {
+                Ok(ExpectOne::Word(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectByVariant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = ExpectByVariant;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECT_BY_VARIANT)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectByVariant, E> {
+                status(v, &self).map(ExpectByVariant::One)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectByVariant, E> {
+                status_u64(v, &self).map(ExpectByVariant::One)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectByVariant, E> {
+                Ok(ExpectByVariant::One(ExpectOne::Word(v.to_string())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<ExpectByVariant, A::Error> {
+                list(seq).map(ExpectByVariant::Any)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Expect {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Expect;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECT)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Expect, E> {
+                status(v, &self).map(Expect::One)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Expect, E> {
+                status_u64(v, &self).map(Expect::One)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
+                Ok(Expect::One(ExpectOne::Word(v.to_string())))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Expect, A::Error> {
+                list(seq).map(Expect::Any)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Expect, A::Error> {
+                let mut table = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, ExpectByVariant>()? {
+                    table.insert(k, v);
+                }
+                Ok(Expect::ByVariant(table))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Something that happens in the story. Exactly one field is set.
@@ -228,6 +369,32 @@ pub struct VariantExpectations {
     pub legacy: VariantExpectation,
     pub omicron: VariantExpectation,
     pub fixed: VariantExpectation,
+}
+
+impl VariantExpectations {
+    /// The expectation of `variant`.
+    pub fn get(&self, variant: Variant) -> &VariantExpectation {
+        match variant {
+            Variant::Legacy => &self.legacy,
+            Variant::Omicron => &self.omicron,
+            Variant::Fixed => &self.fixed,
+        }
+    }
+
+    /// Every variant's expectation, in the order legacy, omicron, fixed.
+    pub fn iter(&self) -> impl Iterator<Item = (Variant, &VariantExpectation)> {
+        Variant::ALL.into_iter().map(move |v| (v, self.get(v)))
+    }
+
+    /// Every variant's expectation, mutably, in the order legacy, omicron, fixed.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Variant, &mut VariantExpectation)> {
+        [
+            (Variant::Legacy, &mut self.legacy),
+            (Variant::Omicron, &mut self.omicron),
+            (Variant::Fixed, &mut self.fixed),
+        ]
+        .into_iter()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
