@@ -3,13 +3,16 @@
 //! checks invariants over the event stream, and reports a verdict with the
 //! command that reproduces it.
 
+pub mod catalog;
 pub mod checkers;
+pub mod cli;
 pub mod known_upstream;
 pub mod panics;
 pub mod plan;
 pub mod quiet;
 pub mod record;
 pub mod recorder;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod seed;

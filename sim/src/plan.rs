@@ -4,6 +4,7 @@
 //! every variant).
 
 use crate::record::PointArm;
+use crate::scenario::load::ScenarioRun;
 use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
 use model::event::ApiOp;
@@ -198,16 +199,9 @@ fn expected(e: &spec::ExpectOne) -> Result<Expected, String> {
 }
 
 fn expectations(e: &Option<spec::Expect>, variant: Variant) -> Result<Vec<Expected>, String> {
-    let list = |v: &[spec::ExpectOne]| v.iter().map(expected).collect::<Result<Vec<_>, _>>();
-    match e {
+    match e.as_ref().and_then(|e| e.for_variant(variant)) {
         None => Ok(Vec::new()),
-        Some(spec::Expect::One(one)) => Ok(vec![expected(one)?]),
-        Some(spec::Expect::Any(many)) => list(many),
-        Some(spec::Expect::ByVariant(by)) => match by.get(variant.name()) {
-            None => Ok(Vec::new()),
-            Some(spec::ExpectByVariant::One(one)) => Ok(vec![expected(one)?]),
-            Some(spec::ExpectByVariant::Any(many)) => list(many),
-        },
+        Some(accepted) => accepted.iter().map(expected).collect(),
     }
 }
 
@@ -313,12 +307,13 @@ pub fn timings(o: &spec::TimingOverrides) -> Timings {
 }
 
 /// The plan of one run of a scenario file (one case) in one variant.
-pub fn from_spec(
+pub fn from_run(
     name: &str,
     spec: &ScenarioSpec,
-    steps: &[spec::Step],
+    run: &ScenarioRun,
     variant: Variant,
 ) -> Result<Plan, String> {
+    let steps = &run.steps;
     let instances: BTreeMap<String, Option<AutoRestartPolicy>> = spec
         .instances
         .iter()
@@ -336,9 +331,9 @@ pub fn from_spec(
         .map(|(i, s)| step(s, variant, &instances).map_err(|e| format!("step {}: {e}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
     let expect = match variant {
-        Variant::Legacy => &spec.variants.legacy,
-        Variant::Omicron => &spec.variants.omicron,
-        Variant::Fixed => &spec.variants.fixed,
+        Variant::Legacy => &run.variants.legacy,
+        Variant::Omicron => &run.variants.omicron,
+        Variant::Fixed => &run.variants.fixed,
     };
     Ok(Plan {
         name: name.to_string(),
