@@ -2,11 +2,37 @@
 //! the event stream, in its own module; checkers observe and never steer.
 //! Safety checkers judge every record as it comes; liveness checkers judge
 //! once, at the end, with the db's final rows.
+//!
+//! Every checker owns its own [`requests::RequestTracker`] (and, where it
+//! needs one, its own [`sleds::SledTables`]) rather than sharing one: the
+//! harness feeds each checker the same records in the same order, so the
+//! copies agree, and a checker stays a self-contained state machine that a
+//! test can drive alone.
 
 use crate::record::Record;
 use model::db::Db;
 use model::ids::{InstanceId, Millis, SledId};
 use std::collections::BTreeSet;
+
+pub mod end;
+pub mod history;
+pub mod requests;
+pub mod sleds;
+
+pub mod auto_restart_respects_policy;
+pub mod db_constraints;
+pub mod delete_honored;
+pub mod destroyed_is_final;
+pub mod generation_monotonic;
+pub mod no_unintended_restart;
+pub mod resources_released;
+pub mod sagas_settle;
+pub mod single_active_vmm;
+pub mod start_intent_honored;
+pub mod stop_intent_honored;
+
+#[cfg(test)]
+pub mod testkit;
 
 /// What the liveness checkers may read at the end of a run, besides the
 /// records they observed.
@@ -45,6 +71,22 @@ impl Violation {
     }
 }
 
+/// A liveness exception a checker applied: the invariant would have been
+/// judged broken but for a case the design excuses by name (for
+/// `start_intent_honored`: a recorded guest shutdown, a Failed instance
+/// whose policy is `never`, no up sled with room). An applied exception is
+/// not a violation, but a reader of the verdict must be able to see that
+/// the checker looked and why it let the instance go, so the harness prints
+/// these next to the verdict.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Note {
+    pub checker: &'static str,
+    pub instance: Option<InstanceId>,
+    pub at: Millis,
+    /// Names the exception, in a sentence.
+    pub message: String,
+}
+
 /// An invariant checker.
 pub trait Checker {
     /// The checker's name (`no_unintended_restart`, ...).
@@ -53,6 +95,57 @@ pub trait Checker {
     fn observe(&mut self, record: &Record, out: &mut Vec<Violation>);
     /// Judges the end state (liveness checkers); safety checkers do nothing.
     fn finish(&mut self, _end: &FinalState<'_>, _out: &mut Vec<Violation>) {}
+    /// The exceptions this checker applied (see [`Note`]); most have none.
+    fn notes(&self) -> &[Note] {
+        &[]
+    }
+}
+
+/// Every checker's name, in design order (safety first, then liveness).
+pub const NAMES: [&str; 11] = [
+    no_unintended_restart::NAME,
+    auto_restart_respects_policy::NAME,
+    single_active_vmm::NAME,
+    generation_monotonic::NAME,
+    destroyed_is_final::NAME,
+    db_constraints::NAME,
+    start_intent_honored::NAME,
+    stop_intent_honored::NAME,
+    delete_honored::NAME,
+    sagas_settle::NAME,
+    resources_released::NAME,
+];
+
+/// One of each checker, in [`NAMES`] order. `default_cooldown_ms` is the
+/// auto-restart cooldown a NULL `auto_restart_cooldown` means (omicron's
+/// `DEFAULT_COOLDOWN`, 5 minutes, unless a scenario overrides it).
+pub fn all(default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
+    vec![
+        Box::new(no_unintended_restart::NoUnintendedRestart::new()),
+        Box::new(auto_restart_respects_policy::AutoRestartRespectsPolicy::new(default_cooldown_ms)),
+        Box::new(single_active_vmm::SingleActiveVmm::new()),
+        Box::new(generation_monotonic::GenerationMonotonic::new()),
+        Box::new(destroyed_is_final::DestroyedIsFinal::new()),
+        Box::new(db_constraints::DbConstraints::new()),
+        Box::new(start_intent_honored::StartIntentHonored::new()),
+        Box::new(stop_intent_honored::StopIntentHonored::new()),
+        Box::new(delete_honored::DeleteHonored::new()),
+        Box::new(sagas_settle::SagasSettle::new()),
+        Box::new(resources_released::ResourcesReleased::new()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_returns_one_of_each_in_names_order() {
+        let names: Vec<&str> = all(300_000).iter().map(|c| c.name()).collect();
+        assert_eq!(names, NAMES.to_vec());
+        let unique: BTreeSet<&str> = NAMES.iter().copied().collect();
+        assert_eq!(unique.len(), NAMES.len());
+    }
 }
 
 /// TEMPORARY until the checkers land.

@@ -1,0 +1,262 @@
+//! `auto_restart_respects_policy` (safety): a start with reason
+//! `AutoRestart` (reincarnation) only revives an instance that was Failed,
+//! or on a SagaUnwound VMM, in the row reincarnation selected; whose policy
+//! is not `never`; and whose stored `time_last_auto_restarted` is at least
+//! one cooldown old.
+//!
+//! Judged at the start saga's `MARK_AS_STARTING` commit, the moment the
+//! restart takes hold. The selected row is the one the
+//! `Decision::Reincarnate` with the saga's id carried; the cooldown is
+//! checked both against that row at the decision and against the stored
+//! row the commit replaced (another auto-restart may have landed in
+//! between). Reconciler and user starts carry out a user's intent and are
+//! `no_unintended_restart`'s business, so only `AutoRestart` is judged.
+
+use super::history::extend_unique;
+use super::requests::{mark_as_starting, RequestTracker};
+use super::{Checker, Violation};
+use crate::record::{Record, RecordKind};
+use model::db::rows::InstanceRow;
+use model::ids::Millis;
+use model::states::{AutoRestartPolicy, InstanceState, StartReason, VmmState};
+
+pub const NAME: &str = "auto_restart_respects_policy";
+
+#[derive(Debug)]
+pub struct AutoRestartRespectsPolicy {
+    tracker: RequestTracker,
+    default_cooldown: Millis,
+}
+
+impl AutoRestartRespectsPolicy {
+    /// `default_cooldown_ms`: what a NULL `auto_restart_cooldown` means.
+    pub fn new(default_cooldown_ms: u64) -> AutoRestartRespectsPolicy {
+        AutoRestartRespectsPolicy {
+            tracker: RequestTracker::new(),
+            default_cooldown: Millis(default_cooldown_ms),
+        }
+    }
+
+    fn cooldown(&self, row: &InstanceRow) -> Millis {
+        row.auto_restart_cooldown.unwrap_or(self.default_cooldown)
+    }
+
+    /// When the row lets the next auto-restart happen, if it restricts it.
+    fn cool_at(&self, row: &InstanceRow) -> Option<Millis> {
+        row.runtime
+            .time_last_auto_restarted
+            .map(|t| t + self.cooldown(row))
+    }
+}
+
+impl Checker for AutoRestartRespectsPolicy {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+        self.tracker.observe(record);
+        let RecordKind::Model(e) = &record.kind else {
+            return;
+        };
+        let Some(m) = mark_as_starting(e) else {
+            return;
+        };
+        let t = &self.tracker;
+        let Some(info) = t.saga(m.saga) else {
+            return;
+        };
+        if info.reason != Some(StartReason::AutoRestart) {
+            return;
+        }
+        // Without a recorded selection, judge the row the commit replaced:
+        // the best evidence of what the saga started from.
+        let (selected, vmm_state, selected_at) = match &info.selection {
+            Some(s) => (&s.row, s.vmm_state, s.at),
+            None => (
+                &m.before,
+                m.before
+                    .runtime
+                    .propolis_id
+                    .and_then(|v| t.vmm_row(v))
+                    .map(|v| v.runtime.state),
+                record.at,
+            ),
+        };
+        let st = selected.runtime.nexus_state;
+        let revivable = (st == InstanceState::Failed && selected.runtime.propolis_id.is_none())
+            || (st == InstanceState::Vmm && vmm_state == Some(VmmState::SagaUnwound));
+        let problem = if !revivable {
+            let what = match (st, vmm_state) {
+                (InstanceState::Vmm, Some(v)) => format!("Vmm on a {v} VMM"),
+                _ => st.to_string(),
+            };
+            Some((
+                format!("auto-restart of a {what} instance"),
+                format!("the selected row was {what}, neither Failed nor on a SagaUnwound VMM"),
+            ))
+        } else if selected.auto_restart_policy == Some(AutoRestartPolicy::Never) {
+            Some((
+                "auto-restart with policy never".to_string(),
+                "the selected row's auto_restart_policy is never".to_string(),
+            ))
+        } else if let Some(cool) = self.cool_at(selected).filter(|c| selected_at < *c) {
+            Some((
+                "auto-restart within cooldown".to_string(),
+                format!(
+                    "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
+                    selected.runtime.time_last_auto_restarted.unwrap_or_default()
+                ),
+            ))
+        } else if let Some(cool) = self.cool_at(&m.before).filter(|c| record.at < *c) {
+            Some((
+                "auto-restart within cooldown".to_string(),
+                format!(
+                    "the stored row was auto-restarted at {}, and its cooldown ends at {cool}",
+                    m.before
+                        .runtime
+                        .time_last_auto_restarted
+                        .unwrap_or_default()
+                ),
+            ))
+        } else {
+            None
+        };
+        let Some((mechanism, why)) = problem else {
+            return;
+        };
+        let mut evidence = Vec::new();
+        if let Some(s) = &info.selection {
+            evidence.push(s.line.clone());
+        }
+        if let Some(l) = &info.created_line {
+            evidence.push(l.clone());
+        }
+        evidence.push(t.line().to_string());
+        extend_unique(&mut evidence, t.history(m.instance, 12));
+        out.push(Violation {
+            checker: NAME,
+            mechanism,
+            instance: Some(m.instance),
+            at: record.at,
+            message: format!(
+                "start saga {} (AutoRestart) committed MARK_AS_STARTING of {}, but {why}",
+                m.saga, m.instance
+            ),
+            evidence,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::event::{ApiOp, Cause};
+
+    const COOLDOWN: u64 = 300_000;
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut AutoRestartRespectsPolicy::new(COOLDOWN))
+    }
+
+    fn failed(s: &mut Story, policy: Option<AutoRestartPolicy>) -> model::ids::InstanceId {
+        let (id, _) = s.create("web", true, policy);
+        s.forget(id);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        id
+    }
+
+    #[test]
+    fn quiet_on_a_failed_best_effort_instance() {
+        let mut s = Story::new();
+        let id = failed(&mut s, None);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a reboot answered 503, then auto-restarted.
+    #[test]
+    fn quiet_on_reboot_503_then_auto_restart() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn fires_with_policy_never() {
+        let mut s = Story::new();
+        let id = failed(&mut s, Some(AutoRestartPolicy::Never));
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart with policy never");
+    }
+
+    #[test]
+    fn fires_on_an_instance_that_was_not_failed() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart of a NoVmm instance");
+    }
+
+    /// Failed, auto-restarted, failed again, and `wait` ms later
+    /// reincarnation restarts it once more.
+    fn restarted_twice(wait: u64) -> Story {
+        let mut s = Story::new();
+        let id = failed(&mut s, None);
+        s.reincarnate(id);
+        s.forget(id);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        s.advance(wait);
+        s.reincarnate(id);
+        s
+    }
+
+    #[test]
+    fn fires_within_the_cooldown() {
+        let s = restarted_twice(COOLDOWN / 2);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart within cooldown");
+    }
+
+    #[test]
+    fn quiet_once_the_cooldown_is_over() {
+        let s = restarted_twice(COOLDOWN);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn the_cooldown_default_is_a_parameter() {
+        let s = restarted_twice(10_000);
+        assert!(s.run(&mut AutoRestartRespectsPolicy::new(5_000)).is_empty());
+        assert_eq!(s.run(&mut AutoRestartRespectsPolicy::new(60_000)).len(), 1);
+    }
+
+    #[test]
+    fn user_and_reconciler_starts_are_not_judged() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, Some(AutoRestartPolicy::Never));
+        s.start_saga(id, StartReason::User);
+        s.stop(id, 202);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+}

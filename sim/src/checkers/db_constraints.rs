@@ -1,0 +1,234 @@
+//! `db_constraints` (safety): on every applied write, `state = vmm` exactly
+//! when an active VMM is set (omicron's CHECK constraint in `dbinit.sql`),
+//! and the active VMM belongs to its instance.
+//!
+//! The model's db enforces the CHECK constraint itself, as CockroachDB
+//! does; this checker guards the guard, and catches what no constraint in
+//! omicron's schema does: an instance pointing at another instance's VMM.
+
+use super::history::extend_unique;
+use super::requests::RequestTracker;
+use super::{Checker, Violation};
+use crate::record::{Record, RecordKind};
+use model::event::{Event, WriteOutcome};
+use model::states::InstanceState;
+
+pub const NAME: &str = "db_constraints";
+
+#[derive(Debug, Default)]
+pub struct DbConstraints {
+    tracker: RequestTracker,
+}
+
+impl DbConstraints {
+    pub fn new() -> DbConstraints {
+        DbConstraints::default()
+    }
+}
+
+impl Checker for DbConstraints {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+        // The VMM rows as they were before this record: a write is judged
+        // against the VMM table it committed into.
+        let RecordKind::Model(e) = &record.kind else {
+            self.tracker.observe(record);
+            return;
+        };
+        let mut found = Vec::new();
+        match e {
+            Event::InstanceWrite {
+                query,
+                outcome: WriteOutcome::Applied,
+                after: Some(a),
+                ..
+            } => {
+                let rt = &a.runtime;
+                if (rt.nexus_state == InstanceState::Vmm) != rt.propolis_id.is_some() {
+                    found.push((
+                        a.id,
+                        format!("state/vmm check broken by {query:?}"),
+                        format!(
+                            "{query:?} left {} in state {} with active VMM {:?}",
+                            a.id, rt.nexus_state, rt.propolis_id
+                        ),
+                        None,
+                    ));
+                }
+                if let Some(v) = rt.propolis_id {
+                    match self.tracker.vmm_row(v) {
+                        None => found.push((
+                            a.id,
+                            "active VMM has no row".to_string(),
+                            format!(
+                                "{query:?} made VMM {v} active for {}, but no such VMM row exists",
+                                a.id
+                            ),
+                            None,
+                        )),
+                        Some(row) if row.instance_id != a.id => found.push((
+                            a.id,
+                            "active VMM belongs to another instance".to_string(),
+                            format!(
+                                "{query:?} made VMM {v} active for {}, but it belongs to {}",
+                                a.id, row.instance_id
+                            ),
+                            Some(row.instance_id),
+                        )),
+                        Some(_) => {}
+                    }
+                }
+            }
+            Event::VmmWrite {
+                query,
+                outcome: WriteOutcome::Applied,
+                after: Some(v),
+                ..
+            } => {
+                // A VMM row re-pointed at another instance while some
+                // instance has it active.
+                let owner = self.tracker.vmm_row(v.id).map(|r| r.instance_id);
+                if owner.is_some_and(|o| o != v.instance_id)
+                    && owner
+                        .and_then(|o| self.tracker.instance_row(o))
+                        .is_some_and(|i| i.runtime.propolis_id == Some(v.id))
+                {
+                    let o = owner.unwrap_or(v.instance_id);
+                    found.push((
+                        o,
+                        "active VMM belongs to another instance".to_string(),
+                        format!(
+                            "{query:?} moved VMM {} of {o}, its active VMM, to {}",
+                            v.id, v.instance_id
+                        ),
+                        Some(v.instance_id),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        self.tracker.observe(record);
+        for (id, mechanism, message, other) in found {
+            let mut evidence = vec![self.tracker.line().to_string()];
+            extend_unique(&mut evidence, self.tracker.history(id, 8));
+            if let Some(o) = other {
+                extend_unique(&mut evidence, self.tracker.history(o, 4));
+            }
+            out.push(Violation {
+                checker: NAME,
+                mechanism,
+                instance: Some(id),
+                at: record.at,
+                message,
+                evidence,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::db::protocol::DbRequest;
+    use model::event::{Cause, Query};
+    use model::ids::{HostId, SagaId};
+    use model::states::{Generation, StartReason};
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut DbConstraints::new())
+    }
+
+    #[test]
+    fn quiet_on_a_whole_lifecycle_with_a_write_the_db_refused() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        // NoVmm with an active VMM: the db refuses it (Conflict).
+        let mut rt = s.row(id).runtime;
+        rt.nexus_state = InstanceState::NoVmm;
+        rt.gen = rt.gen.next();
+        s.db(
+            Cause::Api {
+                req: model::ids::ReqId(5),
+            },
+            DbRequest::InstanceUpdateRuntime {
+                id,
+                new: rt,
+                require_intent: None,
+            },
+        );
+        assert!(s.trace().contains("DROPPED (conflict)"));
+        s.stop(id, 202);
+        s.start_saga(id, StartReason::User);
+        s.guest_shutdown(id);
+        s.delete(id, 204);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    fn applied(s: &mut Story, after: model::db::rows::InstanceRow) {
+        let before = s.row(after.id);
+        s.model(
+            HostId::Db,
+            Event::InstanceWrite {
+                query: Query::InstanceUpdateRuntime,
+                cause: Story::cause(
+                    SagaId(3),
+                    model::db::rows::SagaName::InstanceStart,
+                    "MARK_AS_STARTING",
+                ),
+                outcome: WriteOutcome::Applied,
+                before: Some(Box::new(before)),
+                after: Some(Box::new(after)),
+            },
+        );
+    }
+
+    #[test]
+    fn fires_on_a_broken_check_constraint() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let mut row = s.row(id);
+        row.runtime.nexus_state = InstanceState::Vmm;
+        row.runtime.gen = Generation(9);
+        applied(&mut s, row);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "state/vmm check broken by InstanceUpdateRuntime"
+        );
+    }
+
+    #[test]
+    fn fires_on_another_instances_vmm() {
+        let mut s = Story::new();
+        let (a, _) = s.create("a", true, None);
+        let (b, _) = s.create("b", false, None);
+        let mut row = s.row(b);
+        row.runtime.nexus_state = InstanceState::Vmm;
+        row.runtime.propolis_id = s.row(a).runtime.propolis_id;
+        row.runtime.gen = Generation(9);
+        applied(&mut s, row);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "active VMM belongs to another instance");
+        assert_eq!(v[0].instance, Some(b));
+    }
+
+    #[test]
+    fn fires_on_a_vmm_with_no_row() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let mut row = s.row(id);
+        row.runtime.nexus_state = InstanceState::Vmm;
+        row.runtime.propolis_id = Some(model::ids::VmmId(0xdead));
+        row.runtime.gen = Generation(9);
+        applied(&mut s, row);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "active VMM has no row");
+    }
+}

@@ -1,0 +1,203 @@
+//! `delete_honored` (liveness): an accepted delete ends Destroyed, with no
+//! VMM and no reservation left.
+//!
+//! "Accepted" here means Nexus accepted it and the client heard back (a
+//! success, or a 5xx after acceptance, which does not undo it); a delete
+//! with no response is indeterminate, and the history without it is
+//! allowed. A delete is the one request a user cannot take back, so the
+//! checker asks for everything it promises: the record Destroyed, and no
+//! VMM row, VMM on a sled, or sled reservation still held for it.
+
+use super::end::external_state;
+use super::history::extend_unique;
+use super::requests::{ReqKind, RequestTracker};
+use super::sleds::SledTables;
+use super::{Checker, FinalState, Violation};
+use crate::record::Record;
+use model::states::InstanceState;
+
+pub const NAME: &str = "delete_honored";
+
+#[derive(Debug, Default)]
+pub struct DeleteHonored {
+    tracker: RequestTracker,
+    sleds: SledTables,
+}
+
+impl DeleteHonored {
+    pub fn new() -> DeleteHonored {
+        DeleteHonored::default()
+    }
+}
+
+impl Checker for DeleteHonored {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
+        self.tracker.observe(record);
+        self.sleds.observe(record);
+    }
+
+    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for id in self.tracker.instances_with_requests() {
+            let t = &self.tracker;
+            let Some(del) = t
+                .accepted_of(id)
+                .into_iter()
+                .filter(|r| r.kind == ReqKind::Delete && r.completed().is_some())
+                .max_by_key(|r| r.completed())
+            else {
+                continue;
+            };
+            let mut problems: Vec<(String, String, Vec<String>)> = Vec::new();
+            let row = end.db.instance(id);
+            if let Some(r) = row {
+                if r.runtime.nexus_state != InstanceState::Destroyed {
+                    let shown = external_state(end.db, r);
+                    problems.push((
+                        format!("delete ends {shown}"),
+                        format!("{id} is {shown}, not Destroyed"),
+                        Vec::new(),
+                    ));
+                } else if let Some(v) = r.runtime.propolis_id {
+                    problems.push((
+                        "delete leaves an active VMM".to_string(),
+                        format!("{id} is Destroyed but still has active VMM {v}"),
+                        Vec::new(),
+                    ));
+                }
+            }
+            let rows: Vec<_> = end
+                .db
+                .vmms()
+                .filter(|v| v.instance_id == id && v.time_deleted.is_none())
+                .collect();
+            if let Some(v) = rows.first() {
+                problems.push((
+                    "delete leaves a VMM row".to_string(),
+                    format!(
+                        "VMM {} of {id} is still a live row ({})",
+                        v.id, v.runtime.state
+                    ),
+                    Vec::new(),
+                ));
+            }
+            let present = self.sleds.present_of(id);
+            if let Some((sled, vmm, o)) = present.first() {
+                problems.push((
+                    "delete leaves a VMM on a sled".to_string(),
+                    format!("VMM {vmm} of {id} is still {} on {sled}", o.state),
+                    vec![o.line.clone()],
+                ));
+            }
+            let res: Vec<_> = end
+                .db
+                .reservations()
+                .filter(|r| r.instance_id == id)
+                .collect();
+            if let Some(r) = res.first() {
+                problems.push((
+                    "delete leaves a reservation".to_string(),
+                    format!(
+                        "{id} still holds a reservation on {} for VMM {}",
+                        r.sled_id, r.vmm_id
+                    ),
+                    Vec::new(),
+                ));
+            }
+            for (mechanism, what, extra) in problems {
+                let mut evidence = del.lines.clone();
+                extend_unique(&mut evidence, extra);
+                extend_unique(&mut evidence, t.history(id, 16));
+                out.push(Violation {
+                    checker: NAME,
+                    mechanism,
+                    instance: Some(id),
+                    at: end.at,
+                    message: format!(
+                        "{} was accepted and {}, but {what}",
+                        del.describe(),
+                        del.outcome_words()
+                    ),
+                    evidence,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::db::protocol::DbRequest;
+    use model::db::rows::SagaName;
+    use model::event::{ApiOp, Cause};
+    use model::states::IntendedState;
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut DeleteHonored::new())
+    }
+
+    #[test]
+    fn quiet_after_a_delete() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        s.delete(id, 204);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// A delete accepted, its saga lost with the Nexus that ran it (503),
+    /// never recovered.
+    #[test]
+    fn fires_when_an_accepted_delete_never_happened() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let req = s.send(ApiOp::Delete, "web");
+        s.set_intent(id, IntendedState::Destroyed, Cause::Api { req });
+        s.accept(req, ApiOp::Delete, id);
+        s.saga(SagaName::InstanceDelete, id, None);
+        s.respond(req, ApiOp::Delete, "web", 503);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "delete ends Stopped");
+    }
+
+    #[test]
+    fn fires_when_a_reservation_is_left_behind() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        // A start saga that reserved a slot and was never undone.
+        s.db(
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceReincarnation,
+            },
+            DbRequest::SledReservationCreate {
+                vmm: model::ids::VmmId(77),
+                instance: id,
+                candidates: vec![model::ids::SledId(0)],
+                capacity: 4,
+            },
+        );
+        s.delete(id, 204);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "delete leaves a reservation");
+    }
+
+    #[test]
+    fn quiet_when_the_delete_was_rejected_or_got_no_response() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let req = s.send(ApiOp::Delete, "web");
+        s.reject(req, ApiOp::Delete, id, 400);
+        s.respond(req, ApiOp::Delete, "web", 400);
+        let req = s.send(ApiOp::Delete, "web");
+        s.accept(req, ApiOp::Delete, id);
+        s.no_response(req, ApiOp::Delete, "web");
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+}

@@ -1,0 +1,325 @@
+//! `generation_monotonic` (safety): applied writes never move an instance
+//! or VMM generation back; each state change a sled agent makes carries a
+//! strictly greater generation; and a sled agent never reports one (VMM,
+//! generation) with two different states (re-reporting the same pair is
+//! fine).
+//!
+//! Generations are what make omicron's concurrent writers safe: every
+//! runtime write is "newer than what is stored, or dropped". If a write
+//! lands with an older generation, or a sled agent reuses a generation for
+//! a different state, a stale writer can overwrite a newer truth and the
+//! whole scheme is void. Dropped writes are the scheme working and are
+//! never judged.
+
+use super::{Checker, Violation};
+use crate::record::{Record, RecordKind};
+use model::event::{Event, WriteOutcome};
+use model::ids::{InstanceId, VmmId};
+use model::states::{Generation, VmmState};
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "generation_monotonic";
+
+#[derive(Debug, Default)]
+pub struct GenerationMonotonic {
+    /// The last applied generation of each row, with the write's line.
+    instances: BTreeMap<InstanceId, (Generation, String)>,
+    vmms: BTreeMap<VmmId, (Generation, String)>,
+    /// Every (VMM, generation) a sled agent reported, with its state.
+    reported: BTreeMap<(VmmId, Generation), (VmmState, String)>,
+    /// Each VMM's newest report.
+    newest: BTreeMap<VmmId, (Generation, VmmState, String)>,
+}
+
+impl GenerationMonotonic {
+    pub fn new() -> GenerationMonotonic {
+        GenerationMonotonic::default()
+    }
+}
+
+fn violation(
+    record: &Record,
+    mechanism: String,
+    instance: Option<InstanceId>,
+    message: String,
+    earlier: &str,
+) -> Violation {
+    Violation {
+        checker: NAME,
+        mechanism,
+        instance,
+        at: record.at,
+        message,
+        evidence: vec![earlier.to_string(), record.to_string()],
+    }
+}
+
+impl Checker for GenerationMonotonic {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+        let RecordKind::Model(e) = &record.kind else {
+            return;
+        };
+        let line = record.to_string();
+        match e {
+            Event::InstanceWrite {
+                query,
+                outcome: WriteOutcome::Applied,
+                before,
+                after: Some(after),
+                ..
+            } => {
+                let id = after.id;
+                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
+                if let Some((g, l)) = self.instances.get(&id) {
+                    if high.as_ref().is_none_or(|(h, _)| g > h) {
+                        high = Some((*g, l.clone()));
+                    }
+                }
+                if let Some((g, l)) = high {
+                    if after.runtime.gen < g {
+                        out.push(violation(
+                            record,
+                            format!("instance generation moved back by {query:?}"),
+                            Some(id),
+                            format!(
+                                "{query:?} moved {id} from generation {g} back to {}",
+                                after.runtime.gen
+                            ),
+                            &l,
+                        ));
+                    }
+                }
+                self.instances.insert(id, (after.runtime.gen, line));
+            }
+            Event::VmmWrite {
+                query,
+                outcome: WriteOutcome::Applied,
+                before,
+                after: Some(after),
+                ..
+            } => {
+                let id = after.id;
+                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
+                if let Some((g, l)) = self.vmms.get(&id) {
+                    if high.as_ref().is_none_or(|(h, _)| g > h) {
+                        high = Some((*g, l.clone()));
+                    }
+                }
+                if let Some((g, l)) = high {
+                    if after.runtime.gen < g {
+                        out.push(violation(
+                            record,
+                            format!("vmm generation moved back by {query:?}"),
+                            Some(after.instance_id),
+                            format!(
+                                "{query:?} moved VMM {id} from generation {g} back to {}",
+                                after.runtime.gen
+                            ),
+                            &l,
+                        ));
+                    }
+                }
+                self.vmms.insert(id, (after.runtime.gen, line));
+            }
+            Event::VmmOnSled {
+                sled,
+                vmm,
+                instance,
+                state,
+                gen,
+            } => {
+                if let Some((s, l)) = self.reported.get(&(*vmm, *gen)) {
+                    if s != state {
+                        out.push(violation(
+                            record,
+                            "sled reported one generation with two states".to_string(),
+                            Some(*instance),
+                            format!("{sled} reported VMM {vmm} {gen} as {s} and then as {state}"),
+                            l,
+                        ));
+                    }
+                    // Re-reporting a pair already seen is fine.
+                    return;
+                }
+                if let Some((g, s, l)) = self.newest.get(vmm) {
+                    if gen <= g {
+                        out.push(violation(
+                            record,
+                            "sled state change without a newer generation".to_string(),
+                            Some(*instance),
+                            format!(
+                                "{sled} changed VMM {vmm} from {s} {g} to {state} {gen}, not a newer generation"
+                            ),
+                            l,
+                        ));
+                    }
+                }
+                self.reported.insert((*vmm, *gen), (*state, line.clone()));
+                if self.newest.get(vmm).is_none_or(|(g, _, _)| gen > g) {
+                    self.newest.insert(*vmm, (*gen, *state, line));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::db::protocol::DbRequest;
+    use model::db::rows::{InstanceRow, VmmRuntime};
+    use model::event::{Cause, Query};
+    use model::ids::{HostId, SledId};
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut GenerationMonotonic::new())
+    }
+
+    /// Design must-not-fire: a stale write dropped by the db.
+    #[test]
+    fn quiet_on_a_stale_write_dropped_by_the_db() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        // A late push of the Starting state (generation 2) after Running.
+        s.db(
+            Cause::SledPush { sled: SledId(0) },
+            DbRequest::VmmUpdateRuntime {
+                id: vmm,
+                new: VmmRuntime {
+                    state: VmmState::Starting,
+                    gen: Generation(2),
+                },
+                failure_reason: None,
+            },
+        );
+        // A stale instance write too.
+        let mut rt = s.row(id).runtime;
+        rt.gen = Generation(1);
+        s.db(
+            Cause::Api {
+                req: model::ids::ReqId(9),
+            },
+            DbRequest::InstanceUpdateRuntime {
+                id,
+                new: rt,
+                require_intent: None,
+            },
+        );
+        assert!(s.trace().contains("DROPPED (stale generation)"));
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn fires_when_an_applied_write_moves_a_generation_back() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let before = s.row(id);
+        let mut after: InstanceRow = before.clone();
+        after.runtime.gen = Generation(1);
+        s.model(
+            HostId::Db,
+            Event::InstanceWrite {
+                query: Query::InstanceUpdateRuntime,
+                cause: Cause::Api {
+                    req: model::ids::ReqId(9),
+                },
+                outcome: WriteOutcome::Applied,
+                before: Some(Box::new(before)),
+                after: Some(Box::new(after)),
+            },
+        );
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "instance generation moved back by InstanceUpdateRuntime"
+        );
+    }
+
+    #[test]
+    fn fires_when_a_vmm_write_moves_a_generation_back() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        let before = s.db.vmm(vmm).unwrap().clone();
+        let mut after = before.clone();
+        after.runtime.gen = Generation(1);
+        s.model(
+            HostId::Db,
+            Event::VmmWrite {
+                query: Query::VmmUpdateRuntime,
+                cause: Cause::SledPush { sled: SledId(0) },
+                outcome: WriteOutcome::Applied,
+                before: Some(Box::new(before)),
+                after: Some(Box::new(after)),
+            },
+        );
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "vmm generation moved back by VmmUpdateRuntime"
+        );
+    }
+
+    fn on_sled(s: &mut Story, vmm: VmmId, id: InstanceId, state: VmmState, gen: u64) {
+        s.model(
+            HostId::Sled(SledId(0)),
+            Event::VmmOnSled {
+                sled: SledId(0),
+                vmm,
+                instance: id,
+                state,
+                gen: Generation(gen),
+            },
+        );
+    }
+
+    #[test]
+    fn fires_on_a_sled_reusing_a_generation() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        // The story's sled reported Starting g2 and Running g3.
+        on_sled(&mut s, vmm, id, VmmState::Running, 3); // a re-report: fine
+        on_sled(&mut s, vmm, id, VmmState::Stopping, 3);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "sled reported one generation with two states"
+        );
+    }
+
+    #[test]
+    fn fires_on_a_sled_change_with_an_older_generation() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        on_sled(&mut s, vmm, id, VmmState::Stopping, 1);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "sled state change without a newer generation"
+        );
+    }
+
+    #[test]
+    fn quiet_on_a_whole_lifecycle() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        s.start_saga(id, model::states::StartReason::User);
+        s.guest_shutdown(id);
+        s.delete(id, 204);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+}

@@ -1,0 +1,241 @@
+//! `no_unintended_restart` (safety): after a stop-like request S completed,
+//! no `MARK_AS_STARTING` of that instance commits, unless a run-like request
+//! was accepted after S was sent or was still in flight when S completed.
+//! This is omicron #6809: a stop that found the VMM gone answered 503, the
+//! instance went Failed, and reincarnation started it again although the
+//! user's last word was "stop".
+//!
+//! `MARK_AS_STARTING` is the moment a start saga commits to running the
+//! instance, whoever started the saga (a user, reincarnation, the `fixed`
+//! reconciler), so judging that single write covers every way an instance
+//! can be restarted.
+
+use super::history::extend_unique;
+use super::requests::{mark_as_starting, RequestTracker};
+use super::{Checker, Violation};
+use crate::record::{Record, RecordKind};
+
+pub const NAME: &str = "no_unintended_restart";
+
+#[derive(Debug, Default)]
+pub struct NoUnintendedRestart {
+    tracker: RequestTracker,
+}
+
+impl NoUnintendedRestart {
+    pub fn new() -> NoUnintendedRestart {
+        NoUnintendedRestart::default()
+    }
+}
+
+impl Checker for NoUnintendedRestart {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+        self.tracker.observe(record);
+        let RecordKind::Model(e) = &record.kind else {
+            return;
+        };
+        let Some(m) = mark_as_starting(e) else {
+            return;
+        };
+        let t = &self.tracker;
+        let Some(s) = t.unexcused_stop(m.instance, t.now().seq) else {
+            return;
+        };
+        let saga = t.saga(m.saga);
+        let reason = saga
+            .and_then(|s| s.reason)
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "unknown reason".into());
+        let mut evidence = s.lines.clone();
+        if let Some(info) = saga {
+            if let Some(sel) = &info.selection {
+                evidence.push(sel.line.clone());
+            }
+            if let Some(l) = &info.created_line {
+                evidence.push(l.clone());
+            }
+        }
+        evidence.push(t.line().to_string());
+        extend_unique(&mut evidence, t.history(m.instance, 12));
+        out.push(Violation {
+            checker: NAME,
+            mechanism: format!("restart after {} {} ({reason})", s.kind.label(), s.outcome_words()),
+            instance: Some(m.instance),
+            at: record.at,
+            message: format!(
+                "{} committed MARK_AS_STARTING by start saga {} ({reason}) after {} {}, with no run-like request accepted since it was sent",
+                m.instance,
+                m.saga,
+                s.describe(),
+                s.outcome_words()
+            ),
+            evidence,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::event::ApiOp;
+    use model::states::{AutoRestartPolicy, StartReason};
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut NoUnintendedRestart::new())
+    }
+
+    /// Legacy #6809: the stop finds the VMM gone and answers 503, the
+    /// instance goes Failed, and reincarnation starts it again.
+    #[test]
+    fn fires_on_legacy_6809() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        s.advance(60_000);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after stop answered 503 (AutoRestart)"
+        );
+        assert_eq!(v[0].instance, Some(id));
+        assert!(v[0].evidence.iter().any(|l| l.contains("MARK_AS_STARTING")));
+        assert!(v[0]
+            .evidence
+            .iter()
+            .any(|l| l.contains("<--") && l.contains("503")));
+        assert!(v[0].evidence.iter().any(|l| l.contains("reincarnate")));
+    }
+
+    /// The §5.2 race: reincarnation selected a Failed instance, the user
+    /// stopped it (Failed to NoVmm, no sled call), then the start saga
+    /// marked it starting.
+    #[test]
+    fn fires_when_a_start_saga_outlives_a_completed_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        s.fail_vmm(
+            id,
+            crate::checkers::testkit::Story::cause(
+                model::ids::SagaId(1),
+                model::db::rows::SagaName::InstanceUpdate,
+                "watcher",
+            ),
+        );
+        let saga = s.reincarnation_selects(id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        let mut rt = s.row(id).runtime;
+        rt.nexus_state = model::states::InstanceState::NoVmm;
+        rt.gen = rt.gen.next();
+        s.db(
+            model::event::Cause::Api { req: stop },
+            model::db::protocol::DbRequest::InstanceUpdateRuntime {
+                id,
+                new: rt,
+                require_intent: None,
+            },
+        );
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.saga_with_id(
+            saga,
+            model::db::rows::SagaName::InstanceStart,
+            id,
+            Some(StartReason::AutoRestart),
+        );
+        s.run_start_saga(saga, id, StartReason::AutoRestart);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after stop answered 202 (AutoRestart)"
+        );
+    }
+
+    #[test]
+    fn fires_after_a_recorded_guest_shutdown() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        s.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert!(v[0]
+            .mechanism
+            .starts_with("restart after guest shutdown recorded"));
+    }
+
+    /// Design must-not-fire: a reboot answered 503, then auto-restarted.
+    #[test]
+    fn quiet_on_reboot_503_then_auto_restart() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a stop with no response, then a restart.
+    #[test]
+    fn quiet_when_the_stop_got_no_response() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.fail_vmm(id, model::event::Cause::Api { req: stop });
+        s.no_response(stop, ApiOp::Stop, "web");
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a start overlapping a stop; the start's saga
+    /// marks the instance starting after the stop completed.
+    #[test]
+    fn quiet_when_a_start_overlaps_the_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn quiet_when_the_user_starts_after_a_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn quiet_when_the_stop_was_rejected() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.reject(stop, ApiOp::Stop, id, 409);
+        s.respond(stop, ApiOp::Stop, "web", 409);
+        s.fail_vmm(id, model::event::Cause::Api { req: stop });
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+}

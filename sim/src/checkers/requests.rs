@@ -1,0 +1,908 @@
+//! The shared request tracker: the design's "Requests and their order"
+//! rules (design section 3), as one state machine every checker can own a
+//! copy of.
+//!
+//! It follows every API request of the workload from the moment it was
+//! sent to its outcome, notes when Nexus accepted or rejected it, and adds
+//! the one stop-like event no user sends: a guest shutdown Nexus recorded.
+//! On top of that it answers the two questions the intent checkers ask:
+//! "which requests may be the last one that took effect on this instance"
+//! (liveness) and "is there a completed stop-like request that nothing
+//! run-like excuses" (the #6809 check).
+//!
+//! Because those answers need the context of each record, the tracker also
+//! keeps what it learns on the way: the name <-> id map, the last applied
+//! row of every instance and VMM, every saga's instance, start reason and
+//! reincarnation selection, and a bounded trace history per instance for
+//! evidence.
+//!
+//! Ordering is by the record's position in the stream (its sequence number),
+//! not by its millisecond: several records share a millisecond, and "A's
+//! response arrived before B was sent" must still be decidable.
+
+use super::history::{Lines, INSTANCE_HISTORY};
+use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
+use model::db::rows::{InstanceRow, SagaName, VmmRow};
+use model::event::{ApiOp, Cause, Decision, Event, Query, WriteOutcome};
+use model::ids::{InstanceId, Millis, ReqId, SagaId, VmmId};
+use model::states::{InstanceState, StartReason, VmmState};
+use std::collections::BTreeMap;
+
+/// Where a record sits in the stream: its position, and its virtual time
+/// for messages.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub struct Stamp {
+    pub seq: u64,
+    pub at: Millis,
+}
+
+/// What a request asks for. `GuestShutdown` is the pseudo-request of a
+/// guest power-off that Nexus recorded: the design counts it as stop-like.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReqKind {
+    Create { start: bool },
+    Start,
+    Stop,
+    Reboot,
+    Delete,
+    Get,
+    GuestShutdown,
+}
+
+/// The design's classes of requests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Class {
+    /// create with `start: true`, start, reboot.
+    RunLike,
+    /// stop, delete, create with `start: false`, a recorded guest shutdown.
+    StopLike,
+    /// get: changes nothing.
+    Neither,
+}
+
+impl ReqKind {
+    pub fn from_op(op: ApiOp) -> ReqKind {
+        match op {
+            ApiOp::Create { start, .. } => ReqKind::Create { start },
+            ApiOp::Start => ReqKind::Start,
+            ApiOp::Stop => ReqKind::Stop,
+            ApiOp::Reboot => ReqKind::Reboot,
+            ApiOp::Delete => ReqKind::Delete,
+            ApiOp::Get => ReqKind::Get,
+        }
+    }
+
+    pub fn class(self) -> Class {
+        match self {
+            ReqKind::Create { start: true } | ReqKind::Start | ReqKind::Reboot => Class::RunLike,
+            ReqKind::Create { start: false }
+            | ReqKind::Stop
+            | ReqKind::Delete
+            | ReqKind::GuestShutdown => Class::StopLike,
+            ReqKind::Get => Class::Neither,
+        }
+    }
+
+    /// The words a message or a mechanism uses for it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReqKind::Create { start: true } => "create start=true",
+            ReqKind::Create { start: false } => "create start=false",
+            ReqKind::Start => "start",
+            ReqKind::Stop => "stop",
+            ReqKind::Reboot => "reboot",
+            ReqKind::Delete => "delete",
+            ReqKind::Get => "get",
+            ReqKind::GuestShutdown => "guest shutdown",
+        }
+    }
+}
+
+/// What came back to the workload.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Response {
+    /// An HTTP status reached the client.
+    Status(u16),
+    /// The connection died or timed out: the request is indeterminate.
+    NoResponse,
+    /// A recorded guest shutdown: it happened at the moment Nexus recorded
+    /// it, so it is complete at once.
+    Recorded,
+}
+
+/// One request and everything known about it.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// `None` for a recorded guest shutdown.
+    pub req: Option<ReqId>,
+    pub kind: ReqKind,
+    /// The instance's name, as the workload named it.
+    pub name: String,
+    /// The instance it acts on, once known (Nexus's acceptance, the create's
+    /// insert, the outcome, or the name's owner when it was sent).
+    pub instance: Option<InstanceId>,
+    pub sent: Stamp,
+    /// When Nexus accepted it (a create: when its instance record
+    /// committed).
+    pub accepted: Option<Stamp>,
+    /// When it was rejected (Nexus's validation, or a 4xx reached the
+    /// client). A rejection undoes an acceptance: the design counts a
+    /// sled agent's 4xx (other than NO_SUCH_INSTANCE) as "not accepted".
+    pub rejected: Option<Stamp>,
+    pub response: Option<(Stamp, Response)>,
+    /// When Nexus wrote its response, whether or not the client got it.
+    pub server_responded: Option<Stamp>,
+    /// The trace lines of the request itself: sent, accepted or rejected,
+    /// responded, outcome.
+    pub lines: Vec<String>,
+}
+
+impl Request {
+    pub fn class(&self) -> Class {
+        self.kind.class()
+    }
+
+    /// Accepted and not rejected since.
+    pub fn is_accepted(&self) -> bool {
+        self.accepted.is_some() && self.rejected.is_none()
+    }
+
+    /// When the client learnt the request's outcome (a status, or a
+    /// recorded guest shutdown). `None` while in flight or with no
+    /// response: then the request is indeterminate.
+    pub fn completed(&self) -> Option<Stamp> {
+        match self.response {
+            Some((s, Response::Status(_) | Response::Recorded)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self.response {
+            Some((_, Response::Status(s))) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// When the request was over, as far as anyone saw: the earlier of the
+    /// client's response and Nexus's own response. Nexus responds only
+    /// after its handler has done everything it will do (handlers run to
+    /// completion even if the client hangs up), so a request whose
+    /// response Nexus wrote is no longer in flight even if the client never
+    /// heard back. Using it orders more pairs than the client's view alone,
+    /// and every pair it orders is ordered in fact.
+    pub fn finished(&self) -> Option<Stamp> {
+        match (self.completed(), self.server_responded) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Real-time order: `self` precedes `other` when `self` was over before
+    /// `other` was sent.
+    pub fn precedes(&self, other: &Request) -> bool {
+        self.finished().is_some_and(|f| f.seq < other.sent.seq)
+    }
+
+    /// Whether the request had been sent and was not yet over at `seq`.
+    pub fn in_flight_at(&self, seq: u64) -> bool {
+        self.sent.seq < seq && self.finished().is_none_or(|f| f.seq > seq)
+    }
+
+    /// "answered 503", "no response", "in flight", "recorded".
+    pub fn outcome_words(&self) -> String {
+        match self.response {
+            Some((_, Response::Status(s))) => format!("answered {s}"),
+            Some((_, Response::NoResponse)) => "got no response".to_string(),
+            Some((_, Response::Recorded)) => "recorded".to_string(),
+            None => "in flight".to_string(),
+        }
+    }
+
+    /// "stop r-0000002a" or "guest shutdown".
+    pub fn describe(&self) -> String {
+        match self.req {
+            Some(r) => format!("{} {r}", self.kind.label()),
+            None => self.kind.label().to_string(),
+        }
+    }
+}
+
+/// What a start saga is for: its reason (from `SagaCreated`) and, for a
+/// reincarnation, the row `instance_reincarnation` selected.
+#[derive(Clone, Debug)]
+pub struct SagaInfo {
+    pub name: SagaName,
+    pub instance: InstanceId,
+    pub reason: Option<StartReason>,
+    pub created_line: Option<String>,
+    pub selection: Option<Selection>,
+}
+
+/// A reincarnation's choice, as the task saw it.
+#[derive(Clone, Debug)]
+pub struct Selection {
+    pub row: InstanceRow,
+    /// The state of the selected row's active VMM, as the last VMM write
+    /// before the decision left it (to tell a SagaUnwound VMM).
+    pub vmm_state: Option<VmmState>,
+    pub at: Millis,
+    pub line: String,
+}
+
+/// A `MARK_AS_STARTING` commit: the start saga moved the instance to `Vmm`.
+#[derive(Clone, Debug)]
+pub struct MarkAsStarting {
+    pub instance: InstanceId,
+    pub saga: SagaId,
+    pub before: InstanceRow,
+    pub after: InstanceRow,
+}
+
+/// Whether `event` is an applied `MARK_AS_STARTING` write (the moment a
+/// start saga commits to starting an instance), and its rows if so.
+pub fn mark_as_starting(event: &Event) -> Option<MarkAsStarting> {
+    match event {
+        Event::InstanceWrite {
+            query: Query::InstanceUpdateRuntime,
+            cause: Cause::Saga { saga, node, .. },
+            outcome: WriteOutcome::Applied,
+            before: Some(before),
+            after: Some(after),
+        } if node == "MARK_AS_STARTING" => Some(MarkAsStarting {
+            instance: after.id,
+            saga: *saga,
+            before: (**before).clone(),
+            after: (**after).clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// The tracker. Feed it every record with [`RequestTracker::observe`] before
+/// asking it anything about that record.
+#[derive(Debug)]
+pub struct RequestTracker {
+    next_seq: u64,
+    current: Stamp,
+    current_line: String,
+    requests: Vec<Request>,
+    by_req: BTreeMap<ReqId, usize>,
+    by_instance: BTreeMap<InstanceId, Vec<usize>>,
+    /// The instance that holds each name now (the latest applied insert).
+    names: BTreeMap<String, InstanceId>,
+    instances: BTreeMap<InstanceId, InstanceRow>,
+    vmms: BTreeMap<VmmId, VmmRow>,
+    sagas: BTreeMap<SagaId, SagaInfo>,
+    history: BTreeMap<InstanceId, Lines>,
+    /// When each instance was last seen becoming Failed (its row, or its
+    /// active VMM marked SagaUnwound).
+    last_failed: BTreeMap<InstanceId, Stamp>,
+}
+
+impl Default for RequestTracker {
+    fn default() -> Self {
+        RequestTracker::new()
+    }
+}
+
+impl RequestTracker {
+    pub fn new() -> RequestTracker {
+        RequestTracker {
+            next_seq: 0,
+            current: Stamp {
+                seq: 0,
+                at: Millis(0),
+            },
+            current_line: String::new(),
+            requests: Vec::new(),
+            by_req: BTreeMap::new(),
+            by_instance: BTreeMap::new(),
+            names: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            vmms: BTreeMap::new(),
+            sagas: BTreeMap::new(),
+            history: BTreeMap::new(),
+            last_failed: BTreeMap::new(),
+        }
+    }
+
+    /// The stamp of the record observed last.
+    pub fn now(&self) -> Stamp {
+        self.current
+    }
+
+    /// The trace line of the record observed last.
+    pub fn line(&self) -> &str {
+        &self.current_line
+    }
+
+    pub fn observe(&mut self, rec: &Record) {
+        self.current = Stamp {
+            seq: self.next_seq,
+            at: rec.at,
+        };
+        self.next_seq += 1;
+        self.current_line = rec.to_string();
+        let line = self.current_line.clone();
+        match &rec.kind {
+            RecordKind::Workload(w) => self.workload(w, &line),
+            RecordKind::Model(e) => self.model(e, &line),
+            RecordKind::Fault(f) => {
+                let name = match f {
+                    Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance } => {
+                        Some(instance)
+                    }
+                    _ => None,
+                };
+                if let Some(id) = name.and_then(|n| self.names.get(n).copied()) {
+                    self.remember(id, line);
+                }
+            }
+            RecordKind::Point { .. } => {}
+        }
+    }
+
+    fn remember(&mut self, id: InstanceId, line: String) {
+        self.history
+            .entry(id)
+            .or_insert_with(|| Lines::new(INSTANCE_HISTORY))
+            .push(line);
+    }
+
+    fn attach(&mut self, idx: usize, id: InstanceId) {
+        if self.requests[idx].instance == Some(id) {
+            return;
+        }
+        if let Some(old) = self.requests[idx].instance {
+            if let Some(v) = self.by_instance.get_mut(&old) {
+                v.retain(|i| *i != idx);
+            }
+        }
+        self.requests[idx].instance = Some(id);
+        self.by_instance.entry(id).or_default().push(idx);
+    }
+
+    fn workload(&mut self, w: &WorkloadEvent, line: &str) {
+        let now = self.current;
+        match w {
+            WorkloadEvent::RequestSent { req, op, instance } => {
+                let kind = ReqKind::from_op(*op);
+                let idx = self.requests.len();
+                self.requests.push(Request {
+                    req: Some(*req),
+                    kind,
+                    name: instance.clone(),
+                    instance: None,
+                    sent: now,
+                    accepted: None,
+                    rejected: None,
+                    response: None,
+                    server_responded: None,
+                    lines: vec![line.to_string()],
+                });
+                self.by_req.insert(*req, idx);
+                // A create names an instance that does not exist yet (the
+                // name may still belong to a deleted one); every other
+                // request acts on the name's current owner until Nexus says
+                // otherwise.
+                if !matches!(kind, ReqKind::Create { .. }) {
+                    if let Some(id) = self.names.get(instance).copied() {
+                        self.attach(idx, id);
+                    }
+                }
+            }
+            WorkloadEvent::Outcome { req, outcome, .. } => {
+                let Some(&idx) = self.by_req.get(req) else {
+                    return;
+                };
+                self.requests[idx].lines.push(line.to_string());
+                match outcome {
+                    RequestOutcome::Status { status, instance } => {
+                        if let Some(id) = instance {
+                            self.attach(idx, *id);
+                        }
+                        let r = &mut self.requests[idx];
+                        r.response = Some((now, Response::Status(*status)));
+                        if (400..500).contains(status) {
+                            r.rejected.get_or_insert(now);
+                        } else if (200..300).contains(status) && r.accepted.is_none() {
+                            // A success means Nexus accepted it, even if the
+                            // model did not say when; the latest it can have
+                            // been is now.
+                            r.accepted = Some(now);
+                        }
+                    }
+                    RequestOutcome::NoResponse => {
+                        self.requests[idx].response = Some((now, Response::NoResponse));
+                    }
+                }
+            }
+        }
+        let r = self.by_req.get(match w {
+            WorkloadEvent::RequestSent { req, .. } | WorkloadEvent::Outcome { req, .. } => req,
+        });
+        if let Some(id) = r.and_then(|i| self.requests[*i].instance) {
+            self.remember(id, line.to_string());
+        }
+    }
+
+    fn model(&mut self, e: &Event, line: &str) {
+        let now = self.current;
+        let mut about: Option<InstanceId> = None;
+        match e {
+            Event::HostStarted => {}
+            Event::ApiAccepted { req, op, instance } => {
+                about = Some(*instance);
+                if let Some(&idx) = self.by_req.get(req) {
+                    self.attach(idx, *instance);
+                    let r = &mut self.requests[idx];
+                    r.lines.push(line.to_string());
+                    // A create counts from its insert, not from Nexus's
+                    // word; everything else from Nexus's acceptance.
+                    if !matches!(op, ApiOp::Create { .. }) && r.accepted.is_none() {
+                        r.accepted = Some(now);
+                    }
+                }
+            }
+            Event::ApiRejected { req, instance, .. } => {
+                if let Some(&idx) = self.by_req.get(req) {
+                    if let Some(id) = instance {
+                        self.attach(idx, *id);
+                    }
+                    let r = &mut self.requests[idx];
+                    r.lines.push(line.to_string());
+                    r.rejected.get_or_insert(now);
+                    about = r.instance;
+                }
+            }
+            Event::ApiResponded { req, .. } => {
+                if let Some(&idx) = self.by_req.get(req) {
+                    let r = &mut self.requests[idx];
+                    r.lines.push(line.to_string());
+                    r.server_responded.get_or_insert(now);
+                    about = r.instance;
+                }
+            }
+            Event::SagaCreated {
+                saga,
+                name,
+                instance,
+                reason,
+            } => {
+                about = Some(*instance);
+                let info = self.sagas.entry(*saga).or_insert(SagaInfo {
+                    name: *name,
+                    instance: *instance,
+                    reason: *reason,
+                    created_line: None,
+                    selection: None,
+                });
+                info.reason = info.reason.or(*reason);
+                info.created_line.get_or_insert_with(|| line.to_string());
+            }
+            Event::SagaResumed { instance, .. } | Event::SagaFinished { instance, .. } => {
+                about = Some(*instance)
+            }
+            Event::SagaNode { saga, .. } => about = self.sagas.get(saga).map(|s| s.instance),
+            Event::InstanceWrite {
+                query,
+                outcome,
+                before,
+                after,
+                ..
+            } => {
+                let row = after.as_ref().or(before.as_ref());
+                about = row.map(|r| r.id);
+                if *outcome == WriteOutcome::Applied {
+                    self.instance_write(*query, before.as_deref(), after.as_deref(), line);
+                }
+            }
+            Event::VmmWrite {
+                outcome,
+                before,
+                after,
+                ..
+            } => {
+                about = after.as_ref().or(before.as_ref()).map(|r| r.instance_id);
+                if *outcome == WriteOutcome::Applied {
+                    if let Some(a) = after {
+                        self.vmms.insert(a.id, (**a).clone());
+                        if a.runtime.state == VmmState::SagaUnwound
+                            && self
+                                .instances
+                                .get(&a.instance_id)
+                                .is_some_and(|i| i.runtime.propolis_id == Some(a.id))
+                        {
+                            self.last_failed.insert(a.instance_id, now);
+                        }
+                    }
+                }
+            }
+            Event::ReservationWrite { before, after, .. } => {
+                about = after.as_ref().or(before.as_ref()).map(|r| r.instance_id)
+            }
+            Event::VmmOnSled { instance, .. } | Event::VmmGone { instance, .. } => {
+                about = Some(*instance)
+            }
+            Event::SledPutState { vmm, .. } | Event::PushRetry { vmm, .. } => {
+                about = self.vmms.get(vmm).map(|v| v.instance_id)
+            }
+            Event::TaskDecision {
+                instance, decision, ..
+            } => {
+                about = Some(*instance);
+                if let Decision::Reincarnate { saga, selected, .. } = decision {
+                    let vmm_state = selected
+                        .runtime
+                        .propolis_id
+                        .and_then(|v| self.vmms.get(&v))
+                        .map(|v| v.runtime.state);
+                    let info = self.sagas.entry(*saga).or_insert(SagaInfo {
+                        name: SagaName::InstanceStart,
+                        instance: *instance,
+                        reason: Some(StartReason::AutoRestart),
+                        created_line: None,
+                        selection: None,
+                    });
+                    info.selection = Some(Selection {
+                        row: (**selected).clone(),
+                        vmm_state,
+                        at: now.at,
+                        line: line.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some(id) = about {
+            self.remember(id, line.to_string());
+        }
+    }
+
+    fn instance_write(
+        &mut self,
+        query: Query,
+        before: Option<&InstanceRow>,
+        after: Option<&InstanceRow>,
+        line: &str,
+    ) {
+        let now = self.current;
+        if query == Query::InstanceInsert {
+            if let Some(a) = after {
+                self.names.insert(a.name.clone(), a.id);
+                // The create this insert belongs to: the latest create of
+                // that name not yet accepted or rejected.
+                let idx = self.requests.iter().rposition(|r| {
+                    matches!(r.kind, ReqKind::Create { .. })
+                        && r.name == a.name
+                        && r.accepted.is_none()
+                        && r.rejected.is_none()
+                });
+                if let Some(idx) = idx {
+                    self.attach(idx, a.id);
+                    let r = &mut self.requests[idx];
+                    r.accepted = Some(now);
+                    r.lines.push(line.to_string());
+                }
+            }
+        }
+        if query == Query::InstanceCommitUpdate {
+            if let (Some(b), Some(a)) = (before, after) {
+                self.maybe_guest_shutdown(b, a, line);
+            }
+        }
+        match after {
+            Some(a) => {
+                let failed = a.runtime.nexus_state == InstanceState::Failed
+                    || (a.runtime.nexus_state == InstanceState::Vmm
+                        && a.runtime
+                            .propolis_id
+                            .and_then(|v| self.vmms.get(&v))
+                            .is_some_and(|v| v.runtime.state == VmmState::SagaUnwound));
+                let was_failed = before.is_some_and(|b| {
+                    b.runtime.nexus_state == a.runtime.nexus_state
+                        && b.runtime.propolis_id == a.runtime.propolis_id
+                });
+                if failed && !was_failed {
+                    self.last_failed.insert(a.id, now);
+                }
+                self.instances.insert(a.id, a.clone());
+            }
+            None => {
+                if let Some(b) = before {
+                    self.instances.remove(&b.id);
+                }
+            }
+        }
+    }
+
+    /// The design's recorded guest shutdown: the update saga's commit takes
+    /// the instance from `Vmm` with a VMM whose last row state is Destroyed
+    /// to `NoVmm`, while no stop-like request was accepted since the last
+    /// run-like one (so nobody asked for it).
+    fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: &str) {
+        let destroyed = b.runtime.nexus_state == InstanceState::Vmm
+            && a.runtime.nexus_state == InstanceState::NoVmm
+            && b.runtime
+                .propolis_id
+                .and_then(|v| self.vmms.get(&v))
+                .is_some_and(|v| v.runtime.state == VmmState::Destroyed);
+        if !destroyed {
+            return;
+        }
+        let last_accepted = |class: Class| {
+            self.requests_of(a.id)
+                .filter(|r| r.class() == class && r.is_accepted())
+                .filter_map(|r| r.accepted)
+                .max()
+        };
+        let run = last_accepted(Class::RunLike);
+        let stop = last_accepted(Class::StopLike);
+        if run.is_none() || stop > run {
+            return;
+        }
+        let now = self.current;
+        let idx = self.requests.len();
+        self.requests.push(Request {
+            req: None,
+            kind: ReqKind::GuestShutdown,
+            name: a.name.clone(),
+            instance: None,
+            sent: now,
+            accepted: Some(now),
+            rejected: None,
+            response: Some((now, Response::Recorded)),
+            server_responded: Some(now),
+            lines: vec![line.to_string()],
+        });
+        self.attach(idx, a.id);
+    }
+
+    /// Every request of an instance (guest shutdowns included), in the
+    /// order they were sent.
+    pub fn requests_of(&self, id: InstanceId) -> impl Iterator<Item = &Request> {
+        let mut idx = self.by_instance.get(&id).cloned().unwrap_or_default();
+        idx.sort_unstable();
+        idx.into_iter().map(move |i| &self.requests[i])
+    }
+
+    /// The accepted, not rejected, requests of an instance that change
+    /// something (no gets).
+    pub fn accepted_of(&self, id: InstanceId) -> Vec<&Request> {
+        self.requests_of(id)
+            .filter(|r| r.is_accepted() && r.class() != Class::Neither)
+            .collect()
+    }
+
+    /// Every instance the tracker has requests for, in id order.
+    pub fn instances_with_requests(&self) -> Vec<InstanceId> {
+        self.by_instance
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// The requests that may have been the last to take effect on the
+    /// instance, under the design's order rules: a request with a response
+    /// is a candidate when no other request with a response follows it in
+    /// real time (the history without any indeterminate request); a request
+    /// with no response is always a candidate (the history with it, taking
+    /// effect last). The union covers every allowed history, and each
+    /// candidate comes from one consistent choice, never a mixture.
+    pub fn possible_last(&self, id: InstanceId) -> Vec<&Request> {
+        Self::maximal(self.accepted_of(id))
+    }
+
+    /// [`possible_last`](Self::possible_last) over user requests only,
+    /// leaving out recorded guest shutdowns: what the instance would owe
+    /// its users had the guest not powered off.
+    pub fn possible_last_user(&self, id: InstanceId) -> Vec<&Request> {
+        Self::maximal(
+            self.accepted_of(id)
+                .into_iter()
+                .filter(|r| r.kind != ReqKind::GuestShutdown)
+                .collect(),
+        )
+    }
+
+    fn maximal(reqs: Vec<&Request>) -> Vec<&Request> {
+        reqs.iter()
+            .copied()
+            .filter(|r| {
+                r.completed().is_none()
+                    || !reqs
+                        .iter()
+                        .any(|o| o.completed().is_some() && r.precedes(o))
+            })
+            .collect()
+    }
+
+    /// The run-like request that excuses a start after the stop-like `s`:
+    /// one accepted after `s` was sent, or still in flight when `s`
+    /// completed (no_unintended_restart's "unless").
+    pub fn excuse_for<'a>(&'a self, id: InstanceId, s: &Request) -> Option<&'a Request> {
+        let done = s.completed()?;
+        self.accepted_of(id).into_iter().find(|r| {
+            r.class() == Class::RunLike
+                && (r.accepted.is_some_and(|a| a.seq > s.sent.seq) || r.in_flight_at(done.seq))
+        })
+    }
+
+    /// The latest stop-like request of the instance that completed (the
+    /// client heard back, or a guest shutdown was recorded) before `seq`
+    /// and that no run-like request excuses. A stop-like request with no
+    /// response never counts: the history without it is allowed.
+    pub fn unexcused_stop(&self, id: InstanceId, seq: u64) -> Option<&Request> {
+        self.accepted_of(id)
+            .into_iter()
+            .filter(|s| s.class() == Class::StopLike)
+            .filter(|s| s.completed().is_some_and(|c| c.seq < seq))
+            .filter(|s| self.excuse_for(id, s).is_none())
+            .max_by_key(|s| s.completed())
+    }
+
+    pub fn instance_row(&self, id: InstanceId) -> Option<&InstanceRow> {
+        self.instances.get(&id)
+    }
+
+    pub fn vmm_row(&self, id: VmmId) -> Option<&VmmRow> {
+        self.vmms.get(&id)
+    }
+
+    pub fn saga(&self, id: SagaId) -> Option<&SagaInfo> {
+        self.sagas.get(&id)
+    }
+
+    /// The instance that holds `name` now.
+    pub fn instance_named(&self, name: &str) -> Option<InstanceId> {
+        self.names.get(name).copied()
+    }
+
+    /// When the instance last became Failed (or its active VMM
+    /// SagaUnwound), if ever.
+    pub fn last_failed(&self, id: InstanceId) -> Option<Stamp> {
+        self.last_failed.get(&id).copied()
+    }
+
+    /// The instance's most recent trace lines, at most `n`.
+    pub fn history(&self, id: InstanceId, n: usize) -> Vec<String> {
+        self.history.get(&id).map(|l| l.last(n)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::event::ApiOp;
+
+    fn tracker(s: &Story) -> RequestTracker {
+        let mut t = RequestTracker::new();
+        for r in &s.records {
+            t.observe(r);
+        }
+        t
+    }
+
+    #[test]
+    fn create_counts_from_its_insert_and_maps_the_name() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let t = tracker(&s);
+        assert_eq!(t.instance_named("web"), Some(id));
+        let acc = t.accepted_of(id);
+        assert_eq!(acc.len(), 1);
+        assert_eq!(acc[0].kind, ReqKind::Create { start: true });
+        let insert = s
+            .records
+            .iter()
+            .position(|r| r.to_string().contains("InstanceInsert"))
+            .unwrap() as u64;
+        assert_eq!(acc[0].accepted.unwrap().seq, insert);
+    }
+
+    #[test]
+    fn a_4xx_undoes_acceptance_and_a_rejection_is_never_accepted() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let r = s.send(ApiOp::Start, "web");
+        s.accept(r, ApiOp::Start, id);
+        s.respond(r, ApiOp::Start, "web", 409);
+        let r2 = s.send(ApiOp::Reboot, "web");
+        s.reject(r2, ApiOp::Reboot, id, 400);
+        s.respond(r2, ApiOp::Reboot, "web", 400);
+        let t = tracker(&s);
+        let kinds: Vec<ReqKind> = t.accepted_of(id).iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, vec![ReqKind::Create { start: false }]);
+    }
+
+    #[test]
+    fn overlapping_requests_are_both_possible_last() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.respond(start, ApiOp::Start, "web", 202);
+        let t = tracker(&s);
+        let mut last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
+        last.sort();
+        assert_eq!(last, vec!["start", "stop"]);
+    }
+
+    #[test]
+    fn a_request_with_no_response_is_always_possibly_last() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.no_response(stop, ApiOp::Stop, "web");
+        let t = tracker(&s);
+        let mut last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
+        last.sort();
+        assert_eq!(last, vec!["create start=true", "stop"]);
+        // It never forbids a restart either.
+        assert!(t.unexcused_stop(id, u64::MAX).is_none());
+    }
+
+    #[test]
+    fn nexus_response_orders_a_request_the_client_never_heard_back_from() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.server_respond(stop, ApiOp::Stop, 202);
+        s.no_response(stop, ApiOp::Stop, "web");
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        s.respond(start, ApiOp::Start, "web", 202);
+        let t = tracker(&s);
+        let last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
+        // The stop is indeterminate, so it stays a candidate; but the start
+        // is the only candidate among answered requests.
+        assert!(last.contains(&"start"));
+        assert!(!last.contains(&"create start=true"));
+    }
+
+    #[test]
+    fn guest_shutdown_is_recorded_only_when_nobody_asked_for_a_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        let t = tracker(&s);
+        let last = t.possible_last(id);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].kind, ReqKind::GuestShutdown);
+
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.stop_vmm(id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        let t = tracker(&s);
+        assert!(t.requests_of(id).all(|r| r.kind != ReqKind::GuestShutdown));
+    }
+
+    #[test]
+    fn a_run_like_request_after_the_stop_excuses_it() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.stop_vmm(id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        let t = tracker(&s);
+        let s1 = t
+            .unexcused_stop(id, u64::MAX)
+            .expect("the stop is unexcused");
+        assert_eq!(s1.kind, ReqKind::Stop);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        let t = tracker(&s);
+        assert!(t.unexcused_stop(id, u64::MAX).is_none());
+    }
+}

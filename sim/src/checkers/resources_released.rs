@@ -1,0 +1,209 @@
+//! `resources_released` (liveness): every reservation and every live VMM
+//! row belongs to an active VMM; no VMM on a sled lacks its row.
+//!
+//! Leaks in both directions: a reservation or VMM row nothing points at
+//! takes a sled slot forever (the abandoned-VMM reaper exists for these and
+//! should have run by the time the system is quiet), and a VMM a sled runs
+//! with no row is a guest Nexus cannot see, stop or bill. "On a sled" is
+//! the sleds' own reports; lost sleds hold nothing.
+
+use super::history::extend_unique;
+use super::requests::RequestTracker;
+use super::sleds::SledTables;
+use super::{Checker, FinalState, Violation};
+use crate::record::Record;
+use model::db::Db;
+use model::ids::{InstanceId, VmmId};
+
+pub const NAME: &str = "resources_released";
+
+#[derive(Debug, Default)]
+pub struct ResourcesReleased {
+    tracker: RequestTracker,
+    sleds: SledTables,
+}
+
+impl ResourcesReleased {
+    pub fn new() -> ResourcesReleased {
+        ResourcesReleased::default()
+    }
+}
+
+/// Whether `vmm` is the active VMM of `instance` in the final db.
+fn is_active(db: &Db, instance: InstanceId, vmm: VmmId) -> bool {
+    db.instance(instance)
+        .is_some_and(|i| i.runtime.propolis_id == Some(vmm))
+}
+
+impl Checker for ResourcesReleased {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
+        self.tracker.observe(record);
+        self.sleds.observe(record);
+    }
+
+    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        let db = end.db;
+        let mut push = |id: InstanceId, mechanism: &str, message: String, first: Vec<String>| {
+            let mut evidence = first;
+            extend_unique(&mut evidence, self.tracker.history(id, 12));
+            if evidence.is_empty() {
+                evidence.push(message.clone());
+            }
+            out.push(Violation {
+                checker: NAME,
+                mechanism: mechanism.to_string(),
+                instance: Some(id),
+                at: end.at,
+                message,
+                evidence,
+            });
+        };
+        for r in db.reservations() {
+            if !is_active(db, r.instance_id, r.vmm_id) {
+                push(
+                    r.instance_id,
+                    "reservation without an active VMM",
+                    format!(
+                        "the reservation on {} for VMM {} of {} is held, but that VMM is not the instance's active VMM",
+                        r.sled_id, r.vmm_id, r.instance_id
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
+        for v in db.vmms().filter(|v| v.time_deleted.is_none()) {
+            if !is_active(db, v.instance_id, v.id) {
+                push(
+                    v.instance_id,
+                    &format!("live {} VMM row without an active VMM", v.runtime.state),
+                    format!(
+                        "VMM {} of {} ({} on {}) is a live row, but not the instance's active VMM",
+                        v.id, v.instance_id, v.runtime.state, v.sled_id
+                    ),
+                    Vec::new(),
+                );
+            }
+        }
+        let on_sleds: Vec<_> = self
+            .sleds
+            .all()
+            .map(|(s, v, o)| (s, v, o.instance, o.state, o.line.clone()))
+            .collect();
+        for (sled, vmm, instance, state, line) in on_sleds {
+            let has_row = db.vmm(vmm).is_some_and(|r| r.time_deleted.is_none());
+            if !has_row {
+                push(
+                    instance,
+                    "VMM on a sled without a row",
+                    format!("{sled} has VMM {vmm} of {instance} ({state}), but the db has no live row for it"),
+                    vec![line],
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use crate::record::Fault;
+    use model::db::protocol::DbRequest;
+    use model::db::rows::{SagaName, SagaState};
+    use model::event::{Cause, NodeStep};
+    use model::ids::{HostId, SledId};
+    use model::states::StartReason;
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut ResourcesReleased::new())
+    }
+
+    #[test]
+    fn quiet_on_a_whole_lifecycle() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        s.start_saga(id, StartReason::User);
+        s.stop(id, 202);
+        s.create("db", true, None);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// A start saga unwound after reserving and inserting its VMM, with
+    /// the undo of its reservation lost: both leak.
+    #[test]
+    fn fires_on_a_leaked_reservation_and_vmm_row() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let n = SagaName::InstanceStart;
+        let saga = s.saga(n, id, Some(StartReason::User));
+        s.start_until_marked(saga, id, StartReason::User);
+        // MARK_AS_STARTING's undo: back to NoVmm.
+        let mut rt = s.row(id).runtime;
+        rt.nexus_state = model::states::InstanceState::NoVmm;
+        rt.propolis_id = None;
+        rt.gen = rt.gen.next();
+        s.db(
+            Story::cause(saga, n, "MARK_AS_STARTING"),
+            DbRequest::InstanceUpdateRuntime {
+                id,
+                new: rt,
+                require_intent: None,
+            },
+        );
+        s.node(saga, n, "MARK_AS_STARTING", NodeStep::Undone);
+        s.saga_finish(saga, n, id, SagaState::Unwound);
+        let v = check(&s);
+        let mechs: Vec<&str> = v.iter().map(|v| v.mechanism.as_str()).collect();
+        assert_eq!(
+            mechs,
+            vec![
+                "reservation without an active VMM",
+                "live Creating VMM row without an active VMM"
+            ],
+            "{}",
+            s.trace()
+        );
+    }
+
+    /// The sled agent comes back after the watcher failed its VMM and the
+    /// update saga deleted the row: the guest still runs.
+    #[test]
+    fn fires_on_a_vmm_on_a_sled_without_a_row() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "VMM on a sled without a row");
+        assert!(v[0].evidence[0].contains("sled-0 vmm"));
+    }
+
+    #[test]
+    fn quiet_when_that_sled_restarted_or_was_lost() {
+        for f in [
+            Fault::Restart(HostId::Sled(SledId(0))),
+            Fault::SledLost(SledId(0)),
+        ] {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", true, None);
+            s.fault(f);
+            s.fail_vmm(
+                id,
+                Cause::Task {
+                    task: model::event::BackgroundTask::InstanceWatcher,
+                },
+            );
+            assert!(check(&s).is_empty(), "{}", s.trace());
+        }
+    }
+}

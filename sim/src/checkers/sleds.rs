@@ -1,0 +1,148 @@
+//! What each sled agent's VMM table holds, as the stream tells it: the
+//! checkers that ask "is a VMM of this instance present on a sled" read the
+//! sleds' own reports, not the db (the db is Nexus's belief, and the point
+//! of several checkers is to catch the two disagreeing).
+//!
+//! A VMM enters or changes with `VmmOnSled` and leaves with `VmmGone`. A
+//! sled whose host restarts (a crash or restart fault, or the sled agent
+//! announcing `HostStarted`) has lost every VMM, as omicron's sled agent
+//! does at start-up (its Propolis zones are halted and deleted). A lost sled
+//! is powered off for good: nothing on it counts as present.
+
+use crate::record::{Fault, Record, RecordKind};
+use model::event::Event;
+use model::ids::{HostId, InstanceId, SledId, VmmId};
+use model::states::{Generation, VmmState};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One VMM in a sled agent's table.
+#[derive(Clone, Debug)]
+pub struct OnSled {
+    pub instance: InstanceId,
+    pub state: VmmState,
+    pub gen: Generation,
+    /// The trace line of its latest state.
+    pub line: String,
+}
+
+/// The design's "present" states: a VMM in one of these occupies its sled
+/// and may be running the guest.
+pub fn is_present_state(s: VmmState) -> bool {
+    matches!(
+        s,
+        VmmState::Starting | VmmState::Running | VmmState::Rebooting | VmmState::Stopping
+    )
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SledTables {
+    tables: BTreeMap<SledId, BTreeMap<VmmId, OnSled>>,
+    lost: BTreeSet<SledId>,
+}
+
+impl SledTables {
+    pub fn new() -> SledTables {
+        SledTables::default()
+    }
+
+    pub fn observe(&mut self, rec: &Record) {
+        match &rec.kind {
+            RecordKind::Model(Event::VmmOnSled {
+                sled,
+                vmm,
+                instance,
+                state,
+                gen,
+            }) => {
+                self.tables.entry(*sled).or_default().insert(
+                    *vmm,
+                    OnSled {
+                        instance: *instance,
+                        state: *state,
+                        gen: *gen,
+                        line: rec.to_string(),
+                    },
+                );
+            }
+            RecordKind::Model(Event::VmmGone { sled, vmm, .. }) => {
+                if let Some(t) = self.tables.get_mut(sled) {
+                    t.remove(vmm);
+                }
+            }
+            RecordKind::Model(Event::HostStarted) => {
+                if let HostId::Sled(s) = rec.host {
+                    self.tables.remove(&s);
+                }
+            }
+            RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
+            | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => {
+                self.tables.remove(s);
+            }
+            RecordKind::Fault(Fault::SledLost(s)) => {
+                self.tables.remove(s);
+                self.lost.insert(*s);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn is_lost(&self, sled: SledId) -> bool {
+        self.lost.contains(&sled)
+    }
+
+    /// The VMMs of `instance` in a present state on sleds not lost.
+    pub fn present_of(&self, instance: InstanceId) -> Vec<(SledId, VmmId, &OnSled)> {
+        self.all()
+            .filter(|(_, _, v)| v.instance == instance && is_present_state(v.state))
+            .collect()
+    }
+
+    /// Every VMM in every table of a sled not lost, whatever its state.
+    pub fn all(&self) -> impl Iterator<Item = (SledId, VmmId, &OnSled)> {
+        self.tables
+            .iter()
+            .filter(|(s, _)| !self.lost.contains(s))
+            .flat_map(|(s, t)| t.iter().map(move |(v, o)| (*s, *v, o)))
+    }
+
+    /// The VMM `vmm` on `sled`, if that sled's table holds it.
+    pub fn get(&self, sled: SledId, vmm: VmmId) -> Option<&OnSled> {
+        if self.lost.contains(&sled) {
+            return None;
+        }
+        self.tables.get(&sled).and_then(|t| t.get(&vmm))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+
+    #[test]
+    fn a_sled_restart_or_loss_empties_its_table() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let mut t = SledTables::new();
+        for r in &s.records {
+            t.observe(r);
+        }
+        assert_eq!(t.present_of(id).len(), 1);
+        s.fault(Fault::Restart(HostId::Sled(SledId(0))));
+        let mut t2 = SledTables::new();
+        for r in &s.records {
+            t2.observe(r);
+        }
+        assert!(t2.present_of(id).is_empty());
+
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.fault(Fault::SledLost(SledId(0)));
+        let mut t3 = SledTables::new();
+        for r in &s.records {
+            t3.observe(r);
+        }
+        assert!(t3.present_of(id).is_empty());
+        assert!(t3.is_lost(SledId(0)));
+    }
+}

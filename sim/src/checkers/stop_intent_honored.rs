@@ -1,0 +1,244 @@
+//! `stop_intent_honored` (liveness): an instance whose last accepted
+//! request is a stop, a create with `start: false` or a recorded guest
+//! shutdown is Stopped or Failed, and no VMM of it is present on a sled that
+//! is not lost. Deletes are `delete_honored`'s, so a history whose last
+//! request may be a delete also accepts Destroyed here.
+//!
+//! The VMM half matters as much as the state half: the db can say Stopped
+//! while a sled that was unreachable when Nexus gave up on it still runs
+//! the guest, and a user who asked for a stop is still paying for it.
+
+use super::end::external_state;
+use super::history::extend_unique;
+use super::requests::{Class, ReqKind, RequestTracker};
+use super::sleds::SledTables;
+use super::{Checker, FinalState, Violation};
+use crate::record::Record;
+use model::states::ExternalState;
+
+pub const NAME: &str = "stop_intent_honored";
+
+#[derive(Debug, Default)]
+pub struct StopIntentHonored {
+    tracker: RequestTracker,
+    sleds: SledTables,
+}
+
+impl StopIntentHonored {
+    pub fn new() -> StopIntentHonored {
+        StopIntentHonored::default()
+    }
+}
+
+impl Checker for StopIntentHonored {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
+        self.tracker.observe(record);
+        self.sleds.observe(record);
+    }
+
+    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for id in self.tracker.instances_with_requests() {
+            let t = &self.tracker;
+            let last = t.possible_last(id);
+            if last.is_empty()
+                || !last.iter().all(|r| r.class() == Class::StopLike)
+                || last.iter().all(|r| r.kind == ReqKind::Delete)
+            {
+                continue;
+            }
+            let may_be_deleted = last.iter().any(|r| r.kind == ReqKind::Delete);
+            let kinds = {
+                let mut k: Vec<&str> = last
+                    .iter()
+                    .filter(|r| r.kind != ReqKind::Delete)
+                    .map(|r| r.kind.label())
+                    .collect();
+                k.sort();
+                k.dedup();
+                k.join(" or ")
+            };
+            let what = {
+                let mut k: Vec<String> = last.iter().map(|r| r.describe()).collect();
+                k.sort();
+                k.join(" or ")
+            };
+            let evidence = |extra: Vec<String>| {
+                let mut ev: Vec<String> = Vec::new();
+                for r in &last {
+                    extend_unique(&mut ev, r.lines.clone());
+                }
+                extend_unique(&mut ev, extra);
+                extend_unique(&mut ev, t.history(id, 16));
+                ev
+            };
+            let row = end.db.instance(id);
+            let state = row.map(|r| external_state(end.db, r));
+            let state_ok = match state {
+                Some(ExternalState::Stopped | ExternalState::Failed) => true,
+                Some(ExternalState::Destroyed) | None => may_be_deleted,
+                Some(_) => false,
+            };
+            if !state_ok {
+                let shown = state
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "without an instance record".into());
+                out.push(Violation {
+                    checker: NAME,
+                    mechanism: format!("{kinds} ends {shown}"),
+                    instance: Some(id),
+                    at: end.at,
+                    message: format!(
+                        "{id}'s last accepted request is {what}, but at the end it is {shown}"
+                    ),
+                    evidence: evidence(Vec::new()),
+                });
+                continue;
+            }
+            let present = self.sleds.present_of(id);
+            if let Some((sled, vmm, o)) = present.first() {
+                out.push(Violation {
+                    checker: NAME,
+                    mechanism: format!("{kinds} leaves a VMM present"),
+                    instance: Some(id),
+                    at: end.at,
+                    message: format!(
+                        "{id}'s last accepted request is {what}, but VMM {vmm} is still {} on {sled}",
+                        o.state
+                    ),
+                    evidence: evidence(vec![o.line.clone()]),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkers::testkit::Story;
+    use model::event::{ApiOp, Cause};
+    use model::ids::SledId;
+    use model::states::StartReason;
+
+    fn check(s: &Story) -> Vec<Violation> {
+        s.run(&mut StopIntentHonored::new())
+    }
+
+    #[test]
+    fn quiet_after_a_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Legacy #6809's end: stopped by the user, restarted by reincarnation.
+    #[test]
+    fn fires_when_a_stopped_instance_ends_running() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "stop ends Running");
+    }
+
+    #[test]
+    fn fires_when_a_create_start_false_ends_running() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        s.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "create start=false ends Running");
+    }
+
+    /// The watcher failed the VMM of a sled it could not reach (mgs said
+    /// off); the sled comes back with the guest still running.
+    #[test]
+    fn fires_when_a_failed_instance_still_has_its_vmm_on_a_sled() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 504);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "stop leaves a VMM present");
+    }
+
+    #[test]
+    fn quiet_when_the_vmm_is_on_a_lost_sled() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 504);
+        s.fault(crate::record::Fault::SledLost(SledId(0)));
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a stop with no response that never happened.
+    #[test]
+    fn quiet_when_a_stop_with_no_response_did_not_take_effect() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.no_response(stop, ApiOp::Stop, "web");
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a start overlapping a stop, start wins.
+    #[test]
+    fn quiet_when_a_start_overlaps_a_stop() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// Design must-not-fire: a guest shutdown after a start: Stopped.
+    #[test]
+    fn quiet_on_a_guest_shutdown_after_a_start() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn fires_when_a_guest_shutdown_is_undone_by_a_restart() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        s.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "guest shutdown ends Running");
+    }
+}
