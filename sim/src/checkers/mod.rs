@@ -148,7 +148,3 @@ mod tests {
     }
 }
 
-/// TEMPORARY until the checkers land.
-pub fn all(_default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
-    Vec::new()
-}
