@@ -258,3 +258,16 @@ fn discover_finds_toml_files_sorted() {
         "{e}"
     );
 }
+
+#[test]
+fn diverging_fixture_loads() {
+    // It is valid; only running it shows that its story cannot happen.
+    let found = discover(Path::new("tests/fixtures/diverging")).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<_> = found.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["create-expects-503"]);
+    let runs = found[0].runs();
+    assert_eq!(
+        runs[0].steps[1].expect,
+        Some(Expect::One(ExpectOne::Status(503)))
+    );
+}
