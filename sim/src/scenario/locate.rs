@@ -182,6 +182,11 @@ impl<'a> Source<'a> {
 
     /// The path of the smallest key or value whose span holds `span`.
     pub(crate) fn path_at(&self, span: &Range<usize>) -> FieldPath {
+        // The root's span is empty, at the start: an error there (a missing
+        // top-level field) is about the whole file, not its first table.
+        if *span == self.root.span() {
+            return FieldPath::root();
+        }
         let mut best: Option<(usize, FieldPath)> = None;
         walk_table(self.root.get_ref(), &FieldPath::root(), span, &mut best);
         best.map(|(_, p)| p).unwrap_or_default()

@@ -267,10 +267,10 @@ impl<'de> Deserialize<'de> for ExpectOne {
                 f.write_str(EXPECT_ONE)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectOne, E> {
-                status(v, &self)
+                status(v, &EXPECT_ONE)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectOne, E> {
-                status_u64(v, &self)
+                status_u64(v, &EXPECT_ONE)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectOne, E> {
                 Ok(ExpectOne::Word(v.to_string()))
@@ -289,10 +289,10 @@ impl<'de> Deserialize<'de> for ExpectByVariant {
                 f.write_str(EXPECT_BY_VARIANT)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectByVariant, E> {
-                status(v, &self).map(ExpectByVariant::One)
+                status(v, &EXPECT_ONE).map(ExpectByVariant::One)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectByVariant, E> {
-                status_u64(v, &self).map(ExpectByVariant::One)
+                status_u64(v, &EXPECT_ONE).map(ExpectByVariant::One)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectByVariant, E> {
                 Ok(ExpectByVariant::One(ExpectOne::Word(v.to_string())))
@@ -314,10 +314,10 @@ impl<'de> Deserialize<'de> for Expect {
                 f.write_str(EXPECT)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Expect, E> {
-                status(v, &self).map(Expect::One)
+                status(v, &EXPECT_ONE).map(Expect::One)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Expect, E> {
-                status_u64(v, &self).map(Expect::One)
+                status_u64(v, &EXPECT_ONE).map(Expect::One)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Expect, E> {
                 Ok(Expect::One(ExpectOne::Word(v.to_string())))
