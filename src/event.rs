@@ -445,9 +445,7 @@ impl fmt::Display for Event {
                 write!(f, "db instance {id} {query:?} by {cause}: ")?;
                 match (before, after) {
                     (None, Some(a)) => write!(f, "insert {}", row_summary(a))?,
-                    (Some(b), Some(a)) => {
-                        write!(f, "{} -> {}", row_summary(b), row_summary(a))?
-                    }
+                    (Some(b), Some(a)) => write!(f, "{} -> {}", row_summary(b), row_summary(a))?,
                     (Some(b), None) => write!(f, "{} -> deleted", row_summary(b))?,
                     (None, None) => f.write_str("no row")?,
                 }
@@ -467,12 +465,8 @@ impl fmt::Display for Event {
                     .unwrap_or_else(|| "?".into());
                 write!(f, "db vmm {id} {query:?} by {cause}: ")?;
                 match (before, after) {
-                    (None, Some(a)) => {
-                        write!(f, "insert {} on {}", vmm_summary(a), a.sled_id)?
-                    }
-                    (Some(b), Some(a)) => {
-                        write!(f, "{} -> {}", vmm_summary(b), vmm_summary(a))?
-                    }
+                    (None, Some(a)) => write!(f, "insert {} on {}", vmm_summary(a), a.sled_id)?,
+                    (Some(b), Some(a)) => write!(f, "{} -> {}", vmm_summary(b), vmm_summary(a))?,
                     (Some(b), None) => write!(f, "{} -> deleted", vmm_summary(b))?,
                     (None, None) => f.write_str("no row")?,
                 }

@@ -65,15 +65,16 @@ pub fn is_known(name: &str) -> bool {
 
 /// Every named point, plain points first.
 pub fn all() -> impl Iterator<Item = String> {
-    PLAIN_POINTS.iter().map(|p| p.to_string()).chain(
-        SAGA_NODES.iter().flat_map(|(saga, nodes)| {
+    PLAIN_POINTS
+        .iter()
+        .map(|p| p.to_string())
+        .chain(SAGA_NODES.iter().flat_map(|(saga, nodes)| {
             nodes.iter().flat_map(move |node| {
                 NODE_SUFFIXES
                     .iter()
                     .map(move |suffix| format!("{saga}.{node}.{suffix}"))
             })
-        }),
-    )
+        }))
 }
 
 #[cfg(test)]

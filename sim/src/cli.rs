@@ -102,8 +102,10 @@ fn value<'a>(
     flag: &str,
     it: &mut impl Iterator<Item = &'a String>,
 ) -> Result<&'a String, UsageError> {
-    it.next()
-        .map_or_else(|| err(format!("{flag} needs a value; see `cargo sim help`")), Ok)
+    it.next().map_or_else(
+        || err(format!("{flag} needs a value; see `cargo sim help`")),
+        Ok,
+    )
 }
 
 /// Parses the arguments after the program name.
@@ -244,7 +246,9 @@ mod tests {
         assert!(parse(&args("sweep --all --jobs 0"), 2).is_err());
         assert!(parse(&args("frobnicate"), 2).is_err());
         match parse(&args("sweep --all --seeds 0..5 --variant all"), 2) {
-            Ok(Command::Sweep { variants, seeds, .. }) => {
+            Ok(Command::Sweep {
+                variants, seeds, ..
+            }) => {
                 assert_eq!(variants.len(), 3);
                 assert_eq!(seeds, 0..5);
             }

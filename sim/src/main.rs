@@ -57,7 +57,10 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             let s = catalog::find(&scenario)?;
             let (r, shape) = catalog::run(&s, case.as_deref(), variant, seed)?;
             let failed = r.verdict() != Verdict::Held;
-            print!("{}", report::run_report(&r, shape.as_ref(), trace || failed));
+            print!(
+                "{}",
+                report::run_report(&r, shape.as_ref(), trace || failed)
+            );
             Ok(if failed {
                 ExitCode::from(1)
             } else {
@@ -127,11 +130,14 @@ fn sweep(
                 let Some(job) = work.get(i) else { break };
                 let s = &scenarios[job.scenario];
                 match catalog::run(s, job.case.as_deref(), job.variant, job.seed) {
-                    Ok((r, _)) => outcomes.lock().expect("no panics hold it").push(Outcome::of(&r)),
+                    Ok((r, _)) => outcomes
+                        .lock()
+                        .expect("no panics hold it")
+                        .push(Outcome::of(&r)),
                     Err(e) => errors.lock().expect("no panics hold it").push(e),
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 500 == 0 || n == total {
+                if n.is_multiple_of(500) || n == total {
                     let secs = started.elapsed().as_secs_f64().max(0.001);
                     eprintln!("  {n}/{total} runs ({:.0} runs/s)", n as f64 / secs);
                 }

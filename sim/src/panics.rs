@@ -50,5 +50,8 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     LAST.with(|l| *l.borrow_mut() = None);
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     CATCHING.with(|c| c.set(was));
-    result.map_err(|p| LAST.with(|l| l.borrow_mut().take()).unwrap_or_else(|| payload_text(&*p)))
+    result.map_err(|p| {
+        LAST.with(|l| l.borrow_mut().take())
+            .unwrap_or_else(|| payload_text(&*p))
+    })
 }

@@ -100,7 +100,10 @@ pub enum FaultAction {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Condition {
     /// The instance's external state.
-    State { instance: String, state: ExternalState },
+    State {
+        instance: String,
+        state: ExternalState,
+    },
     /// The state of the instance's newest VMM record.
     VmmState { instance: String, state: VmmState },
     /// A named point reached (on a host, if given).
@@ -165,12 +168,19 @@ fn secs(s: u64) -> Duration {
 /// Builds the condition a spec names.
 pub fn condition(c: &spec::Condition) -> Result<Condition, String> {
     if let Some(state) = &c.state {
-        let instance = c.instance.clone().ok_or("a state condition needs an instance")?;
-        let state = parse_external_state(state).ok_or_else(|| format!("unknown state {state:?}"))?;
+        let instance = c
+            .instance
+            .clone()
+            .ok_or("a state condition needs an instance")?;
+        let state =
+            parse_external_state(state).ok_or_else(|| format!("unknown state {state:?}"))?;
         return Ok(Condition::State { instance, state });
     }
     if let Some(state) = &c.vmm_state {
-        let instance = c.instance.clone().ok_or("a vmm_state condition needs an instance")?;
+        let instance = c
+            .instance
+            .clone()
+            .ok_or("a vmm_state condition needs an instance")?;
         let state = parse_vmm_state(state).ok_or_else(|| format!("unknown VMM state {state:?}"))?;
         return Ok(Condition::VmmState { instance, state });
     }
@@ -205,7 +215,11 @@ fn expectations(e: &Option<spec::Expect>, variant: Variant) -> Result<Vec<Expect
     }
 }
 
-fn step(s: &spec::Step, variant: Variant, instances: &BTreeMap<String, Option<AutoRestartPolicy>>) -> Result<PlanStep, String> {
+fn step(
+    s: &spec::Step,
+    variant: Variant,
+    instances: &BTreeMap<String, Option<AutoRestartPolicy>>,
+) -> Result<PlanStep, String> {
     let at = s.at.map(Millis::from_secs);
     let instance = || s.instance.clone().ok_or("this step needs an instance");
     let action = if let Some(kind) = s.request {
@@ -229,7 +243,10 @@ fn step(s: &spec::Step, variant: Variant, instances: &BTreeMap<String, Option<Au
         }
     } else if let Some(kind) = s.fault {
         let pair = || -> Result<(HostId, HostId), String> {
-            Ok((host(&s.host, "this fault")?, host(&s.peer, "this fault's peer")?))
+            Ok((
+                host(&s.host, "this fault")?,
+                host(&s.peer, "this fault's peer")?,
+            ))
         };
         Action::Fault(match kind {
             spec::FaultKind::Crash => FaultAction::Crash(host(&s.host, "crash")?),
@@ -240,11 +257,19 @@ fn step(s: &spec::Step, variant: Variant, instances: &BTreeMap<String, Option<Au
             },
             spec::FaultKind::Partition => {
                 let (a, b) = pair()?;
-                FaultAction::Partition { a, b, oneway: s.oneway }
+                FaultAction::Partition {
+                    a,
+                    b,
+                    oneway: s.oneway,
+                }
             }
             spec::FaultKind::Repair => {
                 let (a, b) = pair()?;
-                FaultAction::Repair { a, b, oneway: s.oneway }
+                FaultAction::Repair {
+                    a,
+                    b,
+                    oneway: s.oneway,
+                }
             }
             spec::FaultKind::Hold => {
                 let (a, b) = pair()?;

@@ -43,13 +43,8 @@ pub fn reason(
         if vmm.is_some_and(|v| v.runtime.state.is_terminal()) {
             return Some(format!("instance {} has a terminal active VMM", i.id));
         }
-        let status = auto_restart_status(
-            config.variant,
-            i,
-            vmm,
-            now,
-            config.timings.default_cooldown,
-        );
+        let status =
+            auto_restart_status(config.variant, i, vmm, now, config.timings.default_cooldown);
         if room
             && status.needs_reincarnation
             && i.auto_restart_policy != Some(AutoRestartPolicy::Never)
@@ -73,7 +68,10 @@ pub fn reason(
             }
         }
     }
-    let referenced: BTreeSet<_> = db.instances().filter_map(|i| i.runtime.propolis_id).collect();
+    let referenced: BTreeSet<_> = db
+        .instances()
+        .filter_map(|i| i.runtime.propolis_id)
+        .collect();
     for v in db.vmms() {
         if v.time_deleted.is_some() {
             continue;

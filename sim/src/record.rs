@@ -90,11 +90,18 @@ pub enum Fault {
         b: HostId,
     },
     /// The guest of this instance's VMM powered itself off.
-    GuestShutdown { instance: String },
+    GuestShutdown {
+        instance: String,
+    },
     /// The sled agent forgot this instance's VMM (its Propolis died too).
-    ForgetVmm { instance: String },
+    ForgetVmm {
+        instance: String,
+    },
     /// A paused named point was released.
-    Unpause { host: HostId, point: String },
+    Unpause {
+        host: HostId,
+        point: String,
+    },
     /// Faults stop; every host but lost sleds is up; the network is whole.
     Heal,
 }
@@ -107,10 +114,14 @@ impl fmt::Display for Record {
             RecordKind::Workload(w) => write!(f, "{w}"),
             RecordKind::Fault(x) => write!(f, "FAULT {x}"),
             RecordKind::Point { name, action } => {
-                write!(f, "POINT {name}: {}", match action {
-                    PointArm::Crash => "halt (crash armed)",
-                    PointArm::Pause => "paused",
-                })
+                write!(
+                    f,
+                    "POINT {name}: {}",
+                    match action {
+                        PointArm::Crash => "halt (crash armed)",
+                        PointArm::Pause => "paused",
+                    }
+                )
             }
         }
     }
@@ -145,7 +156,11 @@ impl fmt::Display for Fault {
             Fault::Restart(h) => write!(f, "restart {h}"),
             Fault::SledLost(s) => write!(f, "{s} lost (powered off for good)"),
             Fault::Partition { a, b, oneway } => {
-                write!(f, "partition {a} {} {b}", if *oneway { "->" } else { "<->" })
+                write!(
+                    f,
+                    "partition {a} {} {b}",
+                    if *oneway { "->" } else { "<->" }
+                )
             }
             Fault::Repair { a, b, oneway } => {
                 write!(f, "repair {a} {} {b}", if *oneway { "->" } else { "<->" })

@@ -192,11 +192,20 @@ impl Inner {
                 self.newest_vmm.insert(row.instance_id, row.id);
             }
             RecordKind::Model(Event::VmmOnSled {
-                sled, vmm, state, gen, ..
+                sled,
+                vmm,
+                state,
+                gen,
+                ..
             }) => {
-                self.sleds.entry(*sled).or_default().insert(*vmm, (*state, *gen));
+                self.sleds
+                    .entry(*sled)
+                    .or_default()
+                    .insert(*vmm, (*state, *gen));
             }
-            RecordKind::Model(Event::VmmGone { sled, vmm, reason, .. }) => {
+            RecordKind::Model(Event::VmmGone {
+                sled, vmm, reason, ..
+            }) => {
                 let gone = matches!(
                     reason,
                     VmmGoneReason::Unregistered

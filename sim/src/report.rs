@@ -31,7 +31,11 @@ pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
     }
-    for rec in r.records.iter().filter(|x| full_trace || trace::in_story(x)) {
+    for rec in r
+        .records
+        .iter()
+        .filter(|x| full_trace || trace::in_story(x))
+    {
         let _ = writeln!(out, "{}", trace::render(rec, &r.names));
     }
     out.push_str(&findings(r));
@@ -147,23 +151,27 @@ fn first_words(s: &str) -> String {
         .join(" ")
 }
 
+/// Per scenario and variant: runs, runs as expected, runs per verdict.
+type SummaryTable<'a> = BTreeMap<(String, &'a str), (usize, usize, BTreeMap<&'a str, usize>)>;
+
 /// The sweep's summary: per scenario and variant, then failures grouped by
 /// signature with a count and the lowest seed.
 pub fn sweep_summary(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
-    let mut table: BTreeMap<(String, &str), (usize, usize, BTreeMap<&str, usize>)> =
-        BTreeMap::new();
+    let mut table: SummaryTable = BTreeMap::new();
     for o in outcomes {
-        let row = table
-            .entry((o.name.clone(), o.variant.name()))
-            .or_default();
+        let row = table.entry((o.name.clone(), o.variant.name())).or_default();
         row.0 += 1;
         if o.matched {
             row.1 += 1;
         }
         *row.2.entry(o.verdict.name()).or_default() += 1;
     }
-    let _ = writeln!(out, "{:<52} {:<8} {:>6} {:>9}  verdicts", "scenario", "variant", "runs", "expected");
+    let _ = writeln!(
+        out,
+        "{:<52} {:<8} {:>6} {:>9}  verdicts",
+        "scenario", "variant", "runs", "expected"
+    );
     for ((name, variant), (runs, matched, verdicts)) in &table {
         let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(

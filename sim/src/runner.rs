@@ -200,7 +200,8 @@ impl Runner<'_> {
             self.world.sim.crash(host.name());
             model::probe::clear_halted(host);
             self.crashed.insert(host);
-            self.recorder.record(host, RecordKind::Fault(Fault::Crash(host)));
+            self.recorder
+                .record(host, RecordKind::Fault(Fault::Crash(host)));
         }
         self.check_must_reach();
         true
@@ -215,8 +216,7 @@ impl Runner<'_> {
             if self.crash.is_some() {
                 return None;
             }
-            if self.next_step >= self.plan.steps.len() && matches!(self.waiting, Waiting::Nothing)
-            {
+            if self.next_step >= self.plan.steps.len() && matches!(self.waiting, Waiting::Nothing) {
                 break;
             }
             if !self.tick() {
@@ -240,7 +240,7 @@ impl Runner<'_> {
                 return None;
             }
             let now = self.now();
-            if self.steps % QUIET_EVERY == 0 {
+            if self.steps.is_multiple_of(QUIET_EVERY) {
                 match self.not_quiet() {
                     None => {
                         let since = *quiet_since.get_or_insert(now);

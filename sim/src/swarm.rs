@@ -156,7 +156,10 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
     let request_gap = rng.random_range(15_000..90_000u64);
     let mut t = 40_000;
     while t < phase_ms {
-        let name = names.choose(&mut rng).expect("at least one instance").clone();
+        let name = names
+            .choose(&mut rng)
+            .expect("at least one instance")
+            .clone();
         let op = *[
             ApiOp::Start,
             ApiOp::Start,
@@ -198,7 +201,11 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                 FaultKind::NexusCrash => {
                     let h = nexus_host(&mut rng);
                     push(&mut steps, t, Action::Fault(FaultAction::Crash(h)));
-                    push(&mut steps, t + down_for, Action::Fault(FaultAction::Restart(h)));
+                    push(
+                        &mut steps,
+                        t + down_for,
+                        Action::Fault(FaultAction::Restart(h)),
+                    );
                 }
                 FaultKind::SledRestart => {
                     let h = HostId::Sled(sled_host(&mut rng));
@@ -215,7 +222,11 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                 FaultKind::DbCrash => {
                     push(&mut steps, t, Action::Fault(FaultAction::Crash(HostId::Db)));
                     let back = t + down_for / 4;
-                    push(&mut steps, back, Action::Fault(FaultAction::Restart(HostId::Db)));
+                    push(
+                        &mut steps,
+                        back,
+                        Action::Fault(FaultAction::Restart(HostId::Db)),
+                    );
                 }
                 FaultKind::Partition | FaultKind::OneWayPartition | FaultKind::Hold => {
                     // Holds only ever name the db and one-way partitions only
@@ -263,7 +274,11 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                             arm: PointArm::Crash,
                         },
                     );
-                    push(&mut steps, t + down_for, Action::Fault(FaultAction::Restart(host)));
+                    push(
+                        &mut steps,
+                        t + down_for,
+                        Action::Fault(FaultAction::Restart(host)),
+                    );
                 }
                 FaultKind::PointPause => {
                     let host = nexus_host(&mut rng);

@@ -134,9 +134,17 @@ impl RunReport {
         }
         let fired = self.fired();
         if self.expected_is_ceiling {
-            let extra: Vec<_> = self.fired_new().difference(&self.expected).cloned().collect();
+            let extra: Vec<_> = self
+                .fired_new()
+                .difference(&self.expected)
+                .cloned()
+                .collect();
             if !extra.is_empty() {
-                parts.push(format!("violated {} (allowed: {:?})", extra.join(", "), self.expected));
+                parts.push(format!(
+                    "violated {} (allowed: {:?})",
+                    extra.join(", "),
+                    self.expected
+                ));
             }
         } else if fired != self.expected {
             parts.push(format!(
@@ -166,7 +174,7 @@ impl RunReport {
         let filter = if self.scenario == "swarm" {
             "swarm".to_string()
         } else {
-            format!("scenario_seeds")
+            "scenario_seeds".to_string()
         };
         format!(
             "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={} INTENT_SIM_SCENARIO={} cargo test {filter}",

@@ -19,21 +19,17 @@ pub use store::{Db, DbHandle};
 /// survives a crash.
 pub async fn serve(store: DbHandle) -> turmoil::Result {
     probe::emit(HostId::Db, crate::event::Event::HostStarted);
-    rpc::serve(
-        HostId::Db,
-        rpc::port::DB,
-        move |call: protocol::DbCall| {
-            let store = store.clone();
-            async move {
-                let mut events = Vec::new();
-                let resp = store.borrow_mut().execute(call, clock::now(), &mut events);
-                for e in events {
-                    probe::emit(HostId::Db, e);
-                }
-                resp
+    rpc::serve(HostId::Db, rpc::port::DB, move |call: protocol::DbCall| {
+        let store = store.clone();
+        async move {
+            let mut events = Vec::new();
+            let resp = store.borrow_mut().execute(call, clock::now(), &mut events);
+            for e in events {
+                probe::emit(HostId::Db, e);
             }
-        },
-    )
+            resp
+        }
+    })
     .await?;
     Ok(())
 }

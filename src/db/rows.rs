@@ -80,7 +80,10 @@ pub enum SagaState {
 
 impl SagaState {
     pub fn is_finished(self) -> bool {
-        matches!(self, SagaState::Done | SagaState::Unwound | SagaState::Stuck)
+        matches!(
+            self,
+            SagaState::Done | SagaState::Unwound | SagaState::Stuck
+        )
     }
 }
 

@@ -10,9 +10,7 @@ use super::rows::{
 };
 use crate::event::{Cause, Event, Query, ReincarnationReason, WriteOutcome};
 use crate::ids::{InstanceId, LockId, Millis, NexusId, SagaId, SledId, VmmId};
-use crate::states::{
-    AutoRestartPolicy, InstanceState, IntendedState, VmmFailureReason, VmmState,
-};
+use crate::states::{AutoRestartPolicy, InstanceState, IntendedState, VmmFailureReason, VmmState};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -205,9 +203,9 @@ impl Db {
                 self.project_delete_instance(id, now, &mut tx)
             }
             DbRequest::VmmInsert { row } => {
-                if !self.vmms.contains_key(&row.id) {
+                if let std::collections::btree_map::Entry::Vacant(e) = self.vmms.entry(row.id) {
                     tx.vmm(Query::VmmInsert, WriteOutcome::Applied, None, Some(&row));
-                    self.vmms.insert(row.id, row);
+                    e.insert(row);
                 }
                 DbResponse::Write(true)
             }
@@ -221,8 +219,7 @@ impl Db {
                 let Some(before) = self.vmms.get(&id).cloned() else {
                     return DbResponse::Write(false);
                 };
-                if before.runtime.state == VmmState::SagaUnwound || before.time_deleted.is_some()
-                {
+                if before.runtime.state == VmmState::SagaUnwound || before.time_deleted.is_some() {
                     return DbResponse::Write(true);
                 }
                 let mut after = before.clone();
@@ -280,7 +277,10 @@ impl Db {
                     return DbResponse::Reservation(Some(r.sled_id));
                 }
                 let chosen = candidates.into_iter().find(|s| {
-                    self.reservations.values().filter(|r| r.sled_id == *s).count()
+                    self.reservations
+                        .values()
+                        .filter(|r| r.sled_id == *s)
+                        .count()
                         < capacity as usize
                 });
                 if let Some(sled_id) = chosen {
@@ -349,7 +349,11 @@ impl Db {
                     .values()
                     .filter(|i| i.time_deleted.is_none() && i.updater_id.is_none())
                     .map(|i| self.with_vmm(i))
-                    .filter(|iv| iv.vmm.as_ref().is_some_and(|v| v.runtime.state.is_terminal()))
+                    .filter(|iv| {
+                        iv.vmm
+                            .as_ref()
+                            .is_some_and(|v| v.runtime.state.is_terminal())
+                    })
                     .collect(),
             ),
             DbRequest::FindAbandonedVmms => DbResponse::Vmms(
@@ -379,10 +383,20 @@ impl Db {
             .values()
             .any(|r| r.name == row.name && r.time_deleted.is_none())
         {
-            tx.instance(Query::InstanceInsert, WriteOutcome::Conflict, None, Some(&row));
+            tx.instance(
+                Query::InstanceInsert,
+                WriteOutcome::Conflict,
+                None,
+                Some(&row),
+            );
             return DbResponse::Write(false);
         }
-        tx.instance(Query::InstanceInsert, WriteOutcome::Applied, None, Some(&row));
+        tx.instance(
+            Query::InstanceInsert,
+            WriteOutcome::Applied,
+            None,
+            Some(&row),
+        );
         self.instances.insert(row.id, row);
         DbResponse::Write(true)
     }
@@ -451,7 +465,12 @@ impl Db {
         } else {
             WriteOutcome::Applied
         };
-        tx.instance(Query::InstanceUpdateRuntime, outcome, Some(&before), Some(&after));
+        tx.instance(
+            Query::InstanceUpdateRuntime,
+            outcome,
+            Some(&before),
+            Some(&after),
+        );
         let applied = outcome == WriteOutcome::Applied;
         if applied {
             self.instances.insert(id, after);
@@ -534,7 +553,12 @@ impl Db {
         } else {
             WriteOutcome::Applied
         };
-        tx.instance(Query::InstanceCommitUpdate, outcome, Some(&before), Some(&after));
+        tx.instance(
+            Query::InstanceCommitUpdate,
+            outcome,
+            Some(&before),
+            Some(&after),
+        );
         let applied = outcome == WriteOutcome::Applied;
         if applied {
             self.instances.insert(id, after);
@@ -600,7 +624,12 @@ impl Db {
         } else {
             WriteOutcome::Applied
         };
-        tx.vmm(Query::VmmUpdateRuntime, outcome, Some(&before), Some(&after));
+        tx.vmm(
+            Query::VmmUpdateRuntime,
+            outcome,
+            Some(&before),
+            Some(&after),
+        );
         let applied = outcome == WriteOutcome::Applied;
         if applied {
             self.vmms.insert(id, after);
@@ -637,9 +666,7 @@ impl Db {
                     && (!require_intent_running || i.intended_state == IntendedState::Running)
                     && match i.runtime.time_last_auto_restarted {
                         None => true,
-                        Some(t) => {
-                            now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown)
-                        }
+                        Some(t) => now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown),
                     }
             })
             .map(|i| self.with_vmm(i))

@@ -38,7 +38,9 @@ pub enum Reincarnatability {
     /// Policy `never`.
     Nirvana,
     /// Restarted too recently; eligible again at `until`.
-    CoolingDown { until: Millis },
+    CoolingDown {
+        until: Millis,
+    },
     WillReincarnate,
 }
 
@@ -203,9 +205,7 @@ pub fn select_runtime_change_action(
             )),
         },
         None => match (instance.runtime.nexus_state, requested) {
-            (InstanceState::NoVmm, RequestedState::Stopped) => {
-                Ok(RuntimeChangeAction::AlreadyDone)
-            }
+            (InstanceState::NoVmm, RequestedState::Stopped) => Ok(RuntimeChangeAction::AlreadyDone),
             (InstanceState::NoVmm, RequestedState::Running)
             | (InstanceState::NoVmm, RequestedState::Reboot) => Err(ApiError::bad_request(
                 "instance is stopped; it must be started first",

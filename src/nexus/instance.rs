@@ -96,7 +96,10 @@ pub async fn mark_vmm_failed(
 pub async fn cpapi_instances_put(nexus: &Rc<Nexus>, req: InternalRequest) -> InternalResponse {
     let InternalRequest::CpapiInstancesPut { sled, state } = req;
     let cause = Cause::SledPush { sled };
-    let vmm = match nexus.db(cause.clone(), DbRequest::VmmFetch { id: state.vmm }).await {
+    let vmm = match nexus
+        .db(cause.clone(), DbRequest::VmmFetch { id: state.vmm })
+        .await
+    {
         Ok(DbResponse::Vmm(Some(vmm))) => vmm,
         Ok(DbResponse::Vmm(None)) => return InternalResponse { status: 404 },
         Ok(other) => panic!("db answered VmmFetch with {other:?}"),
@@ -234,7 +237,10 @@ impl Request<'_> {
             intent,
             validated_at,
         };
-        self.nexus.db_write(self.cause(), req).await.map_err(db_down)
+        self.nexus
+            .db_write(self.cause(), req)
+            .await
+            .map_err(db_down)
     }
 
     async fn create(
@@ -317,11 +323,7 @@ impl Request<'_> {
 
     /// `instance_stop` and `instance_reboot`: the intent, then
     /// `instance_request_state`.
-    async fn request_state(
-        &self,
-        iv: InstanceAndVmm,
-        requested: RequestedState,
-    ) -> HandlerResult {
+    async fn request_state(&self, iv: InstanceAndVmm, requested: RequestedState) -> HandlerResult {
         let id = iv.instance.id;
         let (intent, point) = match requested {
             RequestedState::Stopped => (IntendedState::Stopped, "stop.after_intent_write"),
@@ -342,7 +344,12 @@ impl Request<'_> {
                     new,
                     require_intent: None,
                 };
-                match self.nexus.db_write(self.cause(), req).await.map_err(db_down)? {
+                match self
+                    .nexus
+                    .db_write(self.cause(), req)
+                    .await
+                    .map_err(db_down)?
+                {
                     true => Ok((200, view(id))),
                     false => Err(ApiError::conflict("instance changed state; try again")),
                 }
@@ -394,23 +401,28 @@ impl Request<'_> {
     /// `project_destroy_instance`: intent Destroyed, then the delete saga.
     async fn delete(&self, iv: InstanceAndVmm) -> HandlerResult {
         let id = iv.instance.id;
-        self.write_intent_and_validate(iv, IntendedState::Destroyed, "delete.after_intent_write", |iv| {
-            match iv.instance.runtime.nexus_state {
+        self.write_intent_and_validate(
+            iv,
+            IntendedState::Destroyed,
+            "delete.after_intent_write",
+            |iv| match iv.instance.runtime.nexus_state {
                 InstanceState::NoVmm | InstanceState::Failed => Ok(()),
                 InstanceState::Creating | InstanceState::Vmm | InstanceState::Destroyed => {
                     Err(ApiError::bad_request(
                         "cannot delete instance: instance is running or has not yet fully stopped",
                     ))
                 }
-            }
-        })
+            },
+        )
         .await?;
         self.accept(id);
         let saga = self.nexus.new_saga_id();
         let params = instance_delete::Params { instance_id: id };
         match sagas::execute(self.nexus, saga, params).await {
             SagaOutcome::Done(_) => Ok((204, view(id))),
-            SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => Err(ApiError::new(e.status, e.message)),
+            SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
+                Err(ApiError::new(e.status, e.message))
+            }
         }
     }
 

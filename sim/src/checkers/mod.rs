@@ -147,4 +147,3 @@ mod tests {
         assert_eq!(unique.len(), NAMES.len());
     }
 }
-

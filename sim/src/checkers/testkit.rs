@@ -216,6 +216,7 @@ impl Story {
                     current_sec: NexusId(0),
                     state: SagaState::Running,
                     time_created: Millis(self.now),
+                    params: Vec::new(),
                 },
             },
         );

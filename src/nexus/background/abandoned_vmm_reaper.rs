@@ -21,7 +21,11 @@ pub async fn activate(nexus: Rc<Nexus>) -> AbandonedVmmReaperStatus {
         nexus,
         task: BackgroundTask::AbandonedVmmReaper,
     };
-    let vmms = match ctx.nexus.db(ctx.cause(), DbRequest::FindAbandonedVmms).await {
+    let vmms = match ctx
+        .nexus
+        .db(ctx.cause(), DbRequest::FindAbandonedVmms)
+        .await
+    {
         Ok(DbResponse::Vmms(v)) => v,
         Ok(other) => panic!("db answered FindAbandonedVmms with {other:?}"),
         Err(_) => return AbandonedVmmReaperStatus::default(),

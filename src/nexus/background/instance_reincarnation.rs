@@ -29,7 +29,10 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
         task: BackgroundTask::InstanceReincarnation,
     };
     let mut status = InstanceReincarnationStatus::default();
-    for reason in [ReincarnationReason::Failed, ReincarnationReason::SagaUnwound] {
+    for reason in [
+        ReincarnationReason::Failed,
+        ReincarnationReason::SagaUnwound,
+    ] {
         let req = DbRequest::FindReincarnatable {
             reason,
             require_intent_running: ctx.nexus.cfg.variant.tracks_intent(),

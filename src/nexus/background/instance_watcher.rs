@@ -29,7 +29,11 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceWatcherStatus {
         nexus,
         task: BackgroundTask::InstanceWatcher,
     };
-    let vmms = match ctx.nexus.db(ctx.cause(), DbRequest::VmmListForWatcher).await {
+    let vmms = match ctx
+        .nexus
+        .db(ctx.cause(), DbRequest::VmmListForWatcher)
+        .await
+    {
         Ok(DbResponse::WatcherList(v)) => v,
         Ok(other) => panic!("db answered VmmListForWatcher with {other:?}"),
         Err(_) => return InstanceWatcherStatus::default(),

@@ -88,20 +88,36 @@ pub fn start_all(nexus: &Rc<Nexus>) {
         Box::pin(async { Box::new(saga_recovery::activate(n).await) as Box<dyn std::fmt::Debug> })
     });
     spawn(nexus, t.watcher_period, a.instance_watcher, |n| {
-        Box::pin(async { Box::new(instance_watcher::activate(n).await) as Box<dyn std::fmt::Debug> })
+        Box::pin(async {
+            Box::new(instance_watcher::activate(n).await) as Box<dyn std::fmt::Debug>
+        })
     });
     spawn(nexus, t.reincarnation_period, a.reincarnation, |n| {
-        Box::pin(async { Box::new(instance_reincarnation::activate(n).await) as Box<dyn std::fmt::Debug> })
+        Box::pin(async {
+            Box::new(instance_reincarnation::activate(n).await) as Box<dyn std::fmt::Debug>
+        })
     });
     spawn(nexus, t.updater_period, a.instance_updater, |n| {
-        Box::pin(async { Box::new(instance_updater::activate(n).await) as Box<dyn std::fmt::Debug> })
+        Box::pin(async {
+            Box::new(instance_updater::activate(n).await) as Box<dyn std::fmt::Debug>
+        })
     });
     spawn(nexus, t.reaper_period, a.abandoned_vmm_reaper, |n| {
-        Box::pin(async { Box::new(abandoned_vmm_reaper::activate(n).await) as Box<dyn std::fmt::Debug> })
+        Box::pin(async {
+            Box::new(abandoned_vmm_reaper::activate(n).await) as Box<dyn std::fmt::Debug>
+        })
     });
     if nexus.cfg.variant.runs_intent_reconciler() {
-        spawn(nexus, t.intent_reconciler_period, a.intent_reconciler, |n| {
-            Box::pin(async { Box::new(instance_intent_reconciler::activate(n).await) as Box<dyn std::fmt::Debug> })
-        });
+        spawn(
+            nexus,
+            t.intent_reconciler_period,
+            a.intent_reconciler,
+            |n| {
+                Box::pin(async {
+                    Box::new(instance_intent_reconciler::activate(n).await)
+                        as Box<dyn std::fmt::Debug>
+                })
+            },
+        );
     }
 }

@@ -199,9 +199,7 @@ fn sis_destroy_vmm_record<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
-        let req = DbRequest::VmmMarkSagaUnwound {
-            id: propolis_id(p),
-        };
+        let req = DbRequest::VmmMarkSagaUnwound { id: propolis_id(p) };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         let status = auto_restart_status(
             ctx.nexus.cfg.variant,
@@ -334,9 +332,9 @@ fn sis_ensure_registered<'a>(
                     .map_err(|_| db_down())?;
                 Ok(())
             }
-            Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => {
-                Err(ActionError::new(500, "sled agent refused to register the VMM"))
-            }
+            Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(
+                ActionError::new(500, "sled agent refused to register the VMM"),
+            ),
             Err(e) => Err(sled_error(e)),
         }
     })

@@ -123,9 +123,8 @@ fn siu_fetch_state_and_start_real_saga<'a>(
             .await
             .map_err(|_| ActionError::new(503, "database unavailable"))?;
         ctx.nexus.point("update.after_snapshot").await;
-        let updates = iv.and_then(|iv| {
-            UpdatesRequired::for_instance(ctx.nexus.cfg.variant, &iv, clock::now())
-        });
+        let updates = iv
+            .and_then(|iv| UpdatesRequired::for_instance(ctx.nexus.cfg.variant, &iv, clock::now()));
         match updates {
             None => unlock(ctx, p.instance_id, p.lock).await,
             Some(updates) => {

@@ -51,8 +51,7 @@ impl ActionError {
 pub type ActionResult = Result<(), ActionError>;
 
 /// An action or undo: it reads and updates the saga's state.
-pub type NodeFn<S> =
-    for<'a> fn(&'a SagaContext, &'a mut S) -> LocalBoxFuture<'a, ActionResult>;
+pub type NodeFn<S> = for<'a> fn(&'a SagaContext, &'a mut S) -> LocalBoxFuture<'a, ActionResult>;
 
 /// One node of a saga.
 pub struct Node<S: 'static> {
@@ -112,8 +111,16 @@ fn decode<S: DeserializeOwned>(bytes: &[u8]) -> S {
 
 /// Where a saga picks up.
 enum Resume<S> {
-    Forward { next: usize, state: S },
-    Unwind { failed: usize, undone: BTreeSet<usize>, state: S, error: ActionError },
+    Forward {
+        next: usize,
+        state: S,
+    },
+    Unwind {
+        failed: usize,
+        undone: BTreeSet<usize>,
+        state: S,
+        error: ActionError,
+    },
     Finished(SagaOutcome<S>),
 }
 
@@ -279,7 +286,11 @@ struct Execution {
 
 impl Execution {
     fn point_name(&self, suffix: &str) -> String {
-        format!("{}.{}.{suffix}", self.ctx.name.point_prefix(), self.ctx.node)
+        format!(
+            "{}.{}.{suffix}",
+            self.ctx.name.point_prefix(),
+            self.ctx.node
+        )
     }
 
     async fn log(&self, node: usize, kind: NodeEventKind, data: Vec<u8>) {
