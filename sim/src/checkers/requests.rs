@@ -913,4 +913,25 @@ mod tests {
         let t = tracker(&s);
         assert!(t.unexcused_stop(id, u64::MAX).is_none());
     }
+
+    #[test]
+    fn a_reused_name_maps_requests_to_the_new_instance() {
+        let mut s = Story::new();
+        let (old, _) = s.create("web", true, None);
+        s.stop(old, 202);
+        s.delete(old, 204);
+        let (new, _) = s.create("web", false, None);
+        assert_ne!(old, new);
+        let start = s.send(ApiOp::Start, "web");
+        s.respond(start, ApiOp::Start, "web", 202);
+        let t = tracker(&s);
+        assert_eq!(t.instance_named("web"), Some(new));
+        let kinds: Vec<ReqKind> = t.accepted_of(new).iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![ReqKind::Create { start: false }, ReqKind::Start]
+        );
+        let old_last: Vec<ReqKind> = t.possible_last(old).iter().map(|r| r.kind).collect();
+        assert_eq!(old_last, vec![ReqKind::Delete]);
+    }
 }
