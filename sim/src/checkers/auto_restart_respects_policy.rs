@@ -259,4 +259,56 @@ mod tests {
         s.start_saga(id, StartReason::IntentReconciler);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
+
+    #[test]
+    fn the_rows_own_cooldown_wins_over_the_default() {
+        let mut s = Story::new();
+        s.cooldown = Some(Millis(10_000));
+        let id = failed(&mut s, None);
+        s.reincarnate(id);
+        s.forget(id);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        s.advance(20_000);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// A start saga unwound and its move back to NoVmm lost a race: the
+    /// instance points at a SagaUnwound VMM, which reincarnation revives.
+    #[test]
+    fn quiet_on_a_saga_unwound_vmm_and_fires_on_a_running_one() {
+        use model::db::protocol::DbRequest;
+        use model::db::rows::SagaName;
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let saga = s.saga(SagaName::InstanceStart, id, Some(StartReason::User));
+        let vmm = s.start_until_marked(saga, id, StartReason::User);
+        s.db(
+            Story::cause(saga, SagaName::InstanceStart, "CREATE_VMM_RECORD"),
+            DbRequest::VmmMarkSagaUnwound { id: vmm },
+        );
+        s.saga_finish(
+            saga,
+            SagaName::InstanceStart,
+            id,
+            model::db::rows::SagaState::Unwound,
+        );
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "auto-restart of a Vmm on a Running VMM instance"
+        );
+    }
 }

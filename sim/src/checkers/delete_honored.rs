@@ -84,7 +84,12 @@ impl Checker for DeleteHonored {
                     Vec::new(),
                 ));
             }
-            let present = self.sleds.present_of(id);
+            let present: Vec<_> = self
+                .sleds
+                .present_of(id)
+                .into_iter()
+                .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
+                .collect();
             if let Some((sled, vmm, o)) = present.first() {
                 problems.push((
                     "delete leaves a VMM on a sled".to_string(),

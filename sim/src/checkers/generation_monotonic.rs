@@ -12,9 +12,9 @@
 //! never judged.
 
 use super::{Checker, Violation};
-use crate::record::{Record, RecordKind};
+use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, WriteOutcome};
-use model::ids::{InstanceId, VmmId};
+use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
 use std::collections::BTreeMap;
 
@@ -25,10 +25,15 @@ pub struct GenerationMonotonic {
     /// The last applied generation of each row, with the write's line.
     instances: BTreeMap<InstanceId, (Generation, String)>,
     vmms: BTreeMap<VmmId, (Generation, String)>,
-    /// Every (VMM, generation) a sled agent reported, with its state.
-    reported: BTreeMap<(VmmId, Generation), (VmmState, String)>,
-    /// Each VMM's newest report.
-    newest: BTreeMap<VmmId, (Generation, VmmState, String)>,
+    /// Every (VMM, generation) each sled agent reported, with its state.
+    /// Keyed by sled and forgotten when that sled agent restarts: the new
+    /// process has no memory of the old one's reports, and omicron's
+    /// re-registration continues from the generation Nexus stored, which
+    /// may repeat one the old process reported but never delivered. The
+    /// db's generation guard keeps that harmless.
+    reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, String)>,
+    /// Each VMM's newest report, per sled, forgotten the same way.
+    newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, String)>,
 }
 
 impl GenerationMonotonic {
@@ -60,6 +65,20 @@ impl Checker for GenerationMonotonic {
     }
 
     fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+        let restarted = match &record.kind {
+            RecordKind::Model(Event::HostStarted) => match record.host {
+                HostId::Sled(s) => Some(s),
+                _ => None,
+            },
+            RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
+            | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => Some(*s),
+            _ => None,
+        };
+        if let Some(s) = restarted {
+            self.reported.retain(|(sled, _, _), _| *sled != s);
+            self.newest.retain(|(sled, _), _| *sled != s);
+            return;
+        }
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
@@ -132,7 +151,7 @@ impl Checker for GenerationMonotonic {
                 state,
                 gen,
             } => {
-                if let Some((s, l)) = self.reported.get(&(*vmm, *gen)) {
+                if let Some((s, l)) = self.reported.get(&(*sled, *vmm, *gen)) {
                     if s != state {
                         out.push(violation(
                             record,
@@ -145,7 +164,7 @@ impl Checker for GenerationMonotonic {
                     // Re-reporting a pair already seen is fine.
                     return;
                 }
-                if let Some((g, s, l)) = self.newest.get(vmm) {
+                if let Some((g, s, l)) = self.newest.get(&(*sled, *vmm)) {
                     if gen <= g {
                         out.push(violation(
                             record,
@@ -158,9 +177,14 @@ impl Checker for GenerationMonotonic {
                         ));
                     }
                 }
-                self.reported.insert((*vmm, *gen), (*state, line.clone()));
-                if self.newest.get(vmm).is_none_or(|(g, _, _)| gen > g) {
-                    self.newest.insert(*vmm, (*gen, *state, line));
+                self.reported
+                    .insert((*sled, *vmm, *gen), (*state, line.clone()));
+                if self
+                    .newest
+                    .get(&(*sled, *vmm))
+                    .is_none_or(|(g, _, _)| gen > g)
+                {
+                    self.newest.insert((*sled, *vmm), (*gen, *state, line));
                 }
             }
             _ => {}
@@ -175,7 +199,6 @@ mod tests {
     use model::db::protocol::DbRequest;
     use model::db::rows::{InstanceRow, VmmRuntime};
     use model::event::{Cause, Query};
-    use model::ids::{HostId, SledId};
 
     fn check(s: &Story) -> Vec<Violation> {
         s.run(&mut GenerationMonotonic::new())
@@ -320,6 +343,17 @@ mod tests {
         s.start_saga(id, model::states::StartReason::User);
         s.guest_shutdown(id);
         s.delete(id, 204);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    #[test]
+    fn a_restarted_sled_agent_starts_a_new_memory() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        s.fault(Fault::Restart(HostId::Sled(SledId(0))));
+        // Re-registered from Nexus's generation: g3 again, now Starting.
+        on_sled(&mut s, vmm, id, VmmState::Starting, 3);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 }

@@ -137,7 +137,143 @@ pub fn all(default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
 
 #[cfg(test)]
 mod tests {
+    use super::testkit::Story;
     use super::*;
+    use model::db::protocol::DbRequest;
+    use model::db::rows::VmmRuntime;
+    use model::event::{ApiOp, Cause};
+    use model::ids::{HostId, NexusId, SledId};
+    use model::states::{AutoRestartPolicy, Generation, StartReason, VmmState};
+
+    /// Every checker over the story; the names of those that fired.
+    fn fired(s: &Story) -> BTreeSet<&'static str> {
+        let mut names = BTreeSet::new();
+        for mut c in all(300_000) {
+            for v in s.run(c.as_mut()) {
+                names.insert(v.checker);
+            }
+        }
+        names
+    }
+
+    fn set(names: &[&'static str]) -> BTreeSet<&'static str> {
+        names.iter().copied().collect()
+    }
+
+    /// The design's five must-not-fire histories, each judged by every
+    /// checker, safety and liveness alike.
+    #[test]
+    fn no_checker_fires_on_the_designs_five_histories() {
+        // A guest shutdown after a start.
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        s.guest_shutdown(id);
+        assert_eq!(
+            fired(&s),
+            set(&[]),
+            "guest shutdown after a start\n{}",
+            s.trace()
+        );
+
+        // A start overlapping a stop (the stop lands first, the start's
+        // saga after it).
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.accept(stop, ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert_eq!(
+            fired(&s),
+            set(&[]),
+            "start overlapping a stop\n{}",
+            s.trace()
+        );
+
+        // A stop with no response, whether or not it took effect.
+        for took_effect in [false, true] {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", true, None);
+            let stop = s.send(ApiOp::Stop, "web");
+            s.accept(stop, ApiOp::Stop, id);
+            if took_effect {
+                s.stop_vmm(id);
+            }
+            s.no_response(stop, ApiOp::Stop, "web");
+            assert_eq!(fired(&s), set(&[]), "stop with no response\n{}", s.trace());
+        }
+
+        // A reboot answered 503 then auto-restarted.
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        s.reincarnate(id);
+        assert_eq!(
+            fired(&s),
+            set(&[]),
+            "reboot 503 then auto-restart\n{}",
+            s.trace()
+        );
+
+        // A stale write dropped by the db.
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.row(id).runtime.propolis_id.unwrap();
+        s.db(
+            Cause::SledPush { sled: SledId(0) },
+            DbRequest::VmmUpdateRuntime {
+                id: vmm,
+                new: VmmRuntime {
+                    state: VmmState::Starting,
+                    gen: Generation(2),
+                },
+                failure_reason: None,
+            },
+        );
+        assert!(s.trace().contains("DROPPED"));
+        assert_eq!(fired(&s), set(&[]), "stale write dropped\n{}", s.trace());
+    }
+
+    /// Legacy #6809 as the whole checker set sees it: the restart itself,
+    /// and the stop's intent not honored at the end.
+    #[test]
+    fn legacy_6809_fires_exactly_the_intent_checkers() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.forget(id);
+        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        s.reincarnate(id);
+        assert_eq!(
+            fired(&s),
+            set(&["no_unintended_restart", "stop_intent_honored"]),
+            "{}",
+            s.trace()
+        );
+    }
+
+    /// A create with start=true whose Nexus died between the create and
+    /// start sagas: NoVmm with intent Running, and nothing else wrong.
+    #[test]
+    fn create_start_true_left_stopped_fires_only_start_intent() {
+        let mut s = Story::new();
+        let op = ApiOp::Create {
+            start: true,
+            auto_restart_policy: None,
+        };
+        let req = s.send(op, "web");
+        s.insert("web", true, None);
+        s.fault(crate::record::Fault::Crash(HostId::Nexus(NexusId(0))));
+        s.no_response(req, op, "web");
+        assert_eq!(fired(&s), set(&["start_intent_honored"]), "{}", s.trace());
+    }
 
     #[test]
     fn all_returns_one_of_each_in_names_order() {

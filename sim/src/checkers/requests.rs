@@ -687,9 +687,19 @@ impl RequestTracker {
     /// instance, under the design's order rules: a request with a response
     /// is a candidate when no other request with a response follows it in
     /// real time (the history without any indeterminate request); a request
-    /// with no response is always a candidate (the history with it, taking
-    /// effect last). The union covers every allowed history, and each
+    /// with no response is a candidate unless Nexus's own response to it
+    /// came before an answered request was sent (the history with it, taking
+    /// effect last; a request Nexus had finished cannot take effect after a
+    /// later one). The union covers every allowed history, and each
     /// candidate comes from one consistent choice, never a mixture.
+    ///
+    /// The one history the union leaves out is "no request took effect at
+    /// all", which can only arise when every accepted request of the
+    /// instance is indeterminate, and so includes its create. That history
+    /// is impossible: the instance's record exists because its create's
+    /// insert committed, and the insert carries the create's intent. So a
+    /// create with `start: true` that got no response (Nexus died between
+    /// the create and start sagas) still owes a Running instance.
     pub fn possible_last(&self, id: InstanceId) -> Vec<&Request> {
         Self::maximal(self.accepted_of(id))
     }
@@ -710,10 +720,9 @@ impl RequestTracker {
         reqs.iter()
             .copied()
             .filter(|r| {
-                r.completed().is_none()
-                    || !reqs
-                        .iter()
-                        .any(|o| o.completed().is_some() && r.precedes(o))
+                !reqs
+                    .iter()
+                    .any(|o| o.completed().is_some() && r.precedes(o))
             })
             .collect()
     }
@@ -861,10 +870,9 @@ mod tests {
         s.respond(start, ApiOp::Start, "web", 202);
         let t = tracker(&s);
         let last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
-        // The stop is indeterminate, so it stays a candidate; but the start
-        // is the only candidate among answered requests.
-        assert!(last.contains(&"start"));
-        assert!(!last.contains(&"create start=true"));
+        // Nexus finished the stop before the start was sent: in no history
+        // can the stop be last.
+        assert_eq!(last, vec!["start"]);
     }
 
     #[test]
@@ -904,5 +912,26 @@ mod tests {
         s.accept(start, ApiOp::Start, id);
         let t = tracker(&s);
         assert!(t.unexcused_stop(id, u64::MAX).is_none());
+    }
+
+    #[test]
+    fn a_reused_name_maps_requests_to_the_new_instance() {
+        let mut s = Story::new();
+        let (old, _) = s.create("web", true, None);
+        s.stop(old, 202);
+        s.delete(old, 204);
+        let (new, _) = s.create("web", false, None);
+        assert_ne!(old, new);
+        let start = s.send(ApiOp::Start, "web");
+        s.respond(start, ApiOp::Start, "web", 202);
+        let t = tracker(&s);
+        assert_eq!(t.instance_named("web"), Some(new));
+        let kinds: Vec<ReqKind> = t.accepted_of(new).iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![ReqKind::Create { start: false }, ReqKind::Start]
+        );
+        let old_last: Vec<ReqKind> = t.possible_last(old).iter().map(|r| r.kind).collect();
+        assert_eq!(old_last, vec![ReqKind::Delete]);
     }
 }

@@ -91,6 +91,7 @@ impl Checker for ResourcesReleased {
         let on_sleds: Vec<_> = self
             .sleds
             .all()
+            .filter(|(s, _, _)| !end.sleds_lost.contains(s))
             .map(|(s, v, o)| (s, v, o.instance, o.state, o.line.clone()))
             .collect();
         for (sled, vmm, instance, state, line) in on_sleds {

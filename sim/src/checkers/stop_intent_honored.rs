@@ -98,7 +98,12 @@ impl Checker for StopIntentHonored {
                 });
                 continue;
             }
-            let present = self.sleds.present_of(id);
+            let present: Vec<_> = self
+                .sleds
+                .present_of(id)
+                .into_iter()
+                .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
+                .collect();
             if let Some((sled, vmm, o)) = present.first() {
                 out.push(Violation {
                     checker: NAME,

@@ -36,6 +36,8 @@ pub struct Story {
     pub sleds_lost: BTreeSet<SledId>,
     /// Where the next VMM goes.
     pub sled: SledId,
+    /// The `auto_restart_cooldown` new instances get (NULL by default).
+    pub cooldown: Option<Millis>,
     /// The generation each VMM's sled agent reported last (it owns them).
     sled_gen: BTreeMap<VmmId, Generation>,
 }
@@ -57,6 +59,7 @@ impl Story {
             sleds_up: [SledId(0), SledId(1)].into_iter().collect(),
             sleds_lost: BTreeSet::new(),
             sled: SledId(0),
+            cooldown: None,
             sled_gen: BTreeMap::new(),
         }
     }
@@ -326,7 +329,7 @@ impl Story {
                 IntendedState::Stopped
             },
             auto_restart_policy: policy,
-            auto_restart_cooldown: None,
+            auto_restart_cooldown: self.cooldown,
             time_deleted: None,
             updater_id: None,
             updater_gen: Generation::FIRST,
