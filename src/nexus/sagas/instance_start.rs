@@ -12,7 +12,7 @@ use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName, VmmRow, VmmRuntime
 use crate::ids::{InstanceId, SledId, VmmId};
 use crate::nexus::decisions::{auto_restart_status, Reincarnatability};
 use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
-use crate::sled_agent::api::{SledRequest, SledResponse};
+use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{
     Generation, InstanceState, IntendedState, RequestedState, StartReason, VmmFailureReason,
     VmmState,
@@ -313,6 +313,17 @@ fn sis_move_to_starting_undo<'a>(
     })
 }
 
+/// Records the state a sled agent answered with. Once the sled has acted,
+/// the node has done its work: failing it would unwind the saga without
+/// running this node's own undo (steno never undoes a failed node), leaving
+/// the VMM running on the sled with no record pointing at it. The state
+/// reaches Nexus again through the sled's pushes and the watcher, and the
+/// write is generation-guarded, so a lost write costs nothing. (A model
+/// simplification: omicron fails the node on a db error here.)
+async fn record_reported_state(ctx: &SagaContext, vmm: &VmmRow, state: SledVmmState) {
+    let _ = process_vmm_update(&ctx.nexus, ctx.cause(), vmm, state, UpdateSagaWait::Spawn).await;
+}
+
 /// Registers the VMM with its sled agent and records the state it reports.
 /// A sled-agent error unwinds the saga; it does not fail the instance.
 fn sis_ensure_registered<'a>(
@@ -327,9 +338,7 @@ fn sis_ensure_registered<'a>(
         };
         match ctx.nexus.sled(vmm.sled_id, &req).await {
             Ok(SledResponse::Ok(state)) => {
-                process_vmm_update(&ctx.nexus, ctx.cause(), &vmm, state, UpdateSagaWait::Spawn)
-                    .await
-                    .map_err(|_| db_down())?;
+                record_reported_state(ctx, &vmm, state).await;
                 Ok(())
             }
             Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(
@@ -381,9 +390,7 @@ fn sis_ensure_running<'a>(
         };
         match ctx.nexus.sled(vmm.sled_id, &req).await {
             Ok(SledResponse::Ok(state)) => {
-                process_vmm_update(&ctx.nexus, ctx.cause(), &vmm, state, UpdateSagaWait::Spawn)
-                    .await
-                    .map_err(|_| db_down())?;
+                record_reported_state(ctx, &vmm, state).await;
                 Ok(())
             }
             Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(

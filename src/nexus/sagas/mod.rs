@@ -78,15 +78,22 @@ pub struct SagaContext {
     pub saga: SagaId,
     pub name: SagaName,
     pub node: &'static str,
+    /// Whether the node's undo (not its action) is running.
+    pub undoing: bool,
 }
 
 impl SagaContext {
     /// The cause recorded on the db writes this node makes.
     pub fn cause(&self) -> Cause {
+        let node = if self.undoing {
+            format!("{} (undo)", self.node)
+        } else {
+            self.node.to_string()
+        };
         Cause::Saga {
             saga: self.saga,
             name: self.name,
-            node: self.node.to_string(),
+            node,
         }
     }
 }
@@ -242,6 +249,7 @@ pub async fn execute<S: Saga>(nexus: &Rc<Nexus>, id: SagaId, params: S) -> SagaO
             saga: id,
             name: S::NAME,
             node: "",
+            undoing: false,
         },
         instance,
     };
@@ -376,7 +384,10 @@ impl Execution {
                 continue;
             }
             self.ctx.node = node.name;
-            match undo(&self.ctx, &mut state).await {
+            self.ctx.undoing = true;
+            let result = undo(&self.ctx, &mut state).await;
+            self.ctx.undoing = false;
+            match result {
                 Ok(()) => {
                     self.log(j, NodeEventKind::UndoDone, Vec::new()).await;
                     self.emit_node(NodeStep::Undone);
