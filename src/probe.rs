@@ -36,6 +36,12 @@ pub trait Probe {
     fn point(&self, host: HostId, name: &str) -> PointAction;
     /// Polled while a host waits at a paused point.
     fn is_paused(&self, host: HostId, name: &str) -> bool;
+    /// Whether the saga node `node` (`start.ALLOC_SERVER`) should fail
+    /// instead of running its action, as steno's `saga_inject_error` makes
+    /// it in omicron's saga tests (`action_failure_can_unwind`).
+    fn inject_error(&self, _host: HostId, _node: &str) -> bool {
+        false
+    }
 }
 
 thread_local! {
@@ -92,6 +98,11 @@ pub async fn point(host: HostId, name: &str) {
             }
         }
     }
+}
+
+/// Whether the observer injects an error into saga node `node` on `host`.
+pub fn inject_error(host: HostId, node: &str) -> bool {
+    current().is_some_and(|p| p.inject_error(host, node))
 }
 
 /// Whether `host` halted at a point. The network layer stops sending and

@@ -32,6 +32,8 @@ pub enum RecordKind {
 pub enum PointArm {
     Crash,
     Pause,
+    /// Saga node `<saga>.<NODE>` fails instead of running its action.
+    InjectError,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -120,6 +122,7 @@ impl fmt::Display for Record {
                     match action {
                         PointArm::Crash => "halt (crash armed)",
                         PointArm::Pause => "paused",
+                        PointArm::InjectError => "error injected",
                     }
                 )
             }

@@ -250,8 +250,14 @@ impl Probe for Recorder {
             }
             inner.armed.remove(&(host, name.to_string()))
         };
-        let Some(arm) = arm else {
-            return PointAction::Continue;
+        let arm = match arm {
+            None => return PointAction::Continue,
+            Some(PointArm::InjectError) => {
+                // Not a point arm: put it back for `inject_error`.
+                self.arm(host, name, PointArm::InjectError);
+                return PointAction::Continue;
+            }
+            Some(arm) => arm,
         };
         self.record(
             host,
@@ -270,7 +276,24 @@ impl Probe for Recorder {
                 inner.paused.insert((host, name.to_string()));
                 PointAction::Pause
             }
+            PointArm::InjectError => PointAction::Continue,
         }
+    }
+
+    fn inject_error(&self, host: HostId, node: &str) -> bool {
+        let key = (host, node.to_string());
+        let armed = self.inner.borrow().armed.get(&key) == Some(&PointArm::InjectError);
+        if armed {
+            self.inner.borrow_mut().armed.remove(&key);
+            self.record(
+                host,
+                RecordKind::Point {
+                    name: node.to_string(),
+                    action: PointArm::InjectError,
+                },
+            );
+        }
+        armed
     }
 
     fn is_paused(&self, host: HostId, name: &str) -> bool {

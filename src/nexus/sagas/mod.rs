@@ -20,6 +20,7 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{NodeEventKind, SagaName, SagaNodeEventRow, SagaRow, SagaState};
 use crate::event::{Cause, Event, NodeStep};
 use crate::ids::{InstanceId, SagaId};
+use crate::probe;
 use crate::states::StartReason;
 use futures::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -350,7 +351,16 @@ impl Execution {
         let nodes = S::nodes();
         for (i, node) in nodes.iter().enumerate().skip(next) {
             self.ctx.node = node.name;
-            match (node.action)(&self.ctx, &mut state).await {
+            let injected = probe::inject_error(
+                self.ctx.nexus.host,
+                &format!("{}.{}", self.ctx.name.point_prefix(), node.name),
+            );
+            let result = if injected {
+                Err(ActionError::new(500, "injected error"))
+            } else {
+                (node.action)(&self.ctx, &mut state).await
+            };
+            match result {
                 Ok(()) => {
                     self.ctx.nexus.point(&self.point_name("after_action")).await;
                     self.log(i, NodeEventKind::Done, encode(&state)).await;
