@@ -104,6 +104,8 @@ impl Checker for ResourcesReleased {
                     instance,
                     if orphan {
                         "VMM left on a sled by an unwound start saga"
+                    } else if self.sleds.is_reregistered(vmm) {
+                        "VMM re-registered after it left its sled"
                     } else {
                         "VMM on a sled without a row"
                     },

@@ -66,6 +66,8 @@ impl Checker for SingleActiveVmm {
                 .is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
             let mechanism = if orphan {
                 "two VMMs present, one left by an unwound start saga"
+            } else if self.sleds.is_reregistered(*other) || self.sleds.is_reregistered(*vmm) {
+                "two VMMs present, one re-registered after it left its sled"
             } else {
                 "two VMMs present"
             };

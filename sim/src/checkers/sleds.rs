@@ -38,6 +38,13 @@ pub fn is_present_state(s: VmmState) -> bool {
 pub struct SledTables {
     tables: BTreeMap<SledId, BTreeMap<VmmId, OnSled>>,
     lost: BTreeSet<SledId>,
+    /// VMMs that left a sled (or were on it when it restarted).
+    left: BTreeSet<(SledId, VmmId)>,
+    /// VMMs a sled registered again after they had left it: a start saga
+    /// whose ENSURE_REGISTERED is re-run after a Nexus crash registers its
+    /// VMM again even if the user stopped it meanwhile (omicron's
+    /// sis_ensure_registered checks nothing before it registers).
+    reregistered: BTreeSet<VmmId>,
 }
 
 impl SledTables {
@@ -54,6 +61,9 @@ impl SledTables {
                 state,
                 gen,
             }) => {
+                if self.left.contains(&(*sled, *vmm)) {
+                    self.reregistered.insert(*vmm);
+                }
                 self.tables.entry(*sled).or_default().insert(
                     *vmm,
                     OnSled {
@@ -68,25 +78,37 @@ impl SledTables {
                 if let Some(t) = self.tables.get_mut(sled) {
                     t.remove(vmm);
                 }
+                self.left.insert((*sled, *vmm));
             }
             // A sled agent that starts has an empty table; a lost sled that
             // starts again had its power restored.
             RecordKind::Model(Event::HostStarted) => {
                 if let HostId::Sled(s) = rec.host {
-                    self.tables.remove(&s);
+                    self.empty(s);
                     self.lost.remove(&s);
                 }
             }
             RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
             | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => {
-                self.tables.remove(s);
+                self.empty(*s);
             }
             RecordKind::Fault(Fault::SledLost(s)) => {
-                self.tables.remove(s);
+                self.empty(*s);
                 self.lost.insert(*s);
             }
             _ => {}
         }
+    }
+
+    fn empty(&mut self, sled: SledId) {
+        if let Some(t) = self.tables.remove(&sled) {
+            self.left.extend(t.into_keys().map(|v| (sled, v)));
+        }
+    }
+
+    /// Whether a sled registered `vmm` again after it had left that sled.
+    pub fn is_reregistered(&self, vmm: VmmId) -> bool {
+        self.reregistered.contains(&vmm)
     }
 
     pub fn is_lost(&self, sled: SledId) -> bool {
