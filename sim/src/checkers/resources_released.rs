@@ -65,9 +65,17 @@ impl Checker for ResourcesReleased {
         };
         for r in db.reservations() {
             if !is_active(db, r.instance_id, r.vmm_id) {
+                // No VMM record at all: ALLOC_SERVER's reservation committed
+                // but its answer was lost, so the node failed, and steno
+                // never undoes a failed node.
+                let mechanism = if db.vmm(r.vmm_id).is_none() {
+                    "reservation for a VMM that has no record"
+                } else {
+                    "reservation without an active VMM"
+                };
                 push(
                     r.instance_id,
-                    "reservation without an active VMM",
+                    mechanism,
                     format!(
                         "the reservation on {} for VMM {} of {} is held, but that VMM is not the instance's active VMM",
                         r.sled_id, r.vmm_id, r.instance_id
