@@ -107,16 +107,18 @@ impl Checker for ResourcesReleased {
             let row = db.vmm(vmm);
             let has_row = row.is_some_and(|r| r.time_deleted.is_none());
             if !has_row {
-                let orphan = row.is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
+                let mechanism = match row {
+                    Some(r) if r.runtime.state == VmmState::SagaUnwound => {
+                        "VMM left on a sled by an unwound start saga"
+                    }
+                    Some(_) if self.sleds.registered_after_end(vmm) => {
+                        "VMM registered after its record ended"
+                    }
+                    _ => "VMM on a sled without a row",
+                };
                 push(
                     instance,
-                    if orphan {
-                        "VMM left on a sled by an unwound start saga"
-                    } else if self.sleds.is_reregistered(vmm) {
-                        "VMM re-registered after it left its sled"
-                    } else {
-                        "VMM on a sled without a row"
-                    },
+                    mechanism,
                     format!("{sled} has VMM {vmm} of {instance} ({state}), but the db has no live row for it"),
                     vec![line],
                 );

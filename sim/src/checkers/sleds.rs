@@ -10,7 +10,7 @@
 //! is powered off for good: nothing on it counts as present.
 
 use crate::record::{Fault, Record, RecordKind};
-use model::event::Event;
+use model::event::{Event, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,13 +38,13 @@ pub fn is_present_state(s: VmmState) -> bool {
 pub struct SledTables {
     tables: BTreeMap<SledId, BTreeMap<VmmId, OnSled>>,
     lost: BTreeSet<SledId>,
-    /// VMMs that left a sled (or were on it when it restarted).
-    left: BTreeSet<(SledId, VmmId)>,
-    /// VMMs a sled registered again after they had left it: a start saga
-    /// whose ENSURE_REGISTERED is re-run after a Nexus crash registers its
-    /// VMM again even if the user stopped it meanwhile (omicron's
-    /// sis_ensure_registered checks nothing before it registers).
-    reregistered: BTreeSet<VmmId>,
+    /// VMMs whose db record has ended (Failed, Destroyed or deleted).
+    ended: BTreeSet<VmmId>,
+    /// VMMs a sled registered after their record had ended: a start saga
+    /// resumed after a Nexus crash runs (or re-runs) ENSURE_REGISTERED
+    /// even though the user stopped the instance meanwhile (omicron's
+    /// sis_ensure_registered checks nothing before registering).
+    registered_after_end: BTreeSet<VmmId>,
 }
 
 impl SledTables {
@@ -61,8 +61,9 @@ impl SledTables {
                 state,
                 gen,
             }) => {
-                if self.left.contains(&(*sled, *vmm)) {
-                    self.reregistered.insert(*vmm);
+                let registration = self.tables.get(sled).is_none_or(|t| !t.contains_key(vmm));
+                if registration && self.ended.contains(vmm) {
+                    self.registered_after_end.insert(*vmm);
                 }
                 self.tables.entry(*sled).or_default().insert(
                     *vmm,
@@ -74,11 +75,19 @@ impl SledTables {
                     },
                 );
             }
+            RecordKind::Model(Event::VmmWrite {
+                outcome: WriteOutcome::Applied,
+                after: Some(row),
+                ..
+            }) => {
+                if row.time_deleted.is_some() || row.runtime.state.is_terminal() {
+                    self.ended.insert(row.id);
+                }
+            }
             RecordKind::Model(Event::VmmGone { sled, vmm, .. }) => {
                 if let Some(t) = self.tables.get_mut(sled) {
                     t.remove(vmm);
                 }
-                self.left.insert((*sled, *vmm));
             }
             // A sled agent that starts has an empty table; a lost sled that
             // starts again had its power restored.
@@ -100,15 +109,13 @@ impl SledTables {
         }
     }
 
-    fn empty(&mut self, sled: SledId) {
-        if let Some(t) = self.tables.remove(&sled) {
-            self.left.extend(t.into_keys().map(|v| (sled, v)));
-        }
+    /// Whether a sled registered `vmm` after its record had ended.
+    pub fn registered_after_end(&self, vmm: VmmId) -> bool {
+        self.registered_after_end.contains(&vmm)
     }
 
-    /// Whether a sled registered `vmm` again after it had left that sled.
-    pub fn is_reregistered(&self, vmm: VmmId) -> bool {
-        self.reregistered.contains(&vmm)
+    fn empty(&mut self, sled: SledId) {
+        self.tables.remove(&sled);
     }
 
     pub fn is_lost(&self, sled: SledId) -> bool {
