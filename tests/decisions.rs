@@ -682,7 +682,6 @@ const NO_VMM_ROWS: [(InstanceState, [ChangeOutcome; 3]); 5] = [
     (InstanceState::NoVmm, [ChangeOutcome::Err(400), ChangeOutcome::AlreadyDone, ChangeOutcome::Err(400)]),
     (InstanceState::Creating, [ChangeOutcome::Err(400), ChangeOutcome::Err(400), ChangeOutcome::Err(400)]),
     (InstanceState::Failed, [ChangeOutcome::Err(400), ChangeOutcome::ToNoVmm, ChangeOutcome::Err(400)]),
-    // Model deviation (see CHANGE_DEVIATIONS): the model answers 404.
     (InstanceState::Destroyed, [ChangeOutcome::Err(400), ChangeOutcome::Err(400), ChangeOutcome::Err(400)]),
     (InstanceState::Vmm, [ChangeOutcome::Err(500), ChangeOutcome::Err(500), ChangeOutcome::Err(500)]),
 ];
@@ -703,15 +702,6 @@ const WITH_VMM_ROWS: [(VmmState, ChangeOutcome); 10] = [
     (VmmState::Failed, ChangeOutcome::SendToSled),       // shows Stopping; the sled answers NO_SUCH_INSTANCE
     (VmmState::Destroyed, ChangeOutcome::SendToSled),    // shows Stopping
     (VmmState::SagaUnwound, ChangeOutcome::Err(400)),    // shows Failed
-];
-
-/// Where the model knowingly differs from the document: (instance state,
-/// request, the model's outcome, why).
-#[rustfmt::skip]
-const CHANGE_DEVIATIONS: [(InstanceState, RequestedState, ChangeOutcome, &str); 3] = [
-    (InstanceState::Destroyed, RequestedState::Running, ChangeOutcome::Err(404), "model answers 404 'instance is destroyed'; omicron 400 'instance state cannot be changed from destroyed'"),
-    (InstanceState::Destroyed, RequestedState::Stopped, ChangeOutcome::Err(404), "as above"),
-    (InstanceState::Destroyed, RequestedState::Reboot, ChangeOutcome::Err(404), "as above"),
 ];
 
 fn change_outcome(p: &InstanceAndVmm, requested: RequestedState) -> ChangeOutcome {
@@ -767,13 +757,7 @@ fn select_runtime_change_action_every_pair_and_request() {
             }
             let p = iv(state, active);
             for (r, requested) in REQUESTS.into_iter().enumerate() {
-                let deviation = CHANGE_DEVIATIONS
-                    .iter()
-                    .find(|(s, q, _, _)| active.is_none() && *s == state && *q == requested);
-                let want = match deviation {
-                    Some(d) => d.2,
-                    None => change_doc(state, active, r),
-                };
+                let want = change_doc(state, active, r);
                 assert_eq!(
                     change_outcome(&p, requested),
                     want,
@@ -786,10 +770,8 @@ fn select_runtime_change_action_every_pair_and_request() {
     assert_eq!(checked, (4 + 10 + 1) * 3);
 }
 
-/// The document's expectation for every row, deviations included: fails
-/// until the model answers a Destroyed instance as omicron does.
+/// The document's expectation for every row without a VMM.
 #[test]
-#[ignore = "model deviation: select_runtime_change_action answers 404 for a Destroyed instance without a VMM; omicron (and section 4) answer 400"]
 fn select_runtime_change_action_matches_the_document_exactly() {
     for (state, outcomes) in NO_VMM_ROWS {
         for (r, requested) in REQUESTS.into_iter().enumerate() {

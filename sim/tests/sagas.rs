@@ -598,13 +598,9 @@ fn start_unwind_problems(r: &RunReport, target: &str, node: &str, undos: &[&str]
 }
 
 /// An error injected into each node of the create saga: it unwinds, the
-/// record is gone, the create gets 500, and nothing else was made.
-///
-/// One checker fires where it should not: after `MOVE_TO_STOPPED` fails,
-/// `start_intent_honored` (`start: true`) or `stop_intent_honored`
-/// (`start: false`) counts the create as accepted (its record was
-/// committed) although the undo deleted the record again and the user got
-/// 500. That case is allowed here and pinned by the ignored test below.
+/// record is gone, the create gets 500, nothing else was made, and no
+/// checker fires (a create whose record the undo deleted again did not take
+/// effect).
 #[test]
 fn create_saga_unwinds_cleanly_from_every_node() {
     let mut f = Failures::default();
@@ -615,19 +611,8 @@ fn create_saga_unwinds_cleanly_from_every_node() {
                 for seed in SEEDS {
                     let r = create_unwind_story(&target, start).run(variant, seed);
                     let mut p = create_unwind_problems(&r, node, undos);
-                    let allowed: &[&str] = match (node, start) {
-                        ("MOVE_TO_STOPPED", true) => &[
-                            "start_intent_honored/create start=true ends without an instance record",
-                        ],
-                        ("MOVE_TO_STOPPED", false) => &[
-                            "stop_intent_honored/create start=false ends without an instance record",
-                        ],
-                        _ => &[],
-                    };
                     for v in &r.violations {
-                        if !allowed.contains(&v.signature().as_str()) {
-                            p.push(format!("violated {}: {}", v.signature(), v.message));
-                        }
+                        p.push(format!("violated {}: {}", v.signature(), v.message));
                     }
                     f.check(&format!("{target} start={start}"), &r, p);
                 }
@@ -684,9 +669,6 @@ fn create_unwind_problems(r: &RunReport, node: &str, undos: &[&str]) -> Vec<Stri
 }
 
 #[test]
-#[ignore = "checker false positive: start_intent_honored / stop_intent_honored treat a create \
-            whose saga unwound (record inserted, then deleted by the CREATE_INSTANCE_RECORD undo, \
-            500 to the user) as accepted; sim/src/checkers/requests.rs instance_write"]
 fn create_unwound_after_its_record_fires_no_checker() {
     for start in [true, false] {
         let r = create_unwind_story("create.MOVE_TO_STOPPED", start).run(Variant::Omicron, 1);
@@ -780,9 +762,6 @@ fn start_stuck_when_the_sled_forgot_the_vmm_is_known_upstream() {
 /// write carries generation 2, is dropped as stale, and the instance stays
 /// on a VMM no sled has until the watcher notices (up to 30 s later).
 #[test]
-#[ignore = "model bug: sis_ensure_registered_undo (src/nexus/sagas/instance_start.rs) marks the \
-            CREATE_VMM_RECORD row Failed (gen 1 -> 2) instead of the registered record (gen 2 -> \
-            3), so the write is dropped as stale"]
 fn stuck_undo_marks_the_registered_vmm_failed() {
     let r = stuck_story(false).run(Variant::Omicron, 1);
     let write = r.records.iter().find_map(|x| match &x.kind {
