@@ -103,16 +103,18 @@ impl Checker for AutoRestartRespectsPolicy {
                 "auto-restart with policy never".to_string(),
                 "the selected row's auto_restart_policy is never".to_string(),
             ))
-        } else if let Some(cool) = self.cool_at(selected).filter(|c| selected_at < *c) {
-            Some((
-                "auto-restart within cooldown".to_string(),
-                format!(
-                    "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
-                    selected.runtime.time_last_auto_restarted.unwrap_or_default()
-                ),
-            ))
         } else {
-            None
+            self.cool_at(selected)
+                .filter(|c| selected_at < *c)
+                .map(|cool| {
+                    (
+                        "auto-restart within cooldown".to_string(),
+                        format!(
+                            "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
+                            selected.runtime.time_last_auto_restarted.unwrap_or_default()
+                        ),
+                    )
+                })
         };
         let Some((mechanism, why)) = problem else {
             return;

@@ -79,10 +79,8 @@ impl SledTables {
                 outcome: WriteOutcome::Applied,
                 after: Some(row),
                 ..
-            }) => {
-                if row.time_deleted.is_some() || row.runtime.state.is_terminal() {
-                    self.ended.insert(row.id);
-                }
+            }) if row.time_deleted.is_some() || row.runtime.state.is_terminal() => {
+                self.ended.insert(row.id);
             }
             RecordKind::Model(Event::VmmGone { sled, vmm, .. }) => {
                 if let Some(t) = self.tables.get_mut(sled) {
