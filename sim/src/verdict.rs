@@ -169,15 +169,17 @@ impl RunReport {
         )
     }
 
-    /// The command that reproduces this run under `cargo test`.
+    /// The command that reproduces this run under `cargo test`: the test
+    /// that runs this scenario over seeds, narrowed to this seed, variant
+    /// and scenario.
     pub fn repro_test(&self) -> String {
-        let filter = if self.scenario == "swarm" {
-            "swarm".to_string()
+        let test = if self.scenario == "swarm" {
+            "swarm"
         } else {
-            "scenario_seeds".to_string()
+            "scenario_seeds"
         };
         format!(
-            "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={} INTENT_SIM_SCENARIO={} cargo test {filter}",
+            "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={} INTENT_SIM_SCENARIO={} cargo test -p intent-sim --test {test} -- --exact {test}",
             self.seed, self.variant, self.scenario
         )
     }
