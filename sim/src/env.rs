@@ -36,9 +36,11 @@ pub fn selection(default_seeds: u64) -> Result<Selection, String> {
             let n = match var("INTENT_SIM_SEEDS") {
                 Some(n) => match n.parse::<u64>() {
                     Ok(n) if n >= 1 => n,
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "INTENT_SIM_SEEDS={n:?}: the number of seeds is a whole number, 1 or more"
-                    )),
+                    ))
+                    }
                 },
                 None => default_seeds,
             };

@@ -96,6 +96,49 @@ pub enum FaultAction {
     ForgetVmm(String),
 }
 
+impl fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let arrow = |oneway: bool| if oneway { "->" } else { "<->" };
+        match self {
+            FaultAction::Crash(h) => write!(f, "crash {h}"),
+            FaultAction::Restart(h) => write!(f, "restart {h}"),
+            FaultAction::LoseSled(s) => write!(f, "lose {s}"),
+            FaultAction::Partition { a, b, oneway } => {
+                write!(f, "partition {a} {} {b}", arrow(*oneway))
+            }
+            FaultAction::Repair { a, b, oneway } => write!(f, "repair {a} {} {b}", arrow(*oneway)),
+            FaultAction::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
+            FaultAction::Release { a, b } => write!(f, "release {a} <-> {b}"),
+            FaultAction::GuestShutdown(i) => write!(f, "guest of {i:?} powers off"),
+            FaultAction::ForgetVmm(i) => write!(f, "sled agent forgets {i:?}'s VMM"),
+        }
+    }
+}
+
+impl fmt::Display for PlanStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(at) = self.at {
+            write!(f, "at {at}: ")?;
+        }
+        match &self.action {
+            Action::Request {
+                op, instance, wait, ..
+            } => write!(
+                f,
+                "{op} {instance:?}{}",
+                if *wait { "" } else { " (no wait)" }
+            ),
+            Action::Fault(x) => write!(f, "{x}"),
+            Action::Arm { host, point, arm } => write!(f, "arm {arm:?} at {point} on {host}"),
+            Action::Unpause { host, point } => write!(f, "unpause {host} at {point}"),
+            Action::Wait { cond, within } => {
+                write!(f, "wait until {cond}, within {}s", within.as_secs())
+            }
+            Action::Sleep(d) => write!(f, "sleep {}s", d.as_secs()),
+        }
+    }
+}
+
 /// Something a story reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Condition {

@@ -32,6 +32,11 @@ pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -
     let _ = writeln!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
+        if full_trace {
+            for step in &r.plan_steps {
+                let _ = writeln!(out, "  plan: {step}");
+            }
+        }
     }
     for rec in r
         .records

@@ -76,6 +76,9 @@ struct Runner<'a> {
     trace_seen: Vec<String>,
     crash: Option<String>,
     steps: u64,
+    /// Requests sent without waiting whose response the story names:
+    /// judged when the run ends.
+    unwaited: Vec<(ReqId, ApiOp, String, Vec<Expected>)>,
 }
 
 /// Runs `plan` (scenario `scenario`, case `case`) in `variant` from `seed`.
@@ -126,6 +129,7 @@ pub fn run(
         trace_seen: Vec::new(),
         crash: None,
         steps: 0,
+        unwaited: Vec::new(),
     };
     let hung = match crate::panics::catch(|| runner.drive(story_budget)) {
         Ok(hung) => hung,
@@ -149,6 +153,21 @@ pub fn run(
     if runner.crash.is_none() {
         for c in checkers.iter_mut() {
             c.finish(&end, &mut violations);
+        }
+    }
+    for (req, op, instance, expect) in std::mem::take(&mut runner.unwaited) {
+        let got = match runner.world.workload.borrow().outcome(req) {
+            Some(RequestOutcome::Status { status, .. }) => Expected::Status(*status),
+            Some(RequestOutcome::NoResponse) => Expected::NoResponse,
+            None => continue,
+        };
+        if !expect.contains(&got) {
+            let want: Vec<String> = expect.iter().map(|e| e.to_string()).collect();
+            runner.divergences.push(format!(
+                "{} {instance:?} ({req}) got {got}, expected {}",
+                op.name(),
+                want.join(" or ")
+            ));
         }
     }
     for (i, cond) in plan.must_reach.iter().enumerate() {
@@ -179,6 +198,7 @@ pub fn run(
         names: recorder.names(),
         ended_at: end.at,
         steps: runner.steps,
+        plan_steps: plan.steps.clone(),
     }
 }
 
@@ -376,6 +396,9 @@ impl Runner<'_> {
                         instance: instance.clone(),
                         expect: expect.clone(),
                     };
+                } else if !expect.is_empty() {
+                    self.unwaited
+                        .push((req, *op, instance.clone(), expect.clone()));
                 }
             }
             Action::Fault(f) => self.fault(f),

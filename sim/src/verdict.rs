@@ -64,6 +64,8 @@ pub struct RunReport {
     pub names: BTreeMap<InstanceId, String>,
     pub ended_at: Millis,
     pub steps: u64,
+    /// The plan's timeline, as the trace's header prints it.
+    pub plan_steps: Vec<crate::plan::PlanStep>,
 }
 
 impl RunReport {
