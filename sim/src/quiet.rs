@@ -95,8 +95,14 @@ pub fn reason(
             continue;
         }
         for (vmm, (state, gen)) in table {
-            let row = db.vmm(*vmm);
-            if row.is_none_or(|r| r.runtime.gen != *gen || r.runtime.state != *state) {
+            // A VMM whose row is gone or SagaUnwound is an orphan: nothing
+            // in the control plane will act on it again (the resources
+            // checker reports it), so it does not keep the run busy.
+            let Some(row) = db.vmm(*vmm) else { continue };
+            if row.time_deleted.is_some() || row.runtime.state == VmmState::SagaUnwound {
+                continue;
+            }
+            if row.runtime.gen != *gen || row.runtime.state != *state {
                 return Some(format!("{sled} holds vmm {vmm} the db does not match"));
             }
         }

@@ -4,6 +4,11 @@
 use crate::swarm::SwarmShape;
 use crate::trace;
 use crate::verdict::{RunReport, Verdict};
+
+/// Whether a run needs its repro lines printed.
+pub fn needs_repro(r: &RunReport) -> bool {
+    r.verdict() != Verdict::Held || r.mismatch().is_some()
+}
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -19,15 +24,12 @@ pub fn repro(r: &RunReport) -> String {
     )
 }
 
-/// The full report of one run: the trace (the story, or every line), what
-/// fired, and how to reproduce it.
+/// The full report of one run: the trace (the story, or every line) and
+/// what fired. It is stable across builds and machines (snapshots keep it);
+/// the repro lines, which name the build, come from [`repro`].
 pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "== {} variant={} seed={} build={BUILD}",
-        r.name, r.variant, r.seed
-    );
+    let _ = writeln!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
     }
@@ -77,9 +79,6 @@ pub fn findings(r: &RunReport) -> String {
         Some(m) => format!("NOT as expected: {m}"),
     };
     let _ = writeln!(out, "verdict: {} ({expectation})", r.verdict());
-    if r.verdict() != Verdict::Held || r.mismatch().is_some() {
-        let _ = writeln!(out, "{}", repro(r));
-    }
     out
 }
 

@@ -417,6 +417,15 @@ impl Runner<'_> {
                 self.world.sim.bounce(h.name());
                 model::probe::clear_halted(*h);
                 self.crashed.remove(h);
+                // Restarting a lost sled means its power came back.
+                if let HostId::Sled(s) = h {
+                    if self.lost.remove(s) {
+                        self.world.workload.borrow_mut().push(Command::SetPower {
+                            sled: *s,
+                            state: PowerState::A0,
+                        });
+                    }
+                }
                 record(&self.recorder, *h, Fault::Restart(*h));
             }
             FaultAction::LoseSled(s) => {

@@ -147,6 +147,17 @@ impl Request {
         self.accepted.is_some() && self.rejected.is_none()
     }
 
+    /// Indeterminate: no response reached the client, Nexus neither
+    /// rejected it nor finished it. It may have been accepted (Nexus may
+    /// have died after accepting, before it could say so), so every
+    /// history with it or without it is allowed.
+    pub fn may_have_been_accepted(&self) -> bool {
+        self.accepted.is_none()
+            && self.rejected.is_none()
+            && self.server_responded.is_none()
+            && matches!(self.response, Some((_, Response::NoResponse)))
+    }
+
     /// When the client learnt the request's outcome (a status, or a
     /// recorded guest shutdown). `None` while in flight or with no
     /// response: then the request is indeterminate.
@@ -670,7 +681,9 @@ impl RequestTracker {
     /// something (no gets).
     pub fn accepted_of(&self, id: InstanceId) -> Vec<&Request> {
         self.requests_of(id)
-            .filter(|r| r.is_accepted() && r.class() != Class::Neither)
+            .filter(|r| {
+                (r.is_accepted() || r.may_have_been_accepted()) && r.class() != Class::Neither
+            })
             .collect()
     }
 

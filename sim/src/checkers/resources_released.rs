@@ -14,6 +14,7 @@ use super::{Checker, FinalState, Violation};
 use crate::record::Record;
 use model::db::Db;
 use model::ids::{InstanceId, VmmId};
+use model::states::VmmState;
 
 pub const NAME: &str = "resources_released";
 
@@ -95,11 +96,17 @@ impl Checker for ResourcesReleased {
             .map(|(s, v, o)| (s, v, o.instance, o.state, o.line.clone()))
             .collect();
         for (sled, vmm, instance, state, line) in on_sleds {
-            let has_row = db.vmm(vmm).is_some_and(|r| r.time_deleted.is_none());
+            let row = db.vmm(vmm);
+            let has_row = row.is_some_and(|r| r.time_deleted.is_none());
             if !has_row {
+                let orphan = row.is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
                 push(
                     instance,
-                    "VMM on a sled without a row",
+                    if orphan {
+                        "VMM left on a sled by an unwound start saga"
+                    } else {
+                        "VMM on a sled without a row"
+                    },
                     format!("{sled} has VMM {vmm} of {instance} ({state}), but the db has no live row for it"),
                     vec![line],
                 );

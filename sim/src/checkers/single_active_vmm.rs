@@ -12,6 +12,7 @@ use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::event::Event;
 use model::ids::VmmId;
+use model::states::VmmState;
 use std::collections::BTreeSet;
 
 pub const NAME: &str = "single_active_vmm";
@@ -55,9 +56,22 @@ impl Checker for SingleActiveVmm {
             }
             let mut evidence = vec![o.line.clone(), self.tracker.line().to_string()];
             extend_unique(&mut evidence, self.tracker.history(*instance, 12));
+            // A start saga whose ENSURE_REGISTERED undo could not reach the
+            // sled counts the VMM as unregistered and marks its row
+            // SagaUnwound, leaving it on the sled: its own signature, so the
+            // known-upstream list can name it without excusing others.
+            let orphan = self
+                .tracker
+                .vmm_row(*other)
+                .is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
+            let mechanism = if orphan {
+                "two VMMs present, one left by an unwound start saga"
+            } else {
+                "two VMMs present"
+            };
             out.push(Violation {
                 checker: NAME,
-                mechanism: "two VMMs present".to_string(),
+                mechanism: mechanism.to_string(),
                 instance: Some(*instance),
                 at: record.at,
                 message: format!(

@@ -69,9 +69,12 @@ impl SledTables {
                     t.remove(vmm);
                 }
             }
+            // A sled agent that starts has an empty table; a lost sled that
+            // starts again had its power restored.
             RecordKind::Model(Event::HostStarted) => {
                 if let HostId::Sled(s) = rec.host {
                     self.tables.remove(&s);
+                    self.lost.remove(&s);
                 }
             }
             RecordKind::Fault(Fault::Crash(HostId::Sled(s)))

@@ -308,6 +308,20 @@ mod tests {
         assert_eq!(check(&s).0, vec![], "{}", s.trace());
     }
 
+    /// A stop whose Nexus died before it could say it accepted the stop
+    /// (no acceptance, no response) is indeterminate: the history in which
+    /// it took effect is allowed.
+    #[test]
+    fn quiet_when_an_unacknowledged_stop_took_effect() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send(ApiOp::Stop, "web");
+        s.fault(Fault::Crash(HostId::Nexus(model::ids::NexusId(0))));
+        s.no_response(stop, ApiOp::Stop, "web");
+        s.stop_vmm(id);
+        assert_eq!(check(&s).0, vec![], "{}", s.trace());
+    }
+
     /// Design must-not-fire: a reboot answered 503, then auto-restarted.
     #[test]
     fn quiet_on_reboot_503_then_auto_restart() {
