@@ -1,6 +1,6 @@
 //! Nexus's pure decision functions, with omicron's names. Each is an
 //! exhaustive match on the state it decides from, so adding a state forces
-//! a decision; the tables in this module's tests pin every row.
+//! a decision; the tables in `tests/decisions.rs` pin every row.
 
 use crate::db::protocol::InstanceAndVmm;
 use crate::db::rows::{InstanceRow, InstanceRuntime, VmmRow};
@@ -226,7 +226,7 @@ pub fn select_runtime_change_action(
             (InstanceState::Creating, _) => {
                 Err(ApiError::bad_request("instance is still being created"))
             }
-            (InstanceState::Destroyed, _) => Err(ApiError::new(404, "instance is destroyed")),
+            (InstanceState::Destroyed, _) => Err(ApiError::bad_request("instance is destroyed")),
             // The CHECK constraint rules this out.
             (InstanceState::Vmm, _) => Err(ApiError::new(500, "instance is Vmm with no VMM")),
         },

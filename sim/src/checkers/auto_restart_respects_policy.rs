@@ -5,12 +5,15 @@
 //! one cooldown old.
 //!
 //! Judged at the start saga's `MARK_AS_STARTING` commit, the moment the
-//! restart takes hold. The selected row is the one the
-//! `Decision::Reincarnate` with the saga's id carried; the cooldown is
-//! checked both against that row at the decision and against the stored
-//! row the commit replaced (another auto-restart may have landed in
-//! between). Reconciler and user starts carry out a user's intent and are
-//! `no_unintended_restart`'s business, so only `AutoRestart` is judged.
+//! restart takes hold, against the row reincarnation selected (the
+//! `Decision::Reincarnate` with the saga's id): "stored" means stored when
+//! reincarnation read it, the only moment omicron consults policy and
+//! cooldown. Two auto-restart sagas in flight at once (one resumed after a
+//! Nexus crash, one newly selected) may each commit in turn, a few seconds
+//! apart, when the first unwinds before its VMM runs; each was selected
+//! within the rules, so that is not judged a violation here. Reconciler and
+//! user starts carry out a user's intent and are `no_unintended_restart`'s
+//! business, so only `AutoRestart` is judged.
 
 use super::history::extend_unique;
 use super::requests::{mark_as_starting, RequestTracker};
@@ -100,27 +103,18 @@ impl Checker for AutoRestartRespectsPolicy {
                 "auto-restart with policy never".to_string(),
                 "the selected row's auto_restart_policy is never".to_string(),
             ))
-        } else if let Some(cool) = self.cool_at(selected).filter(|c| selected_at < *c) {
-            Some((
-                "auto-restart within cooldown".to_string(),
-                format!(
-                    "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
-                    selected.runtime.time_last_auto_restarted.unwrap_or_default()
-                ),
-            ))
-        } else if let Some(cool) = self.cool_at(&m.before).filter(|c| record.at < *c) {
-            Some((
-                "auto-restart within cooldown".to_string(),
-                format!(
-                    "the stored row was auto-restarted at {}, and its cooldown ends at {cool}",
-                    m.before
-                        .runtime
-                        .time_last_auto_restarted
-                        .unwrap_or_default()
-                ),
-            ))
         } else {
-            None
+            self.cool_at(selected)
+                .filter(|c| selected_at < *c)
+                .map(|cool| {
+                    (
+                        "auto-restart within cooldown".to_string(),
+                        format!(
+                            "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
+                            selected.runtime.time_last_auto_restarted.unwrap_or_default()
+                        ),
+                    )
+                })
         };
         let Some((mechanism, why)) = problem else {
             return;

@@ -16,7 +16,7 @@ use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const NAME: &str = "generation_monotonic";
 
@@ -34,6 +34,10 @@ pub struct GenerationMonotonic {
     reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, String)>,
     /// Each VMM's newest report, per sled, forgotten the same way.
     newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, String)>,
+    /// VMMs that left a sled's table. One that a sled reports again was
+    /// registered again (a replayed ENSURE_REGISTERED): its reports repeat
+    /// generations, and get their own signature.
+    left: BTreeSet<(SledId, VmmId)>,
 }
 
 impl GenerationMonotonic {
@@ -144,6 +148,9 @@ impl Checker for GenerationMonotonic {
                 }
                 self.vmms.insert(id, (after.runtime.gen, line));
             }
+            Event::VmmGone { sled, vmm, .. } => {
+                self.left.insert((*sled, *vmm));
+            }
             Event::VmmOnSled {
                 sled,
                 vmm,
@@ -151,11 +158,16 @@ impl Checker for GenerationMonotonic {
                 state,
                 gen,
             } => {
+                let reregistered = self.left.contains(&(*sled, *vmm));
                 if let Some((s, l)) = self.reported.get(&(*sled, *vmm, *gen)) {
                     if s != state {
                         out.push(violation(
                             record,
-                            "sled reported one generation with two states".to_string(),
+                            if reregistered {
+                                "VMM re-registered after it left its sled".to_string()
+                            } else {
+                                "sled reported one generation with two states".to_string()
+                            },
                             Some(*instance),
                             format!("{sled} reported VMM {vmm} {gen} as {s} and then as {state}"),
                             l,

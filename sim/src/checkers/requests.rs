@@ -597,6 +597,20 @@ impl RequestTracker {
                 }
             }
         }
+        // The create saga unwound: its undo deleted the record while still
+        // Creating. The create did not take effect after all.
+        if query == Query::InstanceDeleteCreating {
+            if let Some(b) = before {
+                let idx = self.requests.iter().rposition(|r| {
+                    matches!(r.kind, ReqKind::Create { .. }) && r.instance == Some(b.id)
+                });
+                if let Some(idx) = idx {
+                    let r = &mut self.requests[idx];
+                    r.rejected = Some(now);
+                    r.lines.push(line.to_string());
+                }
+            }
+        }
         if query == Query::InstanceCommitUpdate {
             if let (Some(b), Some(a)) = (before, after) {
                 self.maybe_guest_shutdown(b, a, line);

@@ -65,9 +65,17 @@ impl Checker for ResourcesReleased {
         };
         for r in db.reservations() {
             if !is_active(db, r.instance_id, r.vmm_id) {
+                // No VMM record at all: ALLOC_SERVER's reservation committed
+                // but its answer was lost, so the node failed, and steno
+                // never undoes a failed node.
+                let mechanism = if db.vmm(r.vmm_id).is_none() {
+                    "reservation for a VMM that has no record"
+                } else {
+                    "reservation without an active VMM"
+                };
                 push(
                     r.instance_id,
-                    "reservation without an active VMM",
+                    mechanism,
                     format!(
                         "the reservation on {} for VMM {} of {} is held, but that VMM is not the instance's active VMM",
                         r.sled_id, r.vmm_id, r.instance_id
@@ -99,14 +107,18 @@ impl Checker for ResourcesReleased {
             let row = db.vmm(vmm);
             let has_row = row.is_some_and(|r| r.time_deleted.is_none());
             if !has_row {
-                let orphan = row.is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
+                let mechanism = match row {
+                    Some(r) if r.runtime.state == VmmState::SagaUnwound => {
+                        "VMM left on a sled by an unwound start saga"
+                    }
+                    Some(_) if self.sleds.registered_after_end(vmm) => {
+                        "VMM registered after its record ended"
+                    }
+                    _ => "VMM on a sled without a row",
+                };
                 push(
                     instance,
-                    if orphan {
-                        "VMM left on a sled by an unwound start saga"
-                    } else {
-                        "VMM on a sled without a row"
-                    },
+                    mechanism,
                     format!("{sled} has VMM {vmm} of {instance} ({state}), but the db has no live row for it"),
                     vec![line],
                 );

@@ -56,18 +56,22 @@ impl Checker for SingleActiveVmm {
             }
             let mut evidence = vec![o.line.clone(), self.tracker.line().to_string()];
             extend_unique(&mut evidence, self.tracker.history(*instance, 12));
-            // A start saga whose ENSURE_REGISTERED undo could not reach the
-            // sled counts the VMM as unregistered and marks its row
-            // SagaUnwound, leaving it on the sled: its own signature, so the
-            // known-upstream list can name it without excusing others.
-            let orphan = self
-                .tracker
-                .vmm_row(*other)
-                .is_some_and(|r| r.runtime.state == VmmState::SagaUnwound);
-            let mechanism = if orphan {
-                "two VMMs present, one left by an unwound start saga"
-            } else {
-                "two VMMs present"
+            // Two upstream paths leave a VMM on a sled that no record
+            // stands for, each with its own signature so the known-upstream
+            // list can name it without excusing others: a start saga whose
+            // ENSURE_REGISTERED undo could not reach the sled (its row is
+            // SagaUnwound), and a start saga resumed after a Nexus crash that
+            // registers its VMM after the user stopped it (its row had
+            // ended: omicron's sis_ensure_registered checks nothing first).
+            let other_row = self.tracker.vmm_row(*other);
+            let mechanism = match other_row {
+                Some(r) if r.runtime.state == VmmState::SagaUnwound => {
+                    "two VMMs present, one left by an unwound start saga"
+                }
+                Some(_) if self.sleds.registered_after_end(*other) => {
+                    "two VMMs present, one registered after its record ended"
+                }
+                _ => "two VMMs present",
             };
             out.push(Violation {
                 checker: NAME,
@@ -100,6 +104,33 @@ mod tests {
     /// The watcher fails a VMM on a sled that is merely unreachable, and
     /// reincarnation starts a second copy on another sled while the first
     /// still runs.
+    /// A start saga resumed after a Nexus crash registers its VMM after
+    /// the user's stop ended that VMM's record (omicron's
+    /// sis_ensure_registered checks nothing first): a signature of its own,
+    /// distinct from a VMM that was present all along.
+    #[test]
+    fn names_a_vmm_registered_after_its_record_ended() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let old = s.active_vmm(id);
+        s.forget(id);
+        s.fail_vmm(
+            id,
+            Cause::Task {
+                task: model::event::BackgroundTask::InstanceWatcher,
+            },
+        );
+        s.sled_state(old, VmmState::Starting);
+        s.sled = SledId(1);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "two VMMs present, one registered after its record ended"
+        );
+    }
+
     #[test]
     fn fires_when_the_old_vmm_still_runs() {
         let mut s = Story::new();

@@ -10,7 +10,7 @@
 //! is powered off for good: nothing on it counts as present.
 
 use crate::record::{Fault, Record, RecordKind};
-use model::event::Event;
+use model::event::{Event, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,6 +38,13 @@ pub fn is_present_state(s: VmmState) -> bool {
 pub struct SledTables {
     tables: BTreeMap<SledId, BTreeMap<VmmId, OnSled>>,
     lost: BTreeSet<SledId>,
+    /// VMMs whose db record has ended (Failed, Destroyed or deleted).
+    ended: BTreeSet<VmmId>,
+    /// VMMs a sled registered after their record had ended: a start saga
+    /// resumed after a Nexus crash runs (or re-runs) ENSURE_REGISTERED
+    /// even though the user stopped the instance meanwhile (omicron's
+    /// sis_ensure_registered checks nothing before registering).
+    registered_after_end: BTreeSet<VmmId>,
 }
 
 impl SledTables {
@@ -54,6 +61,10 @@ impl SledTables {
                 state,
                 gen,
             }) => {
+                let registration = self.tables.get(sled).is_none_or(|t| !t.contains_key(vmm));
+                if registration && self.ended.contains(vmm) {
+                    self.registered_after_end.insert(*vmm);
+                }
                 self.tables.entry(*sled).or_default().insert(
                     *vmm,
                     OnSled {
@@ -64,6 +75,13 @@ impl SledTables {
                     },
                 );
             }
+            RecordKind::Model(Event::VmmWrite {
+                outcome: WriteOutcome::Applied,
+                after: Some(row),
+                ..
+            }) if row.time_deleted.is_some() || row.runtime.state.is_terminal() => {
+                self.ended.insert(row.id);
+            }
             RecordKind::Model(Event::VmmGone { sled, vmm, .. }) => {
                 if let Some(t) = self.tables.get_mut(sled) {
                     t.remove(vmm);
@@ -73,20 +91,29 @@ impl SledTables {
             // starts again had its power restored.
             RecordKind::Model(Event::HostStarted) => {
                 if let HostId::Sled(s) = rec.host {
-                    self.tables.remove(&s);
+                    self.empty(s);
                     self.lost.remove(&s);
                 }
             }
             RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
             | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => {
-                self.tables.remove(s);
+                self.empty(*s);
             }
             RecordKind::Fault(Fault::SledLost(s)) => {
-                self.tables.remove(s);
+                self.empty(*s);
                 self.lost.insert(*s);
             }
             _ => {}
         }
+    }
+
+    /// Whether a sled registered `vmm` after its record had ended.
+    pub fn registered_after_end(&self, vmm: VmmId) -> bool {
+        self.registered_after_end.contains(&vmm)
+    }
+
+    fn empty(&mut self, sled: SledId) {
+        self.tables.remove(&sled);
     }
 
     pub fn is_lost(&self, sled: SledId) -> bool {

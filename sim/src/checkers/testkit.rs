@@ -547,7 +547,7 @@ impl Story {
         self.saga_finish(saga, n, id, SagaState::Done);
     }
 
-    fn active_vmm(&self, id: InstanceId) -> VmmId {
+    pub fn active_vmm(&self, id: InstanceId) -> VmmId {
         self.row(id).runtime.propolis_id.expect("an active VMM")
     }
 

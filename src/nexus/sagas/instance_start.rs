@@ -34,6 +34,9 @@ pub struct Params {
     pub vmm: Option<VmmRow>,
     /// MARK_AS_STARTING's output: the runtime it wrote.
     pub started: Option<InstanceRuntime>,
+    /// ENSURE_REGISTERED's output (`REGISTERED_VMM_RECORD`): the VMM record
+    /// with the runtime the sled agent reported.
+    pub registered: Option<VmmRow>,
 }
 
 impl Params {
@@ -45,6 +48,7 @@ impl Params {
             sled: None,
             vmm: None,
             started: None,
+            registered: None,
         }
     }
 }
@@ -339,6 +343,12 @@ fn sis_ensure_registered<'a>(
         match ctx.nexus.sled(vmm.sled_id, &req).await {
             Ok(SledResponse::Ok(state)) => {
                 record_reported_state(ctx, &vmm, state).await;
+                let mut registered = vmm.clone();
+                registered.runtime = VmmRuntime {
+                    state: state.state,
+                    gen: state.gen,
+                };
+                p.registered = Some(registered);
                 Ok(())
             }
             Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(
@@ -358,7 +368,7 @@ fn sis_ensure_registered_undo<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
-        let vmm = p.vmm.clone().expect("CREATE_VMM_RECORD ran");
+        let vmm = p.registered.clone().expect("ENSURE_REGISTERED ran");
         let req = SledRequest::VmmUnregister { vmm: vmm.id };
         match ctx.nexus.sled(vmm.sled_id, &req).await {
             Ok(SledResponse::NoSuchInstance) => {

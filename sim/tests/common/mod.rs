@@ -1,0 +1,384 @@
+//! Helpers for harness tests that build plans in code: a story builder with
+//! default timings, and the db and sled state at any point of a run,
+//! rebuilt from the records (a `RunReport` keeps the records, not the db).
+
+#![allow(dead_code)]
+
+use intent_sim::checkers::sleds::SledTables;
+use intent_sim::plan::{Action, Condition, Expected, FaultAction, Plan, PlanStep};
+use intent_sim::record::{PointArm, Record, RecordKind};
+use intent_sim::report;
+use intent_sim::runner;
+use intent_sim::verdict::RunReport;
+use model::db::rows::{InstanceRow, ReservationRow, SagaName, SagaState, VmmRow};
+use model::event::{ApiOp, Event, WriteOutcome};
+use model::ids::{HostId, InstanceId, NexusId, SagaId, VmmId};
+use model::nexus::decisions::compute_state;
+use model::states::{AutoRestartPolicy, ExternalState, IntendedState, VmmState};
+use model::variant::Variant;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const NEXUS: HostId = HostId::Nexus(NexusId(0));
+
+/// A plan under construction: one Nexus, default timings.
+pub struct Story {
+    name: String,
+    sleds: u8,
+    instances: BTreeMap<String, Option<AutoRestartPolicy>>,
+    steps: Vec<PlanStep>,
+}
+
+impl Story {
+    pub fn new(name: impl Into<String>, sleds: u8) -> Story {
+        Story {
+            name: name.into(),
+            sleds,
+            instances: BTreeMap::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, action: Action) -> &mut Story {
+        self.steps.push(PlanStep { at: None, action });
+        self
+    }
+
+    fn request(
+        &mut self,
+        op: ApiOp,
+        instance: &str,
+        expect: &[Expected],
+        wait: bool,
+    ) -> &mut Story {
+        self.push(Action::Request {
+            op,
+            instance: instance.to_string(),
+            expect: expect.to_vec(),
+            wait,
+        })
+    }
+
+    /// Creates `instance` with the default policy. `expect` empty: any
+    /// response.
+    pub fn create(&mut self, instance: &str, start: bool, expect: &[Expected]) -> &mut Story {
+        self.instances.insert(instance.to_string(), None);
+        let op = ApiOp::Create {
+            start,
+            auto_restart_policy: None,
+        };
+        self.request(op, instance, expect, true)
+    }
+
+    pub fn start(&mut self, instance: &str, expect: &[Expected]) -> &mut Story {
+        self.request(ApiOp::Start, instance, expect, true)
+    }
+
+    /// A start whose response the story does not wait for.
+    pub fn start_no_wait(&mut self, instance: &str) -> &mut Story {
+        self.request(ApiOp::Start, instance, &[], false)
+    }
+
+    pub fn stop(&mut self, instance: &str, expect: &[Expected]) -> &mut Story {
+        self.request(ApiOp::Stop, instance, expect, true)
+    }
+
+    pub fn arm(&mut self, point: &str, arm: PointArm) -> &mut Story {
+        self.push(Action::Arm {
+            host: NEXUS,
+            point: point.to_string(),
+            arm,
+        })
+    }
+
+    pub fn unpause(&mut self, point: &str) -> &mut Story {
+        self.push(Action::Unpause {
+            host: NEXUS,
+            point: point.to_string(),
+        })
+    }
+
+    pub fn fault(&mut self, f: FaultAction) -> &mut Story {
+        self.push(Action::Fault(f))
+    }
+
+    pub fn restart_nexus(&mut self) -> &mut Story {
+        self.fault(FaultAction::Restart(NEXUS))
+    }
+
+    pub fn sleep(&mut self, secs: u64) -> &mut Story {
+        self.push(Action::Sleep(Duration::from_secs(secs)))
+    }
+
+    pub fn wait_state(&mut self, instance: &str, state: ExternalState, secs: u64) -> &mut Story {
+        self.push(Action::Wait {
+            cond: Condition::State {
+                instance: instance.to_string(),
+                state,
+            },
+            within: Duration::from_secs(secs),
+        })
+    }
+
+    pub fn wait_point(&mut self, point: &str, secs: u64) -> &mut Story {
+        self.push(Action::Wait {
+            cond: Condition::Point {
+                point: point.to_string(),
+                host: Some(NEXUS),
+            },
+            within: Duration::from_secs(secs),
+        })
+    }
+
+    pub fn plan(&self) -> Plan {
+        Plan {
+            name: self.name.clone(),
+            nexus_count: 1,
+            sled_count: self.sleds,
+            sled_capacity: 4,
+            timings: Default::default(),
+            instances: self.instances.clone(),
+            steps: self.steps.clone(),
+            expected_violations: Default::default(),
+            must_reach: Vec::new(),
+            is_swarm: false,
+        }
+    }
+
+    pub fn run(&self, variant: Variant, seed: u64) -> RunReport {
+        runner::run(&self.plan(), &self.name, None, variant, seed)
+    }
+}
+
+/// A run's report with its whole trace, for assertion messages.
+pub fn explain(r: &RunReport) -> String {
+    report::run_report(r, None, true)
+}
+
+/// The db and the sleds as the records tell them, up to some record.
+#[derive(Default, Debug, Clone)]
+pub struct Rebuilt {
+    pub instances: BTreeMap<InstanceId, InstanceRow>,
+    pub vmms: BTreeMap<VmmId, VmmRow>,
+    pub reservations: BTreeMap<VmmId, ReservationRow>,
+    pub sagas: BTreeMap<SagaId, (SagaName, InstanceId, Option<SagaState>)>,
+    pub sleds: SledTables,
+}
+
+impl Rebuilt {
+    /// The state after the first `n` records.
+    pub fn upto(records: &[Record], n: usize) -> Rebuilt {
+        let mut s = Rebuilt::default();
+        for r in &records[..n] {
+            s.observe(r);
+        }
+        s
+    }
+
+    /// The state at the end of the run.
+    pub fn at_end(r: &RunReport) -> Rebuilt {
+        Rebuilt::upto(&r.records, r.records.len())
+    }
+
+    pub fn observe(&mut self, r: &Record) {
+        self.sleds.observe(r);
+        let RecordKind::Model(e) = &r.kind else {
+            return;
+        };
+        match e {
+            Event::InstanceWrite {
+                outcome: WriteOutcome::Applied,
+                before,
+                after,
+                ..
+            } => match (before, after) {
+                (_, Some(a)) => {
+                    self.instances.insert(a.id, (**a).clone());
+                }
+                (Some(b), None) => {
+                    self.instances.remove(&b.id);
+                }
+                (None, None) => {}
+            },
+            Event::VmmWrite {
+                outcome: WriteOutcome::Applied,
+                before,
+                after,
+                ..
+            } => match (before, after) {
+                (_, Some(a)) => {
+                    self.vmms.insert(a.id, (**a).clone());
+                }
+                (Some(b), None) => {
+                    self.vmms.remove(&b.id);
+                }
+                (None, None) => {}
+            },
+            Event::ReservationWrite {
+                outcome: WriteOutcome::Applied,
+                before,
+                after,
+                ..
+            } => match (before, after) {
+                (_, Some(a)) => {
+                    self.reservations.insert(a.vmm_id, a.clone());
+                }
+                (Some(b), None) => {
+                    self.reservations.remove(&b.vmm_id);
+                }
+                (None, None) => {}
+            },
+            Event::SagaCreated {
+                saga,
+                name,
+                instance,
+                ..
+            } => {
+                self.sagas.insert(*saga, (*name, *instance, None));
+            }
+            Event::SagaFinished { saga, state, .. } => {
+                if let Some(s) = self.sagas.get_mut(saga) {
+                    s.2 = Some(*state);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn instance(&self, id: InstanceId) -> Option<&InstanceRow> {
+        self.instances.get(&id)
+    }
+
+    pub fn active_vmm(&self, id: InstanceId) -> Option<&VmmRow> {
+        self.instance(id)
+            .and_then(|i| i.runtime.propolis_id)
+            .and_then(|v| self.vmms.get(&v))
+    }
+
+    /// What a user sees.
+    pub fn external(&self, id: InstanceId) -> Option<ExternalState> {
+        self.instance(id)
+            .map(|i| compute_state(i, self.active_vmm(id)))
+    }
+
+    /// Live (not soft-deleted) VMM rows of `id`.
+    pub fn live_vmms(&self, id: InstanceId) -> Vec<&VmmRow> {
+        self.vmms
+            .values()
+            .filter(|v| v.instance_id == id && v.time_deleted.is_none())
+            .collect()
+    }
+
+    pub fn reservations_of(&self, id: InstanceId) -> Vec<&ReservationRow> {
+        self.reservations
+            .values()
+            .filter(|r| r.instance_id == id)
+            .collect()
+    }
+
+    /// Every VMM of `id` on a sled agent's table (any state), as
+    /// (VMM, state).
+    pub fn on_sleds(&self, id: InstanceId) -> Vec<(VmmId, VmmState)> {
+        self.sleds
+            .all()
+            .filter(|(_, _, o)| o.instance == id)
+            .map(|(_, v, o)| (v, o.state))
+            .collect()
+    }
+
+    /// Sagas that never finished (no `SagaFinished` record).
+    pub fn unfinished_sagas(&self) -> Vec<(SagaId, SagaName)> {
+        self.sagas
+            .iter()
+            .filter(|(_, (_, _, s))| s.is_none())
+            .map(|(id, (n, _, _))| (*id, *n))
+            .collect()
+    }
+
+    pub fn sagas_ended(&self, name: SagaName, state: SagaState) -> usize {
+        self.sagas
+            .values()
+            .filter(|(n, _, s)| *n == name && *s == Some(state))
+            .count()
+    }
+}
+
+/// What "ends as a clean run does" compares: no ids, only shape.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EndShape {
+    pub external: Option<ExternalState>,
+    /// `None` when there is no row, or in `legacy`, which keeps no intent
+    /// (the column keeps whatever the create wrote).
+    pub intent: Option<IntendedState>,
+    /// The states of this instance's VMMs on sleds.
+    pub on_sleds: Vec<VmmState>,
+    pub live_vmm_rows: usize,
+    pub reservations: usize,
+    /// Sagas with no end recorded, and sagas that ended stuck.
+    pub unfinished_sagas: usize,
+    pub stuck_sagas: usize,
+}
+
+pub fn end_shape(r: &RunReport, instance: &str) -> EndShape {
+    let s = Rebuilt::at_end(r);
+    let Some(id) = instance_id(r, instance) else {
+        return EndShape {
+            external: None,
+            intent: None,
+            on_sleds: Vec::new(),
+            live_vmm_rows: 0,
+            reservations: s.reservations.len(),
+            unfinished_sagas: s.unfinished_sagas().len(),
+            stuck_sagas: s
+                .sagas
+                .values()
+                .filter(|x| x.2 == Some(SagaState::Stuck))
+                .count(),
+        };
+    };
+    let mut on_sleds: Vec<VmmState> = s.on_sleds(id).into_iter().map(|(_, st)| st).collect();
+    on_sleds.sort();
+    EndShape {
+        external: s.external(id),
+        intent: s
+            .instance(id)
+            .filter(|_| r.variant.tracks_intent())
+            .map(|i| i.intended_state),
+        on_sleds,
+        live_vmm_rows: s.live_vmms(id).len(),
+        reservations: s.reservations_of(id).len(),
+        unfinished_sagas: s.unfinished_sagas().len(),
+        stuck_sagas: s
+            .sagas
+            .values()
+            .filter(|x| x.2 == Some(SagaState::Stuck))
+            .count(),
+    }
+}
+
+/// The id of the instance named `name` (the last one by that name).
+pub fn instance_id(r: &RunReport, name: &str) -> Option<InstanceId> {
+    r.names
+        .iter()
+        .rev()
+        .find(|(_, n)| n.as_str() == name)
+        .map(|(id, _)| *id)
+}
+
+/// The index just after the first record matching `f`.
+pub fn after_first(r: &RunReport, f: impl Fn(&Record) -> bool) -> Option<usize> {
+    r.records.iter().position(f).map(|i| i + 1)
+}
+
+/// Whether a record is a `SagaFinished` of saga `name` in `state`.
+pub fn is_saga_finished(rec: &Record, name: SagaName, state: SagaState) -> bool {
+    matches!(
+        &rec.kind,
+        RecordKind::Model(Event::SagaFinished { name: n, state: s, .. }) if *n == name && *s == state
+    )
+}
+
+/// The checkers that fired outside the known-upstream list.
+pub fn fired_new(r: &RunReport) -> Vec<String> {
+    r.fired_new().into_iter().collect()
+}
