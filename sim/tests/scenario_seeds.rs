@@ -9,7 +9,7 @@
 use intent_sim::{catalog, env, report};
 
 /// Seeds per scenario, case and variant by default.
-const DEFAULT_SEEDS: u64 = 4;
+const DEFAULT_SEEDS: u64 = 8;
 
 #[test]
 fn scenario_seeds() {

@@ -20,8 +20,6 @@
 //! one run a failing report's repro line names:
 //! `INTENT_SIM_SEED=7 INTENT_SIM_VARIANT=omicron INTENT_SIM_SCENARIO=stop-races-reincarnation cargo test scenario_seeds`.
 
-use intent_sim::catalog;
-use intent_sim::cli::parse_seed;
 use intent_sim::plan;
 use intent_sim::report;
 use intent_sim::runner;
@@ -176,58 +174,4 @@ fn an_unreachable_must_reach_diverges() {
         &s,
         "the story never reached: nexus-0 reaches reincarnation.selected",
     );
-}
-
-/// How many seeds `scenario_seeds` runs by default (0..SEEDS).
-const SEEDS: u64 = 8;
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Every scenario (every case) in every variant at seeds 0..SEEDS must do
-/// what its file says. `INTENT_SIM_SEED`, `INTENT_SIM_VARIANT` and
-/// `INTENT_SIM_SCENARIO` narrow it to what a repro line names.
-#[test]
-fn scenario_seeds() {
-    let seeds: Vec<u64> = match env("INTENT_SIM_SEED") {
-        Some(s) => vec![parse_seed(&s).unwrap_or_else(|e| panic!("INTENT_SIM_SEED: {e}"))],
-        None => (0..SEEDS).collect(),
-    };
-    let variants: Vec<Variant> = match env("INTENT_SIM_VARIANT") {
-        Some(v) => vec![Variant::parse(&v).unwrap_or_else(|| {
-            panic!("INTENT_SIM_VARIANT: {v:?} is not legacy, omicron or fixed")
-        })],
-        None => Variant::ALL.to_vec(),
-    };
-    let only = env("INTENT_SIM_SCENARIO");
-    let scenarios: Vec<Scenario> = catalog::all()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_iter()
-        .filter(|s| !s.is_swarm())
-        .filter(|s| only.as_ref().is_none_or(|n| *n == s.name))
-        .collect();
-    assert!(
-        !scenarios.is_empty(),
-        "no scenario to run (INTENT_SIM_SCENARIO={only:?}; the swarm has its own test)"
-    );
-    let mut failures = Vec::new();
-    for s in &scenarios {
-        for case in s.runs().into_iter().map(|r| r.case) {
-            for &variant in &variants {
-                for &seed in &seeds {
-                    let r = run(s, case.as_deref(), variant, seed);
-                    if let Some(m) = r.mismatch() {
-                        eprintln!("{} ({variant}, seed {seed}): NOT as expected: {m}", r.name);
-                        failures.push(format!(
-                            "{}\n{}",
-                            report::run_report(&r, None, true),
-                            report::repro(&r)
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
