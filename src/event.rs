@@ -66,6 +66,10 @@ pub enum Query {
     InstanceDeleteCreating,
     /// `instance_set_intended_state`: no generation bump, no lock.
     InstanceSetIntendedState,
+    /// The `fixed` variant's intent write that requires the state the
+    /// request was validated against to still hold (branch 1): when it
+    /// commits, the request is accepted.
+    InstanceSetIntendedStateValidated,
     /// `instance_update_runtime`: generation-guarded.
     InstanceUpdateRuntime,
     /// `instance_updater_lock`: CAS on `updater_gen`.

@@ -411,6 +411,11 @@ impl Db {
         let Some(before) = self.live_instance(id).cloned() else {
             return DbResponse::Write(false);
         };
+        let query = if validated_at.is_some() {
+            Query::InstanceSetIntendedStateValidated
+        } else {
+            Query::InstanceSetIntendedState
+        };
         if let Some(v) = validated_at {
             let vmm_now = before
                 .runtime
@@ -420,26 +425,18 @@ impl Db {
             if before.runtime.gen != v.instance_gen || vmm_now != v.vmm {
                 let mut would = before.clone();
                 would.intended_state = intent;
-                tx.instance(
-                    Query::InstanceSetIntendedState,
-                    WriteOutcome::Conflict,
-                    Some(&before),
-                    Some(&would),
-                );
+                tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&would));
                 return DbResponse::Write(false);
             }
         }
-        if before.intended_state == intent {
+        // A validated write is the request's acceptance: it is reported even
+        // when the intent does not change.
+        if before.intended_state == intent && validated_at.is_none() {
             return DbResponse::Write(true);
         }
         let mut after = before.clone();
         after.intended_state = intent;
-        tx.instance(
-            Query::InstanceSetIntendedState,
-            WriteOutcome::Applied,
-            Some(&before),
-            Some(&after),
-        );
+        tx.instance(query, WriteOutcome::Applied, Some(&before), Some(&after));
         self.instances.insert(id, after);
         DbResponse::Write(true)
     }

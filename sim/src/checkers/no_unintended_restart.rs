@@ -82,8 +82,9 @@ impl Checker for NoUnintendedRestart {
 mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
-    use model::event::ApiOp;
-    use model::states::{AutoRestartPolicy, StartReason};
+    use model::db::protocol::{DbRequest, ValidatedAt};
+    use model::event::{ApiOp, Cause};
+    use model::states::{AutoRestartPolicy, IntendedState, StartReason};
 
     fn check(s: &Story) -> Vec<Violation> {
         s.run(&mut NoUnintendedRestart::new())
@@ -224,6 +225,47 @@ mod tests {
         s.start_saga(id, StartReason::User);
         s.respond(start, ApiOp::Start, "web", 202);
         assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// `fixed` writes a start's intent in the transaction that validates
+    /// it: when that write commits, the start is accepted, even if the
+    /// db's answer is lost and the user gets 503 before Nexus could say so.
+    /// The reconciler that then carries the intent out is excused.
+    #[test]
+    fn quiet_when_a_validated_start_intent_committed_before_a_503() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        let start = s.send(ApiOp::Start, "web");
+        let row = s.row(id);
+        s.db(
+            Cause::Api { req: start },
+            DbRequest::InstanceSetIntendedState {
+                id,
+                intent: IntendedState::Running,
+                validated_at: Some(ValidatedAt {
+                    instance_gen: row.runtime.gen,
+                    vmm: None,
+                }),
+            },
+        );
+        s.respond(start, ApiOp::Start, "web", 503);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// The same start, had its intent been written without validation
+    /// (omicron writes it first), is not accepted: the restart fires.
+    #[test]
+    fn fires_when_an_unvalidated_start_intent_precedes_a_503() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        let start = s.send(ApiOp::Start, "web");
+        s.set_intent(id, IntendedState::Running, Cause::Api { req: start });
+        s.respond(start, ApiOp::Start, "web", 503);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert_eq!(check(&s).len(), 1, "{}", s.trace());
     }
 
     #[test]

@@ -501,10 +501,27 @@ impl RequestTracker {
                 outcome,
                 before,
                 after,
-                ..
+                cause,
             } => {
                 let row = after.as_ref().or(before.as_ref());
                 about = row.map(|r| r.id);
+                // `fixed` writes the intent in the transaction that
+                // validates the request: its commit is the acceptance, even
+                // if Nexus never gets to say so.
+                if let (
+                    Query::InstanceSetIntendedStateValidated,
+                    WriteOutcome::Applied,
+                    Cause::Api { req },
+                    Some(row),
+                ) = (query, outcome, cause, row)
+                {
+                    if let Some(&idx) = self.by_req.get(req) {
+                        self.attach(idx, row.id);
+                        let r = &mut self.requests[idx];
+                        r.lines.push(line.to_string());
+                        r.accepted.get_or_insert(now);
+                    }
+                }
                 if *outcome == WriteOutcome::Applied {
                     self.instance_write(*query, before.as_deref(), after.as_deref(), line);
                 }
