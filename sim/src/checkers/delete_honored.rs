@@ -92,7 +92,10 @@ impl Checker for DeleteHonored {
                 .collect();
             if let Some((sled, vmm, o)) = present.first() {
                 problems.push((
-                    "delete leaves a VMM on a sled".to_string(),
+                    match self.sleds.upstream_leak(*vmm) {
+                        Some(leak) => format!("delete leaves a VMM on a sled, {leak}"),
+                        None => "delete leaves a VMM on a sled".to_string(),
+                    },
                     format!("VMM {vmm} of {id} is still {} on {sled}", o.state),
                     vec![o.line.clone()],
                 ));
@@ -103,8 +106,16 @@ impl Checker for DeleteHonored {
                 .filter(|r| r.instance_id == id)
                 .collect();
             if let Some(r) = res.first() {
+                // No VMM record at all: a failed ALLOC_SERVER's reservation
+                // (its commit's answer was lost; steno never undoes a failed
+                // node), on the known-upstream list.
+                let unrecorded = end.db.vmm(r.vmm_id).is_none();
                 problems.push((
-                    "delete leaves a reservation".to_string(),
+                    if unrecorded {
+                        "delete leaves a reservation for a VMM that has no record".to_string()
+                    } else {
+                        "delete leaves a reservation".to_string()
+                    },
                     format!(
                         "{id} still holds a reservation on {} for VMM {}",
                         r.sled_id, r.vmm_id
@@ -190,7 +201,12 @@ mod tests {
         s.delete(id, 204);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
-        assert_eq!(v[0].mechanism, "delete leaves a reservation");
+        // No VMM record stands for it: the signature says so, for the
+        // known-upstream list (a failed ALLOC_SERVER's leak).
+        assert_eq!(
+            v[0].mechanism,
+            "delete leaves a reservation for a VMM that has no record"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use model::db::rows::{InstanceRow, SagaName, VmmRow};
 use model::event::{ApiOp, Cause, Decision, Event, Query, WriteOutcome};
 use model::ids::{InstanceId, Millis, ReqId, SagaId, VmmId};
-use model::states::{InstanceState, StartReason, VmmState};
+use model::states::{InstanceState, IntendedState, StartReason, VmmState};
 use std::collections::BTreeMap;
 
 /// Where a record sits in the stream: its position, and its virtual time
@@ -616,6 +616,18 @@ impl RequestTracker {
         }
         // The create saga unwound: its undo deleted the record while still
         // Creating. The create did not take effect after all.
+        // A deleted instance's name no longer names it: Nexus looks names
+        // up among live instances, so a later request cannot act on it.
+        if matches!(
+            query,
+            Query::InstanceDeleteCreating | Query::ProjectDeleteInstance
+        ) {
+            if let Some(b) = before {
+                if self.names.get(&b.name) == Some(&b.id) {
+                    self.names.remove(&b.name);
+                }
+            }
+        }
         if query == Query::InstanceDeleteCreating {
             if let Some(b) = before {
                 let idx = self.requests.iter().rposition(|r| {
@@ -662,13 +674,22 @@ impl RequestTracker {
     /// the instance from `Vmm` with a VMM whose last row state is Destroyed
     /// to `NoVmm`, while no stop-like request was accepted since the last
     /// run-like one (so nobody asked for it).
+    ///
+    /// Where Nexus tracks intent, the commit that writes intent
+    /// `GuestShutdown` is itself the record: the saga decided from the
+    /// Destroyed VMM in its snapshot, even if a later write (a concurrent
+    /// `mark_vmm_failed`) changed that VMM's row before the commit.
     fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: &str) {
-        let destroyed = b.runtime.nexus_state == InstanceState::Vmm
-            && a.runtime.nexus_state == InstanceState::NoVmm
-            && b.runtime
-                .propolis_id
-                .and_then(|v| self.vmms.get(&v))
-                .is_some_and(|v| v.runtime.state == VmmState::Destroyed);
+        let unlinked = b.runtime.nexus_state == InstanceState::Vmm
+            && a.runtime.nexus_state == InstanceState::NoVmm;
+        let intent_recorded = a.intended_state == IntendedState::GuestShutdown
+            && b.intended_state != IntendedState::GuestShutdown;
+        let destroyed = unlinked
+            && (intent_recorded
+                || b.runtime
+                    .propolis_id
+                    .and_then(|v| self.vmms.get(&v))
+                    .is_some_and(|v| v.runtime.state == VmmState::Destroyed));
         if !destroyed {
             return;
         }

@@ -14,7 +14,6 @@ use super::{Checker, FinalState, Violation};
 use crate::record::Record;
 use model::db::Db;
 use model::ids::{InstanceId, VmmId};
-use model::states::VmmState;
 
 pub const NAME: &str = "resources_released";
 
@@ -107,18 +106,13 @@ impl Checker for ResourcesReleased {
             let row = db.vmm(vmm);
             let has_row = row.is_some_and(|r| r.time_deleted.is_none());
             if !has_row {
-                let mechanism = match row {
-                    Some(r) if r.runtime.state == VmmState::SagaUnwound => {
-                        "VMM left on a sled by an unwound start saga"
-                    }
-                    Some(_) if self.sleds.registered_after_end(vmm) => {
-                        "VMM registered after its record ended"
-                    }
-                    _ => "VMM on a sled without a row",
+                let mechanism = match self.sleds.upstream_leak(vmm) {
+                    Some(leak) => format!("VMM {leak}"),
+                    None => "VMM on a sled without a row".to_string(),
                 };
                 push(
                     instance,
-                    mechanism,
+                    &mechanism,
                     format!("{sled} has VMM {vmm} of {instance} ({state}), but the db has no live row for it"),
                     vec![line],
                 );

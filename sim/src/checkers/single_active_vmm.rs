@@ -12,7 +12,6 @@ use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::event::Event;
 use model::ids::VmmId;
-use model::states::VmmState;
 use std::collections::BTreeSet;
 
 pub const NAME: &str = "single_active_vmm";
@@ -56,26 +55,13 @@ impl Checker for SingleActiveVmm {
             }
             let mut evidence = vec![o.line.clone(), self.tracker.line().to_string()];
             extend_unique(&mut evidence, self.tracker.history(*instance, 12));
-            // Two upstream paths leave a VMM on a sled that no record
-            // stands for, each with its own signature so the known-upstream
-            // list can name it without excusing others: a start saga whose
-            // ENSURE_REGISTERED undo could not reach the sled (its row is
-            // SagaUnwound), and a start saga resumed after a Nexus crash that
-            // registers its VMM after the user stopped it (its row had
-            // ended: omicron's sis_ensure_registered checks nothing first).
-            let other_row = self.tracker.vmm_row(*other);
-            let mechanism = match other_row {
-                Some(r) if r.runtime.state == VmmState::SagaUnwound => {
-                    "two VMMs present, one left by an unwound start saga"
-                }
-                Some(_) if self.sleds.registered_after_end(*other) => {
-                    "two VMMs present, one registered after its record ended"
-                }
-                _ => "two VMMs present",
+            let mechanism = match self.sleds.upstream_leak(*other) {
+                Some(leak) => format!("two VMMs present, one {leak}"),
+                None => "two VMMs present".to_string(),
             };
             out.push(Violation {
                 checker: NAME,
-                mechanism: mechanism.to_string(),
+                mechanism,
                 instance: Some(*instance),
                 at: record.at,
                 message: format!(

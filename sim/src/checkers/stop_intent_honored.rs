@@ -107,7 +107,10 @@ impl Checker for StopIntentHonored {
             if let Some((sled, vmm, o)) = present.first() {
                 out.push(Violation {
                     checker: NAME,
-                    mechanism: format!("{kinds} leaves a VMM present"),
+                    mechanism: match self.sleds.upstream_leak(*vmm) {
+                        Some(leak) => format!("{kinds} leaves a VMM present, {leak}"),
+                        None => format!("{kinds} leaves a VMM present"),
+                    },
                     instance: Some(id),
                     at: end.at,
                     message: format!(
