@@ -204,6 +204,12 @@ pub enum Decision {
     /// instance_intent_reconciler (`fixed`): stop an active VMM whose
     /// instance's intent is Stopped or Destroyed.
     ReconcileStop { vmm: VmmId },
+    /// instance_intent_reconciler (`fixed`): run the delete saga of an
+    /// instance whose intent is Destroyed.
+    ReconcileDelete { saga: SagaId },
+    /// instance_intent_reconciler (`fixed`): finish a create whose saga
+    /// failed after its record was committed.
+    ReconcileFinishCreate,
 }
 
 /// A saga node's step.
@@ -570,6 +576,12 @@ impl fmt::Display for Event {
                     }
                     Decision::ReconcileStop { vmm } => {
                         write!(f, "intent not Running: stop vmm {vmm}")
+                    }
+                    Decision::ReconcileDelete { saga } => {
+                        write!(f, "intent Destroyed: delete saga {saga}")
+                    }
+                    Decision::ReconcileFinishCreate => {
+                        f.write_str("left in Creating by a failed create: move to NoVmm")
                     }
                 }
             }

@@ -54,7 +54,9 @@ impl Variant {
         self == Variant::Fixed
     }
 
-    /// Fixed branch (3): the `instance_intent_reconciler` background task.
+    /// Fixed branch (3): the `instance_intent_reconciler` background task,
+    /// which carries out recorded intents nothing else will (starts,
+    /// stops, deletes, and creates whose saga failed after the record).
     pub fn runs_intent_reconciler(self) -> bool {
         self == Variant::Fixed
     }

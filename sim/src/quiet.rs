@@ -63,7 +63,13 @@ pub fn reason(
                     VmmState::Starting | VmmState::Running | VmmState::Rebooting
                 )
             });
-            if wants_start || wants_stop {
+            let wants_delete = i.intended_state == IntendedState::Destroyed
+                && matches!(
+                    i.runtime.nexus_state,
+                    InstanceState::NoVmm | InstanceState::Failed
+                );
+            let wants_finish = i.runtime.nexus_state == InstanceState::Creating;
+            if wants_start || wants_stop || wants_delete || wants_finish {
                 return Some(format!("instance {} awaits the intent reconciler", i.id));
             }
         }

@@ -155,5 +155,11 @@ pub enum DbResponse {
     IntentMismatches {
         to_start: Vec<InstanceRow>,
         to_stop: Vec<InstanceAndVmm>,
+        /// NoVmm or Failed instances whose intent is Destroyed and that
+        /// have no delete saga in flight.
+        to_delete: Vec<InstanceRow>,
+        /// Instances left in Creating by a create saga that ended (its
+        /// record's insert committed but the node failed).
+        to_finish_create: Vec<InstanceRow>,
     },
 }

@@ -684,25 +684,21 @@ impl Db {
     }
 
     fn find_intent_mismatches(&self) -> DbResponse {
-        let start_in_flight = |id: InstanceId| {
-            self.sagas.values().any(|s| {
-                s.instance_id == id && s.name == SagaName::InstanceStart && !s.state.is_finished()
-            })
+        let in_flight = |id: InstanceId, name: SagaName| {
+            self.sagas
+                .values()
+                .any(|s| s.instance_id == id && s.name == name && !s.state.is_finished())
         };
-        let to_start = self
-            .instances
-            .values()
+        let live = || self.instances.values().filter(|i| i.time_deleted.is_none());
+        let to_start = live()
             .filter(|i| {
-                i.time_deleted.is_none()
-                    && i.runtime.nexus_state == InstanceState::NoVmm
+                i.runtime.nexus_state == InstanceState::NoVmm
                     && i.intended_state == IntendedState::Running
-                    && !start_in_flight(i.id)
+                    && !in_flight(i.id, SagaName::InstanceStart)
             })
             .cloned()
             .collect();
-        let to_stop = self
-            .instances
-            .values()
+        let to_stop = live()
             .filter(|i| {
                 matches!(
                     i.intended_state,
@@ -719,7 +715,30 @@ impl Db {
                 })
             })
             .collect();
-        DbResponse::IntentMismatches { to_start, to_stop }
+        let to_delete = live()
+            .filter(|i| {
+                i.intended_state == IntendedState::Destroyed
+                    && matches!(
+                        i.runtime.nexus_state,
+                        InstanceState::NoVmm | InstanceState::Failed
+                    )
+                    && !in_flight(i.id, SagaName::InstanceDelete)
+            })
+            .cloned()
+            .collect();
+        let to_finish_create = live()
+            .filter(|i| {
+                i.runtime.nexus_state == InstanceState::Creating
+                    && !in_flight(i.id, SagaName::InstanceCreate)
+            })
+            .cloned()
+            .collect();
+        DbResponse::IntentMismatches {
+            to_start,
+            to_stop,
+            to_delete,
+            to_finish_create,
+        }
     }
 
     /// Whether any saga is still running or unwinding.
