@@ -51,6 +51,19 @@ impl Checker for DeleteHonored {
             else {
                 continue;
             };
+            // A delete that failed after acceptance (a 5xx) and was followed
+            // by another accepted request on the same instance did not end
+            // it: the user went on using the instance, and that request's
+            // own checker judges the end. The delete is judged only when
+            // nothing accepted was sent after its answer.
+            let superseded = t.accepted_of(id).into_iter().any(|r| {
+                r.kind != ReqKind::Delete
+                    && r.kind != ReqKind::GuestShutdown
+                    && del.completed().is_some_and(|d| r.sent.seq > d.seq)
+            });
+            if superseded {
+                continue;
+            }
             let mut problems: Vec<(String, String, Vec<String>)> = Vec::new();
             let row = end.db.instance(id);
             if let Some(r) = row {
@@ -75,8 +88,15 @@ impl Checker for DeleteHonored {
                 .filter(|v| v.instance_id == id && v.time_deleted.is_none())
                 .collect();
             if let Some(v) = rows.first() {
+                // A Creating row no saga will finish: CREATE_VMM_RECORD's
+                // insert committed but its node failed (known upstream).
+                let creating = v.runtime.state == model::states::VmmState::Creating;
                 problems.push((
-                    "delete leaves a VMM row".to_string(),
+                    if creating {
+                        "delete leaves a live Creating VMM row without an active VMM".to_string()
+                    } else {
+                        "delete leaves a VMM row".to_string()
+                    },
                     format!(
                         "VMM {} of {id} is still a live row ({})",
                         v.id, v.runtime.state
@@ -151,10 +171,42 @@ mod tests {
     use model::db::protocol::DbRequest;
     use model::db::rows::SagaName;
     use model::event::{ApiOp, Cause};
-    use model::states::IntendedState;
+    use model::ids::InstanceId;
+    use model::states::{IntendedState, StartReason};
 
     fn check(s: &Story) -> Vec<Violation> {
         s.run(&mut DeleteHonored::new())
+    }
+
+    /// A delete accepted but answered 503 (its saga never ran): the
+    /// instance is still there, Stopped, and the checker says so.
+    fn failed_delete() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let del = s.send(ApiOp::Delete, "web");
+        s.accept(del, ApiOp::Delete, id);
+        s.respond(del, ApiOp::Delete, "web", 503);
+        (s, id)
+    }
+
+    #[test]
+    fn fires_when_an_accepted_delete_never_happens() {
+        let (s, _) = failed_delete();
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "delete ends Stopped");
+    }
+
+    /// The same delete, followed by a start the user sent after the 503:
+    /// the user went on using the instance, and the start is what counts.
+    #[test]
+    fn quiet_when_a_failed_delete_is_followed_by_an_accepted_start() {
+        let (mut s, id) = failed_delete();
+        let start = s.send(ApiOp::Start, "web");
+        s.accept(start, ApiOp::Start, id);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert_eq!(check(&s), vec![], "{}", s.trace());
     }
 
     #[test]

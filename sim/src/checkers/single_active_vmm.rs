@@ -55,7 +55,11 @@ impl Checker for SingleActiveVmm {
             }
             let mut evidence = vec![o.line.clone(), self.tracker.line().to_string()];
             extend_unique(&mut evidence, self.tracker.history(*instance, 12));
-            let mechanism = match self.sleds.upstream_leak(*other) {
+            let leak = self
+                .sleds
+                .upstream_leak(*other)
+                .or_else(|| self.sleds.upstream_leak(*vmm));
+            let mechanism = match leak {
                 Some(leak) => format!("two VMMs present, one {leak}"),
                 None => "two VMMs present".to_string(),
             };
