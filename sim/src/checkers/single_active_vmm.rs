@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(
             v[0].mechanism,
-            "two VMMs present, one registered after its record ended"
+            "two VMMs present, one registered after Nexus gave up on it"
         );
     }
 

@@ -38,15 +38,17 @@ pub fn is_present_state(s: VmmState) -> bool {
 pub struct SledTables {
     tables: BTreeMap<SledId, BTreeMap<VmmId, OnSled>>,
     lost: BTreeSet<SledId>,
-    /// VMMs whose db record has ended (Failed, Destroyed or deleted).
-    ended: BTreeSet<VmmId>,
+    /// VMMs Nexus gave up on: their db record ended (Failed, Destroyed or
+    /// deleted), or their sled answered NO_SUCH_INSTANCE for them.
+    given_up: BTreeSet<VmmId>,
     /// VMMs whose record an unwinding start saga marked SagaUnwound.
     unwound: BTreeSet<VmmId>,
-    /// VMMs a sled registered after their record had ended: a start saga
-    /// resumed after a Nexus crash runs (or re-runs) ENSURE_REGISTERED
-    /// even though the user stopped the instance meanwhile (omicron's
+    /// VMMs a sled registered after Nexus gave up on them: a start saga
+    /// (resumed after a Nexus crash, or simply slower than a user's stop
+    /// that reached the sled first) runs ENSURE_REGISTERED even though the
+    /// stop found no such VMM and ended its record (omicron's
     /// sis_ensure_registered checks nothing before registering).
-    registered_after_end: BTreeSet<VmmId>,
+    registered_after_given_up: BTreeSet<VmmId>,
 }
 
 impl SledTables {
@@ -64,8 +66,8 @@ impl SledTables {
                 gen,
             }) => {
                 let registration = self.tables.get(sled).is_none_or(|t| !t.contains_key(vmm));
-                if registration && self.ended.contains(vmm) {
-                    self.registered_after_end.insert(*vmm);
+                if registration && self.given_up.contains(vmm) {
+                    self.registered_after_given_up.insert(*vmm);
                 }
                 self.tables.entry(*sled).or_default().insert(
                     *vmm,
@@ -85,8 +87,15 @@ impl SledTables {
                 if row.runtime.state == VmmState::SagaUnwound {
                     self.unwound.insert(row.id);
                 } else if row.time_deleted.is_some() || row.runtime.state.is_terminal() {
-                    self.ended.insert(row.id);
+                    self.given_up.insert(row.id);
                 }
+            }
+            RecordKind::Model(Event::SledPutState {
+                vmm,
+                accepted: false,
+                ..
+            }) => {
+                self.given_up.insert(*vmm);
             }
             RecordKind::Model(Event::VmmGone { sled, vmm, .. }) => {
                 if let Some(t) = self.tables.get_mut(sled) {
@@ -118,17 +127,18 @@ impl SledTables {
     /// - a start saga whose ENSURE_REGISTERED undo could not reach the sled
     ///   counts the VMM as unregistered and marks its row SagaUnwound
     ///   (`sis_ensure_registered_undo`);
-    /// - a start saga resumed after a Nexus crash registers its VMM after
-    ///   the user's stop ended the VMM's record (`sis_ensure_registered`
-    ///   checks nothing first).
+    /// - a start saga registers its VMM after Nexus gave up on it (a user's
+    ///   stop that reached the sled first found no such VMM and ended its
+    ///   record, or the saga resumed after a Nexus crash):
+    ///   `sis_ensure_registered` checks nothing first.
     ///
     /// Checkers name these in their mechanisms so the list can excuse them
     /// without excusing a VMM left behind any other way.
     pub fn upstream_leak(&self, vmm: VmmId) -> Option<&'static str> {
         if self.unwound.contains(&vmm) {
             Some("left by an unwound start saga")
-        } else if self.registered_after_end.contains(&vmm) {
-            Some("registered after its record ended")
+        } else if self.registered_after_given_up.contains(&vmm) {
+            Some("registered after Nexus gave up on it")
         } else {
             None
         }
