@@ -6,7 +6,11 @@
 //!   sled, 502 or 504, and does not fail the instance.
 //! - A db crash with a write in flight: the caller gets no answer either
 //!   way, and the write may or may not have committed. Both outcomes are
-//!   found here by trying a few crash times and seeds.
+//!   found here by trying a few crash times and seeds. A plain
+//!   `sim.crash("db")` only ever loses the write: the db answers in the
+//!   tick it commits and a crashed host's segments on the wire still
+//!   arrive, so "committed but unanswered" takes a power loss (partition,
+//!   then crash; turmoil-notes 1.4).
 //! - A call through a partition ends with an error within its timeout.
 
 use model::config::{ModelConfig, Timings};
