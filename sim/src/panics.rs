@@ -25,7 +25,12 @@ fn install_hook() {
                     .map(|l| format!(" at {}:{}", l.file(), l.line()))
                     .unwrap_or_default();
                 let msg = payload_text(info.payload());
-                LAST.with(|l| *l.borrow_mut() = Some(format!("{msg}{location}")));
+                // Keep the first panic: later ones (tokio shutting the host
+                // down because of it) only echo it.
+                LAST.with(|l| {
+                    l.borrow_mut()
+                        .get_or_insert_with(|| format!("{msg}{location}"));
+                });
             } else {
                 default(info);
             }

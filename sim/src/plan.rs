@@ -86,12 +86,30 @@ impl fmt::Display for Expected {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultAction {
     Crash(HostId),
+    /// A power loss: the host is cut off from every other host, then
+    /// crashed, so what it had in flight is lost in silence instead of
+    /// closing cleanly (turmoil-notes section 1.4). A restart reconnects it.
+    PowerLoss(HostId),
     Restart(HostId),
     LoseSled(SledId),
-    Partition { a: HostId, b: HostId, oneway: bool },
-    Repair { a: HostId, b: HostId, oneway: bool },
-    Hold { a: HostId, b: HostId },
-    Release { a: HostId, b: HostId },
+    Partition {
+        a: HostId,
+        b: HostId,
+        oneway: bool,
+    },
+    Repair {
+        a: HostId,
+        b: HostId,
+        oneway: bool,
+    },
+    Hold {
+        a: HostId,
+        b: HostId,
+    },
+    Release {
+        a: HostId,
+        b: HostId,
+    },
     GuestShutdown(String),
     ForgetVmm(String),
 }
@@ -101,6 +119,7 @@ impl fmt::Display for FaultAction {
         let arrow = |oneway: bool| if oneway { "->" } else { "<->" };
         match self {
             FaultAction::Crash(h) => write!(f, "crash {h}"),
+            FaultAction::PowerLoss(h) => write!(f, "power loss on {h}"),
             FaultAction::Restart(h) => write!(f, "restart {h}"),
             FaultAction::LoseSled(s) => write!(f, "lose {s}"),
             FaultAction::Partition { a, b, oneway } => {

@@ -70,6 +70,8 @@ pub enum RequestOutcome {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Fault {
     Crash(HostId),
+    /// Cut off from every host, then crashed.
+    PowerLoss(HostId),
     Restart(HostId),
     /// A sled powered off for good: crashed, and mgs reports it off.
     SledLost(SledId),
@@ -156,6 +158,7 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Crash(h) => write!(f, "crash {h}"),
+            Fault::PowerLoss(h) => write!(f, "power loss on {h} (cut off, then crashed)"),
             Fault::Restart(h) => write!(f, "restart {h}"),
             Fault::SledLost(s) => write!(f, "{s} lost (powered off for good)"),
             Fault::Partition { a, b, oneway } => {

@@ -69,6 +69,8 @@ struct Runner<'a> {
     crashed: BTreeSet<HostId>,
     lost: BTreeSet<SledId>,
     partitions: Vec<(HostId, HostId, bool)>,
+    /// The links a power loss cut, per host, repaired when it restarts.
+    powered_off: Vec<(HostId, Vec<HostId>)>,
     holds: Vec<(HostId, HostId)>,
     reached: Vec<bool>,
     /// Records scanned for trace conditions so far.
@@ -123,6 +125,7 @@ pub fn run(
         crashed: BTreeSet::new(),
         lost: BTreeSet::new(),
         partitions: Vec::new(),
+        powered_off: Vec::new(),
         holds: Vec::new(),
         reached: vec![false; plan.must_reach.len()],
         trace_cursor: 0,
@@ -436,7 +439,19 @@ impl Runner<'_> {
                 }
                 record(&self.recorder, *h, Fault::Crash(*h));
             }
+            FaultAction::PowerLoss(h) => {
+                let others: Vec<HostId> = self.all_hosts().into_iter().filter(|o| o != h).collect();
+                for o in &others {
+                    self.world.sim.partition(h.name(), o.name());
+                }
+                self.powered_off.push((*h, others));
+                if self.crashed.insert(*h) {
+                    self.world.sim.crash(h.name());
+                }
+                record(&self.recorder, *h, Fault::PowerLoss(*h));
+            }
             FaultAction::Restart(h) => {
+                self.reconnect(*h);
                 self.world.sim.bounce(h.name());
                 model::probe::clear_halted(*h);
                 self.crashed.remove(h);
@@ -541,6 +556,26 @@ impl Runner<'_> {
         }
     }
 
+    fn all_hosts(&self) -> Vec<HostId> {
+        let mut hosts = vec![HostId::Db, HostId::Mgs, HostId::Workload];
+        hosts.extend((0..self.plan.nexus_count).map(|n| HostId::Nexus(model::ids::NexusId(n))));
+        hosts.extend((0..self.plan.sled_count).map(|s| HostId::Sled(SledId(s))));
+        hosts
+    }
+
+    /// Repairs the links a power loss of `h` cut.
+    fn reconnect(&mut self, h: HostId) {
+        let (cut, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.powered_off)
+            .into_iter()
+            .partition(|(x, _)| *x == h);
+        self.powered_off = kept;
+        for (_, others) in cut {
+            for o in others {
+                self.world.sim.repair(h.name(), o.name());
+            }
+        }
+    }
+
     /// The sled of an instance's newest VMM.
     fn placement(&self, name: &str) -> Option<(SledId, model::ids::InstanceId)> {
         let id = self.recorder.id_of(name)?;
@@ -568,6 +603,7 @@ impl Runner<'_> {
         }
         let crashed: Vec<HostId> = self.crashed.iter().copied().collect();
         for h in crashed {
+            self.reconnect(h);
             if let HostId::Sled(s) = h {
                 if self.lost.contains(&s) {
                     continue;

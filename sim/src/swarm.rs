@@ -225,7 +225,15 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     }
                 }
                 FaultKind::DbCrash => {
-                    push(&mut steps, t, Action::Fault(FaultAction::Crash(HostId::Db)));
+                    // Half clean crashes, half power losses: only a power
+                    // loss can leave a committed write unanswered (a clean
+                    // crash delivers what the db already sent).
+                    let crash = if rng.random_bool(0.5) {
+                        FaultAction::PowerLoss(HostId::Db)
+                    } else {
+                        FaultAction::Crash(HostId::Db)
+                    };
+                    push(&mut steps, t, Action::Fault(crash));
                     let back = t + down_for / 4;
                     push(
                         &mut steps,

@@ -569,7 +569,6 @@ fn a_panic_in_a_saga_task_is_the_crashed_verdict() {
 /// the LocalSet is configured to shutdown on unhandled panic", so the
 /// model's own message and location are lost.
 #[test]
-#[ignore = "sim/src/panics.rs reports the LocalSet's follow-up panic, not the model's"]
 fn the_crashed_verdict_names_the_models_panic() {
     let r = run_with_model_panic();
     let crash = r.crash.clone().unwrap_or_default();
