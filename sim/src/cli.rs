@@ -98,12 +98,24 @@ pub fn parse_variant(s: &str) -> Result<Variant, UsageError> {
     )
 }
 
+/// What each flag's value is, for the error a missing one gets.
+fn accepted(flag: &str) -> &'static str {
+    match flag {
+        "--seed" => "a u64 seed, decimal (4711) or hex (0x1267)",
+        "--seeds" => "a half-open range of u64 seeds A..B, such as 0..1000",
+        "--variant" => "legacy, omicron or fixed (or all, for sweep)",
+        "--case" => "the name of one of the scenario's cases",
+        "--jobs" => "a whole number of worker threads, 1 or more",
+        _ => "a value (see `cargo sim help`)",
+    }
+}
+
 fn value<'a>(
     flag: &str,
     it: &mut impl Iterator<Item = &'a String>,
 ) -> Result<&'a String, UsageError> {
     it.next().map_or_else(
-        || err(format!("{flag} needs a value; see `cargo sim help`")),
+        || err(format!("{flag} needs a value: {}", accepted(flag))),
         Ok,
     )
 }

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+mod logging;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -55,12 +57,19 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             trace,
         } => {
             let s = catalog::find(&scenario)?;
+            // RUST_LOG's subscriber lives for the run only (`run`, not
+            // `sweep`: one seed's detail is readable, thousands' is not).
+            let log = logging::from_env()?;
             let (r, shape) = catalog::run(&s, case.as_deref(), variant, seed)?;
+            drop(log);
             let failed = r.verdict() != Verdict::Held;
             print!(
                 "{}",
                 report::run_report(&r, shape.as_ref(), trace || failed)
             );
+            if report::needs_repro(&r) {
+                println!("{}", report::repro(&r));
+            }
             Ok(if failed {
                 ExitCode::from(1)
             } else {
