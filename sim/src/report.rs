@@ -173,14 +173,14 @@ pub fn sweep_summary(outcomes: &[Outcome]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<52} {:<8} {:>6} {:>9}  verdicts",
+        "{:<60} {:<8} {:>6} {:>9}  verdicts",
         "scenario", "variant", "runs", "expected"
     );
     for ((name, variant), (runs, matched, verdicts)) in &table {
         let v: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(
             out,
-            "{name:<52} {variant:<8} {runs:>6} {matched:>9}  {}",
+            "{name:<60} {variant:<8} {runs:>6} {matched:>9}  {}",
             v.join(", ")
         );
     }
