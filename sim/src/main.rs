@@ -130,8 +130,7 @@ fn sweep(
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::with_capacity(total));
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
     eprintln!("sweep: {total} runs on {jobs} threads");
-    // determinism-ok: wall-clock progress reporting, outside every run.
-    let started = std::time::Instant::now();
+    let started = std::time::Instant::now(); // determinism-ok: progress display, outside every run
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
