@@ -243,21 +243,19 @@ impl Probe for Recorder {
     }
 
     fn point(&self, host: HostId, name: &str) -> PointAction {
+        let key = (host, name.to_string());
         let arm = {
             let mut inner = self.inner.borrow_mut();
-            if !inner.reached.contains(&(host, name.to_string())) {
-                inner.reached.insert((host, name.to_string()));
+            inner.reached.insert(key.clone());
+            // Error injections are armed on saga nodes (`start.ALLOC_SERVER`),
+            // not on points; `inject_error` takes them.
+            match inner.armed.get(&key) {
+                Some(PointArm::Crash | PointArm::Pause) => inner.armed.remove(&key),
+                Some(PointArm::InjectError) | None => None,
             }
-            inner.armed.remove(&(host, name.to_string()))
         };
-        let arm = match arm {
-            None => return PointAction::Continue,
-            Some(PointArm::InjectError) => {
-                // Not a point arm: put it back for `inject_error`.
-                self.arm(host, name, PointArm::InjectError);
-                return PointAction::Continue;
-            }
-            Some(arm) => arm,
+        let Some(arm) = arm else {
+            return PointAction::Continue;
         };
         self.record(
             host,
