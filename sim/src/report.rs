@@ -61,14 +61,19 @@ pub fn findings(r: &RunReport) -> String {
             v.instance
                 .map(|i| format!(" ({})", r.names.get(&i).cloned().unwrap_or(i.to_string())))
                 .unwrap_or_default(),
-            v.message
+            rename(&v.message, r)
         );
         for e in &v.evidence {
             let _ = writeln!(out, "    | {}", rename(e, r));
         }
     }
     for v in &r.known {
-        let _ = writeln!(out, "known upstream: {} ({})", v.signature(), v.message);
+        let _ = writeln!(
+            out,
+            "known upstream: {} ({})",
+            v.signature(),
+            rename(&v.message, r)
+        );
     }
     for d in &r.divergences {
         let _ = writeln!(out, "DIVERGED: {d}");
