@@ -180,6 +180,11 @@ pub fn run(
                 .push(format!("the story never reached: {cond}"));
         }
     }
+    // `hung` is reported only when the deadline came without quiet and no
+    // checker fired (design section 3): a run that never settles because of
+    // something a checker names (a leaked reservation that leaves an
+    // instance nowhere to go, say) is explained by that checker.
+    let hung = hung.filter(|_| runner.crash.is_none() && violations.is_empty());
     let (known, violations) = known_upstream::split(violations, variant);
     RunReport {
         name: match case {
@@ -193,7 +198,7 @@ pub fn run(
         violations,
         known,
         divergences: runner.divergences,
-        hung: if runner.crash.is_some() { None } else { hung },
+        hung,
         crash: runner.crash,
         expected: plan.expected_violations.clone(),
         expected_is_ceiling: plan.is_swarm,

@@ -43,10 +43,14 @@ pub fn external_state(db: &Db, row: &InstanceRow) -> ExternalState {
 pub fn up_sled_has_room(end: &FinalState<'_>, row: &InstanceRow) -> bool {
     end.sleds_up.iter().any(|s| {
         end.db.reservations_on(*s) < end.sled_capacity as usize
-            || end
-                .db
-                .reservations()
-                .any(|r| r.sled_id == *s && r.instance_id == row.id)
+            || end.db.reservations().any(|r| {
+                // Its own active VMM's slot is room for it; a slot leaked
+                // by an earlier start saga is not (a new start reserves
+                // anew, for a new VMM).
+                r.sled_id == *s
+                    && r.instance_id == row.id
+                    && row.runtime.propolis_id == Some(r.vmm_id)
+            })
     })
 }
 
