@@ -209,7 +209,7 @@ mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
     use model::db::protocol::DbRequest;
-    use model::db::rows::{InstanceRow, VmmRuntime};
+    use model::db::rows::InstanceRow;
     use model::event::{Cause, Query};
 
     fn check(s: &Story) -> Vec<Violation> {
@@ -219,21 +219,8 @@ mod tests {
     /// Design must-not-fire: a stale write dropped by the db.
     #[test]
     fn quiet_on_a_stale_write_dropped_by_the_db() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let vmm = s.row(id).runtime.propolis_id.unwrap();
         // A late push of the Starting state (generation 2) after Running.
-        s.db(
-            Cause::SledPush { sled: SledId(0) },
-            DbRequest::VmmUpdateRuntime {
-                id: vmm,
-                new: VmmRuntime {
-                    state: VmmState::Starting,
-                    gen: Generation(2),
-                },
-                failure_reason: None,
-            },
-        );
+        let (mut s, id) = Story::stale_vmm_write_dropped();
         // A stale instance write too.
         let mut rt = s.row(id).runtime;
         rt.gen = Generation(1);
@@ -351,10 +338,7 @@ mod tests {
     fn quiet_on_a_whole_lifecycle() {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        s.stop(id, 202);
-        s.start_saga(id, model::states::StartReason::User);
-        s.guest_shutdown(id);
-        s.delete(id, 204);
+        s.lifecycle(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
