@@ -63,6 +63,23 @@ fn violation(
     }
 }
 
+/// The highest generation an applied write must not go below, with the
+/// line that showed it: the row's own before the write, or the last applied
+/// write's, whichever is higher.
+fn high_water(
+    before: Option<Generation>,
+    line: &str,
+    last: Option<&(Generation, String)>,
+) -> Option<(Generation, String)> {
+    let mut high = before.map(|g| (g, line.to_string()));
+    if let Some((g, l)) = last {
+        if high.as_ref().is_none_or(|(h, _)| g > h) {
+            high = Some((*g, l.clone()));
+        }
+    }
+    high
+}
+
 impl Checker for GenerationMonotonic {
     fn name(&self) -> &'static str {
         NAME
@@ -96,13 +113,8 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
-                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
-                if let Some((g, l)) = self.instances.get(&id) {
-                    if high.as_ref().is_none_or(|(h, _)| g > h) {
-                        high = Some((*g, l.clone()));
-                    }
-                }
-                if let Some((g, l)) = high {
+                let before = before.as_ref().map(|b| b.runtime.gen);
+                if let Some((g, l)) = high_water(before, &line, self.instances.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
@@ -126,13 +138,8 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
-                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
-                if let Some((g, l)) = self.vmms.get(&id) {
-                    if high.as_ref().is_none_or(|(h, _)| g > h) {
-                        high = Some((*g, l.clone()));
-                    }
-                }
-                if let Some((g, l)) = high {
+                let before = before.as_ref().map(|b| b.runtime.gen);
+                if let Some((g, l)) = high_water(before, &line, self.vmms.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
