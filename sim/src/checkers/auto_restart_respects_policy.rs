@@ -146,7 +146,6 @@ impl Checker for AutoRestartRespectsPolicy {
 mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
-    use model::event::{ApiOp, Cause};
 
     const COOLDOWN: u64 = 300_000;
 
@@ -157,12 +156,7 @@ mod tests {
     fn failed(s: &mut Story, policy: Option<AutoRestartPolicy>) -> model::ids::InstanceId {
         let (id, _) = s.create("web", true, policy);
         s.forget(id);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         id
     }
 
@@ -177,11 +171,7 @@ mod tests {
     /// Design must-not-fire: a reboot answered 503, then auto-restarted.
     #[test]
     fn quiet_on_reboot_503_then_auto_restart() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
-        s.reincarnate(id);
+        let (s, _) = Story::reboot_503_then_auto_restart(Some(AutoRestartPolicy::BestEffort));
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
@@ -212,12 +202,7 @@ mod tests {
         let id = failed(&mut s, None);
         s.reincarnate(id);
         s.forget(id);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         s.advance(wait);
         s.reincarnate(id);
         s
@@ -261,12 +246,7 @@ mod tests {
         let id = failed(&mut s, None);
         s.reincarnate(id);
         s.forget(id);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         s.advance(20_000);
         s.reincarnate(id);
         assert!(check(&s).is_empty(), "{}", s.trace());

@@ -136,7 +136,7 @@ mod tests {
     use model::db::protocol::DbRequest;
     use model::event::{Cause, Query};
     use model::ids::{HostId, SagaId};
-    use model::states::{Generation, StartReason};
+    use model::states::Generation;
 
     fn check(s: &Story) -> Vec<Violation> {
         s.run(&mut DbConstraints::new())
@@ -161,10 +161,7 @@ mod tests {
             },
         );
         assert!(s.trace().contains("DROPPED (conflict)"));
-        s.stop(id, 202);
-        s.start_saga(id, StartReason::User);
-        s.guest_shutdown(id);
-        s.delete(id, 204);
+        s.lifecycle(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 

@@ -172,7 +172,7 @@ mod tests {
     use model::db::rows::SagaName;
     use model::event::{ApiOp, Cause};
     use model::ids::InstanceId;
-    use model::states::{IntendedState, StartReason};
+    use model::states::IntendedState;
 
     fn check(s: &Story) -> Vec<Violation> {
         s.run(&mut DeleteHonored::new())
@@ -183,8 +183,7 @@ mod tests {
     fn failed_delete() -> (Story, InstanceId) {
         let mut s = Story::new();
         let (id, _) = s.create("web", false, None);
-        let del = s.send(ApiOp::Delete, "web");
-        s.accept(del, ApiOp::Delete, id);
+        let del = s.send_accepted(ApiOp::Delete, id);
         s.respond(del, ApiOp::Delete, "web", 503);
         (s, id)
     }
@@ -202,19 +201,13 @@ mod tests {
     #[test]
     fn quiet_when_a_failed_delete_is_followed_by_an_accepted_start() {
         let (mut s, id) = failed_delete();
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
+        s.start(id, 202);
         assert_eq!(check(&s), vec![], "{}", s.trace());
     }
 
     #[test]
     fn quiet_after_a_delete() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.stop(id, 202);
-        s.delete(id, 204);
+        let (s, _) = Story::stopped_and_deleted();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
@@ -268,8 +261,7 @@ mod tests {
         let req = s.send(ApiOp::Delete, "web");
         s.reject(req, ApiOp::Delete, id, 400);
         s.respond(req, ApiOp::Delete, "web", 400);
-        let req = s.send(ApiOp::Delete, "web");
-        s.accept(req, ApiOp::Delete, id);
+        let req = s.send_accepted(ApiOp::Delete, id);
         s.no_response(req, ApiOp::Delete, "web");
         assert!(check(&s).is_empty(), "{}", s.trace());
     }

@@ -202,24 +202,16 @@ mod tests {
         s.run(&mut DestroyedIsFinal::new())
     }
 
-    fn deleted() -> (Story, InstanceId) {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.stop(id, 202);
-        s.delete(id, 204);
-        (s, id)
-    }
-
     #[test]
     fn quiet_on_a_delete_and_a_new_instance_of_the_same_name() {
-        let (mut s, _) = deleted();
+        let (mut s, _) = Story::stopped_and_deleted();
         s.create("web", true, None);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     #[test]
     fn fires_when_an_intent_write_lands_on_a_destroyed_row() {
-        let (mut s, id) = deleted();
+        let (mut s, id) = Story::stopped_and_deleted();
         // The db refuses writes to soft-deleted rows; a buggy one would
         // not. Tell the write as the db would have reported it.
         let before = s.row(id);
@@ -248,7 +240,7 @@ mod tests {
 
     #[test]
     fn fires_when_a_sled_registers_a_vmm_for_a_destroyed_instance() {
-        let (mut s, id) = deleted();
+        let (mut s, id) = Story::stopped_and_deleted();
         let saga = s.saga(SagaName::InstanceStart, id, Some(StartReason::AutoRestart));
         // CREATE_VMM_RECORD still lands (the VMM table has no instance
         // check); MARK_AS_STARTING does not.
@@ -264,12 +256,7 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         let vmm = s.row(id).runtime.propolis_id.unwrap();
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         s.delete(id, 204);
         // The sled comes back and reports the old VMM's end.
         s.model(

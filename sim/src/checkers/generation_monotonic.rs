@@ -63,6 +63,23 @@ fn violation(
     }
 }
 
+/// The highest generation an applied write must not go below, with the
+/// line that showed it: the row's own before the write, or the last applied
+/// write's, whichever is higher.
+fn high_water(
+    before: Option<Generation>,
+    line: &str,
+    last: Option<&(Generation, String)>,
+) -> Option<(Generation, String)> {
+    let mut high = before.map(|g| (g, line.to_string()));
+    if let Some((g, l)) = last {
+        if high.as_ref().is_none_or(|(h, _)| g > h) {
+            high = Some((*g, l.clone()));
+        }
+    }
+    high
+}
+
 impl Checker for GenerationMonotonic {
     fn name(&self) -> &'static str {
         NAME
@@ -96,13 +113,8 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
-                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
-                if let Some((g, l)) = self.instances.get(&id) {
-                    if high.as_ref().is_none_or(|(h, _)| g > h) {
-                        high = Some((*g, l.clone()));
-                    }
-                }
-                if let Some((g, l)) = high {
+                let before = before.as_ref().map(|b| b.runtime.gen);
+                if let Some((g, l)) = high_water(before, &line, self.instances.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
@@ -126,13 +138,8 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
-                let mut high = before.as_ref().map(|b| (b.runtime.gen, line.clone()));
-                if let Some((g, l)) = self.vmms.get(&id) {
-                    if high.as_ref().is_none_or(|(h, _)| g > h) {
-                        high = Some((*g, l.clone()));
-                    }
-                }
-                if let Some((g, l)) = high {
+                let before = before.as_ref().map(|b| b.runtime.gen);
+                if let Some((g, l)) = high_water(before, &line, self.vmms.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
@@ -209,7 +216,7 @@ mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
     use model::db::protocol::DbRequest;
-    use model::db::rows::{InstanceRow, VmmRuntime};
+    use model::db::rows::InstanceRow;
     use model::event::{Cause, Query};
 
     fn check(s: &Story) -> Vec<Violation> {
@@ -219,21 +226,8 @@ mod tests {
     /// Design must-not-fire: a stale write dropped by the db.
     #[test]
     fn quiet_on_a_stale_write_dropped_by_the_db() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let vmm = s.row(id).runtime.propolis_id.unwrap();
         // A late push of the Starting state (generation 2) after Running.
-        s.db(
-            Cause::SledPush { sled: SledId(0) },
-            DbRequest::VmmUpdateRuntime {
-                id: vmm,
-                new: VmmRuntime {
-                    state: VmmState::Starting,
-                    gen: Generation(2),
-                },
-                failure_reason: None,
-            },
-        );
+        let (mut s, id) = Story::stale_vmm_write_dropped();
         // A stale instance write too.
         let mut rt = s.row(id).runtime;
         rt.gen = Generation(1);
@@ -351,10 +345,7 @@ mod tests {
     fn quiet_on_a_whole_lifecycle() {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        s.stop(id, 202);
-        s.start_saga(id, model::states::StartReason::User);
-        s.guest_shutdown(id);
-        s.delete(id, 204);
+        s.lifecycle(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 

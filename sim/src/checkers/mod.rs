@@ -139,11 +139,9 @@ pub fn all(default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
 mod tests {
     use super::testkit::Story;
     use super::*;
-    use model::db::protocol::DbRequest;
-    use model::db::rows::VmmRuntime;
-    use model::event::{ApiOp, Cause};
-    use model::ids::{HostId, NexusId, SledId};
-    use model::states::{AutoRestartPolicy, Generation, StartReason, VmmState};
+    use model::event::ApiOp;
+    use model::ids::{HostId, NexusId};
+    use model::states::AutoRestartPolicy;
 
     /// Every checker over the story; the names of those that fired.
     fn fired(s: &Story) -> BTreeSet<&'static str> {
@@ -165,13 +163,7 @@ mod tests {
     #[test]
     fn no_checker_fires_on_the_designs_five_histories() {
         // A guest shutdown after a start.
-        let mut s = Story::new();
-        let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
-        s.guest_shutdown(id);
+        let (s, _) = Story::guest_shutdown_after_start();
         assert_eq!(
             fired(&s),
             set(&[]),
@@ -181,15 +173,7 @@ mod tests {
 
         // A start overlapping a stop (the stop lands first, the start's
         // saga after it).
-        let mut s = Story::new();
-        let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.respond(stop, ApiOp::Stop, "web", 202);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
+        let (s, _) = Story::start_overlapping_stop();
         assert_eq!(
             fired(&s),
             set(&[]),
@@ -199,10 +183,7 @@ mod tests {
 
         // A stop with no response, whether or not it took effect.
         for took_effect in [false, true] {
-            let mut s = Story::new();
-            let (id, _) = s.create("web", true, None);
-            let stop = s.send(ApiOp::Stop, "web");
-            s.accept(stop, ApiOp::Stop, id);
+            let (mut s, id, stop) = Story::stop_accepted();
             if took_effect {
                 s.stop_vmm(id);
             }
@@ -211,11 +192,7 @@ mod tests {
         }
 
         // A reboot answered 503 then auto-restarted.
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
-        s.reincarnate(id);
+        let (s, _) = Story::reboot_503_then_auto_restart(Some(AutoRestartPolicy::BestEffort));
         assert_eq!(
             fired(&s),
             set(&[]),
@@ -224,20 +201,7 @@ mod tests {
         );
 
         // A stale write dropped by the db.
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let vmm = s.row(id).runtime.propolis_id.unwrap();
-        s.db(
-            Cause::SledPush { sled: SledId(0) },
-            DbRequest::VmmUpdateRuntime {
-                id: vmm,
-                new: VmmRuntime {
-                    state: VmmState::Starting,
-                    gen: Generation(2),
-                },
-                failure_reason: None,
-            },
-        );
+        let (s, _) = Story::stale_vmm_write_dropped();
         assert!(s.trace().contains("DROPPED"));
         assert_eq!(fired(&s), set(&[]), "stale write dropped\n{}", s.trace());
     }
@@ -246,10 +210,7 @@ mod tests {
     /// and the stop's intent not honored at the end.
     #[test]
     fn legacy_6809_fires_exactly_the_intent_checkers() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        let (mut s, id) = Story::answered_503_vmm_gone(ApiOp::Stop, None);
         s.reincarnate(id);
         assert_eq!(
             fired(&s),

@@ -94,10 +94,8 @@ mod tests {
     /// instance goes Failed, and reincarnation starts it again.
     #[test]
     fn fires_on_legacy_6809() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        let (mut s, id) =
+            Story::answered_503_vmm_gone(ApiOp::Stop, Some(AutoRestartPolicy::BestEffort));
         s.advance(60_000);
         s.reincarnate(id);
         let v = check(&s);
@@ -125,15 +123,14 @@ mod tests {
         s.forget(id);
         s.fail_vmm(
             id,
-            crate::checkers::testkit::Story::cause(
+            Story::cause(
                 model::ids::SagaId(1),
                 model::db::rows::SagaName::InstanceUpdate,
                 "watcher",
             ),
         );
         let saga = s.reincarnation_selects(id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
         let mut rt = s.row(id).runtime;
         rt.nexus_state = model::states::InstanceState::NoVmm;
         rt.gen = rt.gen.next();
@@ -163,9 +160,7 @@ mod tests {
 
     #[test]
     fn fires_after_a_recorded_guest_shutdown() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.guest_shutdown(id);
+        let (mut s, id) = Story::guest_shutdown_after_create();
         s.start_saga(id, StartReason::IntentReconciler);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
@@ -177,11 +172,7 @@ mod tests {
     /// Design must-not-fire: a reboot answered 503, then auto-restarted.
     #[test]
     fn quiet_on_reboot_503_then_auto_restart() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
-        s.reincarnate(id);
+        let (s, _) = Story::reboot_503_then_auto_restart(None);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
@@ -191,8 +182,7 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         s.forget(id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
         s.fail_vmm(id, model::event::Cause::Api { req: stop });
         s.no_response(stop, ApiOp::Stop, "web");
         s.reincarnate(id);
@@ -203,15 +193,7 @@ mod tests {
     /// marks the instance starting after the stop completed.
     #[test]
     fn quiet_when_a_start_overlaps_the_stop() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.respond(stop, ApiOp::Stop, "web", 202);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
+        let (s, _) = Story::start_overlapping_stop();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
@@ -220,10 +202,7 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         s.stop(id, 202);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
+        s.start(id, 202);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 

@@ -880,8 +880,7 @@ mod tests {
     fn a_4xx_undoes_acceptance_and_a_rejection_is_never_accepted() {
         let mut s = Story::new();
         let (id, _) = s.create("web", false, None);
-        let r = s.send(ApiOp::Start, "web");
-        s.accept(r, ApiOp::Start, id);
+        let r = s.send_accepted(ApiOp::Start, id);
         s.respond(r, ApiOp::Start, "web", 409);
         let r2 = s.send(ApiOp::Reboot, "web");
         s.reject(r2, ApiOp::Reboot, id, 400);
@@ -895,10 +894,8 @@ mod tests {
     fn overlapping_requests_are_both_possible_last() {
         let mut s = Story::new();
         let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let start = s.send_accepted(ApiOp::Start, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
         s.respond(stop, ApiOp::Stop, "web", 202);
         s.respond(start, ApiOp::Start, "web", 202);
         let t = tracker(&s);
@@ -909,11 +906,7 @@ mod tests {
 
     #[test]
     fn a_request_with_no_response_is_always_possibly_last() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.no_response(stop, ApiOp::Stop, "web");
+        let (s, id) = Story::stop_with_no_response();
         let t = tracker(&s);
         let mut last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
         last.sort();
@@ -924,14 +917,10 @@ mod tests {
 
     #[test]
     fn nexus_response_orders_a_request_the_client_never_heard_back_from() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let (mut s, id, stop) = Story::stop_accepted();
         s.server_respond(stop, ApiOp::Stop, 202);
         s.no_response(stop, ApiOp::Stop, "web");
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
+        let start = s.send_accepted(ApiOp::Start, id);
         s.respond(start, ApiOp::Start, "web", 202);
         let t = tracker(&s);
         let last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
@@ -942,18 +931,13 @@ mod tests {
 
     #[test]
     fn guest_shutdown_is_recorded_only_when_nobody_asked_for_a_stop() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.guest_shutdown(id);
+        let (s, id) = Story::guest_shutdown_after_create();
         let t = tracker(&s);
         let last = t.possible_last(id);
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].kind, ReqKind::GuestShutdown);
 
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let (mut s, id, stop) = Story::stop_accepted();
         s.stop_vmm(id);
         s.respond(stop, ApiOp::Stop, "web", 202);
         let t = tracker(&s);
@@ -962,10 +946,7 @@ mod tests {
 
     #[test]
     fn a_run_like_request_after_the_stop_excuses_it() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let (mut s, id, stop) = Story::stop_accepted();
         s.stop_vmm(id);
         s.respond(stop, ApiOp::Stop, "web", 202);
         let t = tracker(&s);
@@ -973,18 +954,14 @@ mod tests {
             .unexcused_stop(id, u64::MAX)
             .expect("the stop is unexcused");
         assert_eq!(s1.kind, ReqKind::Stop);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
+        s.send_accepted(ApiOp::Start, id);
         let t = tracker(&s);
         assert!(t.unexcused_stop(id, u64::MAX).is_none());
     }
 
     #[test]
     fn a_reused_name_maps_requests_to_the_new_instance() {
-        let mut s = Story::new();
-        let (old, _) = s.create("web", true, None);
-        s.stop(old, 202);
-        s.delete(old, 204);
+        let (mut s, old) = Story::stopped_and_deleted();
         let (new, _) = s.create("web", false, None);
         assert_ne!(old, new);
         let start = s.send(ApiOp::Start, "web");

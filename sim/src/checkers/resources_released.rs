@@ -128,7 +128,7 @@ mod tests {
     use crate::record::Fault;
     use model::db::protocol::DbRequest;
     use model::db::rows::{SagaName, SagaState};
-    use model::event::{Cause, NodeStep};
+    use model::event::NodeStep;
     use model::ids::{HostId, SledId};
     use model::states::StartReason;
 
@@ -190,12 +190,7 @@ mod tests {
     fn fires_on_a_vmm_on_a_sled_without_a_row() {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "VMM on a sled without a row");
@@ -211,12 +206,7 @@ mod tests {
             let mut s = Story::new();
             let (id, _) = s.create("web", true, None);
             s.fault(f);
-            s.fail_vmm(
-                id,
-                Cause::Task {
-                    task: model::event::BackgroundTask::InstanceWatcher,
-                },
-            );
+            s.watcher_fails_vmm(id);
             assert!(check(&s).is_empty(), "{}", s.trace());
         }
     }

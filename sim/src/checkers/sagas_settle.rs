@@ -153,10 +153,7 @@ mod tests {
 
     #[test]
     fn quiet_when_every_saga_finished() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.stop(id, 202);
-        s.delete(id, 204);
+        let (s, _) = Story::stopped_and_deleted();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 

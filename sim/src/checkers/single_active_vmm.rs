@@ -83,7 +83,7 @@ mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
     use crate::record::Fault;
-    use model::event::{ApiOp, Cause, VmmGoneReason};
+    use model::event::{ApiOp, VmmGoneReason};
     use model::ids::{HostId, SledId};
     use model::states::{StartReason, VmmState};
 
@@ -104,12 +104,7 @@ mod tests {
         let (id, _) = s.create("web", true, None);
         let old = s.active_vmm(id);
         s.forget(id);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         s.sled_state(old, VmmState::Starting);
         s.sled = SledId(1);
         s.reincarnate(id);
@@ -125,12 +120,7 @@ mod tests {
     fn fires_when_the_old_vmm_still_runs() {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         s.sled = SledId(1);
         s.reincarnate(id);
         let v = check(&s);
@@ -141,10 +131,7 @@ mod tests {
 
     #[test]
     fn quiet_when_the_old_vmm_is_gone() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        let (mut s, id) = Story::answered_503_vmm_gone(ApiOp::Reboot, None);
         s.sled = SledId(1);
         s.reincarnate(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
@@ -159,12 +146,7 @@ mod tests {
             let mut s = Story::new();
             let (id, _) = s.create("web", true, None);
             s.fault(fault);
-            s.fail_vmm(
-                id,
-                Cause::Task {
-                    task: model::event::BackgroundTask::InstanceWatcher,
-                },
-            );
+            s.watcher_fails_vmm(id);
             s.sled = SledId(1);
             s.reincarnate(id);
             assert!(check(&s).is_empty(), "{}", s.trace());
@@ -177,12 +159,7 @@ mod tests {
         let (id, _) = s.create("web", true, None);
         let old = s.row(id).runtime.propolis_id.unwrap();
         s.sled_state(old, VmmState::Stopping);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         // The old VMM reaches Destroyed before the new one starts; its
         // table entry lingers until torn down.
         let row = s.db.vmm(old).unwrap().clone();

@@ -225,8 +225,7 @@ mod tests {
     fn fires_when_an_unwound_start_leaves_it_stopped() {
         let mut s = Story::new();
         let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
+        let start = s.send_accepted(ApiOp::Start, id);
         let saga = s.saga(SagaName::InstanceStart, id, Some(StartReason::User));
         s.node(
             saga,
@@ -268,13 +267,7 @@ mod tests {
     /// is named in a note.
     #[test]
     fn quiet_with_a_note_on_a_guest_shutdown_after_a_start() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
-        s.guest_shutdown(id);
+        let (s, _) = Story::guest_shutdown_after_start();
         let (v, notes) = check(&s);
         assert!(v.is_empty(), "{v:?}\n{}", s.trace());
         assert_eq!(notes.len(), 1);
@@ -286,10 +279,8 @@ mod tests {
     fn quiet_when_a_start_overlaps_a_stop() {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let start = s.send_accepted(ApiOp::Start, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
         s.respond(start, ApiOp::Start, "web", 202);
         s.stop_vmm(id);
         s.respond(stop, ApiOp::Stop, "web", 202);
@@ -299,11 +290,7 @@ mod tests {
     /// Design must-not-fire: a stop with no response that took effect.
     #[test]
     fn quiet_when_a_stop_with_no_response_took_effect() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.no_response(stop, ApiOp::Stop, "web");
+        let (mut s, id) = Story::stop_with_no_response();
         s.stop_vmm(id);
         assert_eq!(check(&s).0, vec![], "{}", s.trace());
     }
@@ -325,28 +312,18 @@ mod tests {
     /// Design must-not-fire: a reboot answered 503, then auto-restarted.
     #[test]
     fn quiet_on_reboot_503_then_auto_restart() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
-        s.reincarnate(id);
+        let (s, _) = Story::reboot_503_then_auto_restart(None);
         assert_eq!(check(&s), (vec![], vec![]), "{}", s.trace());
     }
 
     #[test]
     fn fires_on_reboot_503_never_restarted_unless_policy_never() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        let (s, _) = Story::answered_503_vmm_gone(ApiOp::Reboot, None);
         let (v, _) = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "reboot ends Failed");
 
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::Never));
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Reboot);
+        let (s, _) = Story::answered_503_vmm_gone(ApiOp::Reboot, Some(AutoRestartPolicy::Never));
         let (v, notes) = check(&s);
         assert!(v.is_empty(), "{v:?}");
         assert_eq!(notes.len(), 1);

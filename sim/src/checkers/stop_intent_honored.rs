@@ -128,7 +128,7 @@ impl Checker for StopIntentHonored {
 mod tests {
     use super::*;
     use crate::checkers::testkit::Story;
-    use model::event::{ApiOp, Cause};
+    use model::event::ApiOp;
     use model::ids::SledId;
     use model::states::StartReason;
 
@@ -147,10 +147,7 @@ mod tests {
     /// Legacy #6809's end: stopped by the user, restarted by reincarnation.
     #[test]
     fn fires_when_a_stopped_instance_ends_running() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.forget(id);
-        s.request_finding_vmm_gone(id, ApiOp::Stop);
+        let (mut s, id) = Story::answered_503_vmm_gone(ApiOp::Stop, None);
         s.reincarnate(id);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
@@ -171,17 +168,9 @@ mod tests {
     /// off); the sled comes back with the guest still running.
     #[test]
     fn fires_when_a_failed_instance_still_has_its_vmm_on_a_sled() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let (mut s, id, stop) = Story::stop_accepted();
         s.respond(stop, ApiOp::Stop, "web", 504);
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "stop leaves a VMM present");
@@ -189,61 +178,37 @@ mod tests {
 
     #[test]
     fn quiet_when_the_vmm_is_on_a_lost_sled() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
+        let (mut s, id, stop) = Story::stop_accepted();
         s.respond(stop, ApiOp::Stop, "web", 504);
         s.fault(crate::record::Fault::SledLost(SledId(0)));
-        s.fail_vmm(
-            id,
-            Cause::Task {
-                task: model::event::BackgroundTask::InstanceWatcher,
-            },
-        );
+        s.watcher_fails_vmm(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     /// Design must-not-fire: a stop with no response that never happened.
     #[test]
     fn quiet_when_a_stop_with_no_response_did_not_take_effect() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.no_response(stop, ApiOp::Stop, "web");
+        let (s, _) = Story::stop_with_no_response();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     /// Design must-not-fire: a start overlapping a stop, start wins.
     #[test]
     fn quiet_when_a_start_overlaps_a_stop() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", false, None);
-        let start = s.send(ApiOp::Start, "web");
-        s.accept(start, ApiOp::Start, id);
-        let stop = s.send(ApiOp::Stop, "web");
-        s.accept(stop, ApiOp::Stop, id);
-        s.respond(stop, ApiOp::Stop, "web", 202);
-        s.start_saga(id, StartReason::User);
-        s.respond(start, ApiOp::Start, "web", 202);
+        let (s, _) = Story::start_overlapping_stop();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     /// Design must-not-fire: a guest shutdown after a start: Stopped.
     #[test]
     fn quiet_on_a_guest_shutdown_after_a_start() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.guest_shutdown(id);
+        let (s, _) = Story::guest_shutdown_after_create();
         assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     #[test]
     fn fires_when_a_guest_shutdown_is_undone_by_a_restart() {
-        let mut s = Story::new();
-        let (id, _) = s.create("web", true, None);
-        s.guest_shutdown(id);
+        let (mut s, id) = Story::guest_shutdown_after_create();
         s.start_saga(id, StartReason::IntentReconciler);
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());

@@ -718,6 +718,142 @@ impl Story {
         req
     }
 
+    /// A user request on `id` that Nexus accepts (not yet answered).
+    pub fn send_accepted(&mut self, op: ApiOp, id: InstanceId) -> ReqId {
+        let name = self.row(id).name;
+        let req = self.send(op, &name);
+        self.accept(req, op, id);
+        req
+    }
+
+    /// A user start of a stopped instance, answered `status`.
+    pub fn start(&mut self, id: InstanceId, status: u16) -> ReqId {
+        let name = self.row(id).name;
+        let req = self.send_accepted(ApiOp::Start, id);
+        self.start_saga(id, StartReason::User);
+        self.respond(req, ApiOp::Start, &name, status);
+        req
+    }
+
+    /// The instance watcher marks the active VMM Failed (its sled could
+    /// not be reached) and the update saga makes the instance Failed.
+    pub fn watcher_fails_vmm(&mut self, id: InstanceId) {
+        self.fail_vmm(
+            id,
+            Cause::Task {
+                task: BackgroundTask::InstanceWatcher,
+            },
+        );
+    }
+
+    /// Stop, start, guest shutdown and delete of a running instance.
+    pub fn lifecycle(&mut self, id: InstanceId) {
+        self.stop(id, 202);
+        self.start_saga(id, StartReason::User);
+        self.guest_shutdown(id);
+        self.delete(id, 204);
+    }
+
+    // ---- shared histories ----
+
+    /// "web", created stopped; a start and then a stop accepted; the stop
+    /// answered 202, then the start's saga runs and the start is answered
+    /// 202 (the start wins).
+    pub fn start_overlapping_stop() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let start = s.send_accepted(ApiOp::Start, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        (s, id)
+    }
+
+    /// "web", created running, and a stop accepted but not yet answered.
+    pub fn stop_accepted() -> (Story, InstanceId, ReqId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let stop = s.send_accepted(ApiOp::Stop, id);
+        (s, id, stop)
+    }
+
+    /// [`Story::stop_accepted`] whose client gets no response.
+    pub fn stop_with_no_response() -> (Story, InstanceId) {
+        let (mut s, id, stop) = Story::stop_accepted();
+        s.no_response(stop, ApiOp::Stop, "web");
+        (s, id)
+    }
+
+    /// "web", created running with `policy`; its sled agent forgets the
+    /// VMM, and a user `op` (stop or reboot) finds it gone: the VMM is
+    /// marked Failed and the answer is 503.
+    pub fn answered_503_vmm_gone(
+        op: ApiOp,
+        policy: Option<AutoRestartPolicy>,
+    ) -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, policy);
+        s.forget(id);
+        s.request_finding_vmm_gone(id, op);
+        (s, id)
+    }
+
+    /// A reboot answered 503 (see [`Story::answered_503_vmm_gone`]), then
+    /// auto-restarted by reincarnation.
+    pub fn reboot_503_then_auto_restart(policy: Option<AutoRestartPolicy>) -> (Story, InstanceId) {
+        let (mut s, id) = Story::answered_503_vmm_gone(ApiOp::Reboot, policy);
+        s.reincarnate(id);
+        (s, id)
+    }
+
+    /// "web", created running, whose guest then powers off.
+    pub fn guest_shutdown_after_create() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.guest_shutdown(id);
+        (s, id)
+    }
+
+    /// "web", created stopped, started by the user (202), whose guest
+    /// then powers off.
+    pub fn guest_shutdown_after_start() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        s.start(id, 202);
+        s.guest_shutdown(id);
+        (s, id)
+    }
+
+    /// "web", created running, whose sled then pushes its Starting state
+    /// (generation 2) late, after Running: the db drops the stale write.
+    pub fn stale_vmm_write_dropped() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.active_vmm(id);
+        s.db(
+            Cause::SledPush { sled: SledId(0) },
+            DbRequest::VmmUpdateRuntime {
+                id: vmm,
+                new: VmmRuntime {
+                    state: VmmState::Starting,
+                    gen: Generation(2),
+                },
+                failure_reason: None,
+            },
+        );
+        (s, id)
+    }
+
+    /// "web", created running, stopped (202) and deleted (204).
+    pub fn stopped_and_deleted() -> (Story, InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        s.stop(id, 202);
+        s.delete(id, 204);
+        (s, id)
+    }
+
     // ---- judging ----
 
     pub fn end(&self) -> FinalState<'_> {

@@ -191,43 +191,31 @@ impl Rebuilt {
                 before,
                 after,
                 ..
-            } => match (before, after) {
-                (_, Some(a)) => {
-                    self.instances.insert(a.id, (**a).clone());
-                }
-                (Some(b), None) => {
-                    self.instances.remove(&b.id);
-                }
-                (None, None) => {}
-            },
+            } => apply(
+                &mut self.instances,
+                before.as_deref(),
+                after.as_deref(),
+                |r| r.id,
+            ),
             Event::VmmWrite {
                 outcome: WriteOutcome::Applied,
                 before,
                 after,
                 ..
-            } => match (before, after) {
-                (_, Some(a)) => {
-                    self.vmms.insert(a.id, (**a).clone());
-                }
-                (Some(b), None) => {
-                    self.vmms.remove(&b.id);
-                }
-                (None, None) => {}
-            },
+            } => apply(&mut self.vmms, before.as_deref(), after.as_deref(), |r| {
+                r.id
+            }),
             Event::ReservationWrite {
                 outcome: WriteOutcome::Applied,
                 before,
                 after,
                 ..
-            } => match (before, after) {
-                (_, Some(a)) => {
-                    self.reservations.insert(a.vmm_id, a.clone());
-                }
-                (Some(b), None) => {
-                    self.reservations.remove(&b.vmm_id);
-                }
-                (None, None) => {}
-            },
+            } => apply(
+                &mut self.reservations,
+                before.as_ref(),
+                after.as_ref(),
+                |r| r.vmm_id,
+            ),
             Event::SagaCreated {
                 saga,
                 name,
@@ -300,6 +288,25 @@ impl Rebuilt {
             .values()
             .filter(|(n, _, s)| *n == name && *s == Some(state))
             .count()
+    }
+}
+
+/// One applied write to a rebuilt table: the row after it, or the row's
+/// removal when the write left none.
+fn apply<K: Ord, V: Clone>(
+    table: &mut BTreeMap<K, V>,
+    before: Option<&V>,
+    after: Option<&V>,
+    key: impl Fn(&V) -> K,
+) {
+    match (before, after) {
+        (_, Some(a)) => {
+            table.insert(key(a), a.clone());
+        }
+        (Some(b), None) => {
+            table.remove(&key(b));
+        }
+        (None, None) => {}
     }
 }
 
