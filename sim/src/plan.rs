@@ -190,32 +190,22 @@ impl fmt::Display for Condition {
     }
 }
 
-pub fn parse_external_state(s: &str) -> Option<ExternalState> {
-    use ExternalState::*;
-    [
-        Creating, Starting, Running, Stopping, Stopped, Rebooting, Migrating, Repairing, Failed,
-        Destroyed,
-    ]
-    .into_iter()
-    .find(|x| format!("{x:?}") == s)
+/// Parses a state by its variant name (`Running`), as serde names it.
+fn parse_variant<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(s.into_deserializer())
+        .map_err(|_: serde::de::value::Error| ())
+        .ok()
 }
 
+/// An external instance state by name (`Running`).
+pub fn parse_external_state(s: &str) -> Option<ExternalState> {
+    parse_variant(s)
+}
+
+/// A VMM state by name (`SagaUnwound`).
 pub fn parse_vmm_state(s: &str) -> Option<VmmState> {
-    use VmmState::*;
-    [
-        Creating,
-        Starting,
-        Running,
-        Stopping,
-        Stopped,
-        Rebooting,
-        Migrating,
-        Failed,
-        Destroyed,
-        SagaUnwound,
-    ]
-    .into_iter()
-    .find(|x| format!("{x:?}") == s)
+    parse_variant(s)
 }
 
 fn host(s: &Option<String>, what: &str) -> Result<HostId, String> {

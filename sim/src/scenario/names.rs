@@ -3,19 +3,7 @@
 
 /// The checkers of design section 3, by the names scenario files use in
 /// `violates`.
-pub const CHECKERS: [&str; 11] = [
-    "no_unintended_restart",
-    "auto_restart_respects_policy",
-    "single_active_vmm",
-    "generation_monotonic",
-    "destroyed_is_final",
-    "db_constraints",
-    "start_intent_honored",
-    "stop_intent_honored",
-    "delete_honored",
-    "sagas_settle",
-    "resources_released",
-];
+pub const CHECKERS: [&str; 11] = crate::checkers::NAMES;
 
 /// `ExternalState`'s variants: what `state` in a condition may name.
 pub(crate) const EXTERNAL_STATES: [&str; 10] = [
@@ -146,5 +134,19 @@ mod tests {
         assert!(!is_omicron_name(""));
         assert!(is_case_name("start.MARK_AS_STARTING.after_log"));
         assert!(!is_case_name("a b"));
+    }
+}
+
+#[cfg(test)]
+mod state_names {
+    /// The state lists in messages name states the parser accepts.
+    #[test]
+    fn every_listed_state_parses() {
+        for s in super::EXTERNAL_STATES {
+            assert!(crate::plan::parse_external_state(s).is_some(), "{s}");
+        }
+        for s in super::VMM_STATES {
+            assert!(crate::plan::parse_vmm_state(s).is_some(), "{s}");
+        }
     }
 }

@@ -15,9 +15,6 @@ use super::spec::{
 };
 use super::subst::is_var_name;
 use model::ids::HostId;
-use model::states::{ExternalState, VmmState};
-use serde::de::IntoDeserializer;
-use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 const VARIANT_KEYS: [&str; 3] = ["legacy", "omicron", "fixed"];
@@ -814,10 +811,7 @@ fn condition(
         )?;
     }
     if let Some(state) = &c.state {
-        if ExternalState::deserialize(state.as_str().into_deserializer())
-            .map_err(|_: serde::de::value::Error| ())
-            .is_err()
-        {
+        if crate::plan::parse_external_state(state).is_none() {
             return Err(ctx.err(
                 &path.key("state"),
                 format!(
@@ -829,10 +823,7 @@ fn condition(
         }
     }
     if let Some(state) = &c.vmm_state {
-        if VmmState::deserialize(state.as_str().into_deserializer())
-            .map_err(|_: serde::de::value::Error| ())
-            .is_err()
-        {
+        if crate::plan::parse_vmm_state(state).is_none() {
             return Err(ctx.err(
                 &path.key("vmm_state"),
                 format!(
