@@ -17,6 +17,7 @@ pub mod db;
 pub mod event;
 pub mod ids;
 pub mod mgs;
+pub mod mutation;
 pub mod nexus;
 pub mod points;
 pub mod probe;

@@ -81,6 +81,20 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>), String> {
+    run_with(s, case, variant, seed, runner::Checking::On)
+}
+
+/// [`run`] with checking on or off (the benchmark's checking overhead).
+pub fn run_with(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    seed: u64,
+    checking: runner::Checking,
+) -> Result<(RunReport, Option<SwarmShape>), String> {
     let (plan, shape) = plan(s, case, variant, seed)?;
-    Ok((runner::run(&plan, &s.name, case, variant, seed), shape))
+    Ok((
+        runner::run_with(&plan, &s.name, case, variant, seed, checking),
+        shape,
+    ))
 }

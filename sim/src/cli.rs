@@ -12,7 +12,7 @@ commands:
   list                                   the scenarios, one line each
   run <scenario> [--seed N] [--variant V] [--case C] [--trace]
                                          one run; prints the verdict and how to reproduce it
-  sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N]
+  sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N] [--coverage]
                                          many seeds in parallel; a summary per scenario and variant
 
   --seed N        a u64, decimal or 0x-hex (default 0)
@@ -20,6 +20,8 @@ commands:
   --variant V     legacy, omicron or fixed (default fixed); `all` for every variant (sweep)
   --jobs N        worker threads, 1 or more (default: the number of cores)
   --trace         print the whole trace, not only the story
+  --coverage      after a sweep, what it reached (state x intent, points, undos, decisions,
+                  faults, races) and what it never reached
 
 exit codes: 0 held, 1 violated/diverged/hung/crashed (or a sweep with an unexpected outcome), 2 bad input";
 
@@ -53,6 +55,8 @@ pub enum Command {
         seeds: Range<u64>,
         variants: Vec<Variant>,
         jobs: usize,
+        /// Print the coverage table after the summary.
+        coverage: bool,
     },
     Help,
 }
@@ -170,9 +174,11 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
             let mut seeds = 0..100;
             let mut variants = vec![Variant::Fixed];
             let mut jobs = cores.max(1);
+            let mut coverage = false;
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--all" => all = true,
+                    "--coverage" => coverage = true,
                     "--seeds" => seeds = parse_seeds(value(a, &mut it)?)?,
                     "--variant" => {
                         let v = value(a, &mut it)?;
@@ -191,7 +197,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                     }
                     flag if flag.starts_with('-') => {
                         return err(format!(
-                            "unknown flag {flag:?} for sweep; it takes --all, --seeds, --variant and --jobs"
+                            "unknown flag {flag:?} for sweep; it takes --all, --seeds, --variant, --jobs and --coverage"
                         ))
                     }
                     name => scenarios.push(name.to_string()),
@@ -209,6 +215,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                 seeds,
                 variants,
                 jobs,
+                coverage,
             })
         }
         other => err(format!(

@@ -2,6 +2,7 @@
 
 use intent_sim::catalog;
 use intent_sim::cli::{self, Command, UsageError, USAGE};
+use intent_sim::coverage::Coverage;
 use intent_sim::report::{self, Outcome};
 use intent_sim::verdict::Verdict;
 use model::variant::Variant;
@@ -82,7 +83,8 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             seeds,
             variants,
             jobs,
-        } => sweep(scenarios, all, seeds, variants, jobs),
+            coverage,
+        } => sweep(scenarios, all, seeds, variants, jobs, coverage),
     }
 }
 
@@ -100,6 +102,7 @@ fn sweep(
     seeds: std::ops::Range<u64>,
     variants: Vec<Variant>,
     jobs: usize,
+    coverage: bool,
 ) -> Result<ExitCode, String> {
     let scenarios = if all {
         catalog::all()?
@@ -129,6 +132,7 @@ fn sweep(
     let done = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::with_capacity(total));
     let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let reached: Mutex<Coverage> = Mutex::new(Coverage::default());
     eprintln!("sweep: {total} runs on {jobs} threads");
     let started = std::time::Instant::now(); // determinism-ok: progress display, outside every run
     std::thread::scope(|scope| {
@@ -138,10 +142,16 @@ fn sweep(
                 let Some(job) = work.get(i) else { break };
                 let s = &scenarios[job.scenario];
                 match catalog::run(s, job.case.as_deref(), job.variant, job.seed) {
-                    Ok((r, _)) => outcomes
-                        .lock()
-                        .expect("no panics hold it")
-                        .push(Outcome::of(&r)),
+                    Ok((r, _)) => {
+                        if coverage {
+                            let c = Coverage::of(&r);
+                            reached.lock().expect("no panics hold it").merge(&c);
+                        }
+                        outcomes
+                            .lock()
+                            .expect("no panics hold it")
+                            .push(Outcome::of(&r));
+                    }
                     Err(e) => errors.lock().expect("no panics hold it").push(e),
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -159,6 +169,12 @@ fn sweep(
     let mut outcomes = outcomes.into_inner().expect("no panics hold it");
     outcomes.sort_by(|a, b| (&a.name, a.variant, a.seed).cmp(&(&b.name, b.variant, b.seed)));
     print!("{}", report::sweep_summary(&outcomes));
+    if coverage {
+        print!(
+            "\n{}",
+            reached.into_inner().expect("no panics hold it").table()
+        );
+    }
     let unexpected = outcomes.iter().filter(|o| !o.matched).count();
     Ok(if unexpected > 0 {
         ExitCode::from(1)
