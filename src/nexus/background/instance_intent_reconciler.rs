@@ -15,6 +15,9 @@
 //!   saga failed (the db's answer lost; steno never undoes a failed node),
 //!   moving them from Creating to NoVmm as `MOVE_TO_STOPPED` would; the next
 //!   activation starts them if their intent is Running.
+//! - Branch 5 (`Variant::reconciler_reaps_orphan_vmms`): it asks every sled
+//!   which VMMs it runs and unregisters a running one that is not its
+//!   instance's active VMM: an orphan guest nothing else will ever stop.
 
 use super::TaskContext;
 use crate::clock;
@@ -25,7 +28,8 @@ use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait
 use crate::nexus::sagas::{self, instance_delete, instance_start};
 use crate::nexus::Nexus;
 use crate::sled_agent::api::{SledRequest, SledResponse};
-use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason};
+use crate::ids::SledId;
+use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason, VmmState};
 use std::rc::Rc;
 
 /// The reconciler's status.
@@ -35,6 +39,7 @@ pub struct InstanceIntentReconcilerStatus {
     pub stops: usize,
     pub deletes: usize,
     pub finished_creates: usize,
+    pub orphans_reaped: usize,
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
@@ -56,11 +61,12 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
         Ok(other) => panic!("db answered FindIntentMismatches with {other:?}"),
         Err(_) => return InstanceIntentReconcilerStatus::default(),
     };
-    let status = InstanceIntentReconcilerStatus {
+    let mut status = InstanceIntentReconcilerStatus {
         starts: to_start.len(),
         stops: to_stop.len(),
         deletes: to_delete.len(),
         finished_creates: to_finish_create.len(),
+        orphans_reaped: 0,
     };
     for instance in to_finish_create {
         ctx.decide(instance.id, Decision::ReconcileFinishCreate);
@@ -121,8 +127,60 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                 )
                 .await;
             }
-            Ok(SledResponse::NothingToDo) | Err(_) => {}
+            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) | Err(_) => {}
         }
     }
+    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms() {
+        status.orphans_reaped = reap_orphans(&ctx).await;
+    }
     status
+}
+
+/// Branch 5: lists every sled's VMMs (all sleds at once, so a lost sled's
+/// timeout does not delay the others) and unregisters each running VMM
+/// that is not its instance's active VMM. The sled's list comes first and
+/// the instance is read after it, so a VMM a start saga registers is
+/// already active when it is listed (`MARK_AS_STARTING` precedes
+/// `ENSURE_REGISTERED`). Returns how many it unregistered.
+async fn reap_orphans(ctx: &TaskContext) -> usize {
+    let sleds = (0..ctx.nexus.cfg.sled_count).map(|s| async move {
+        let sled = SledId(s);
+        match ctx.nexus.sled(sled, &SledRequest::VmmList).await {
+            Ok(SledResponse::Vmms(vmms)) => vmms.into_iter().map(|v| (sled, v)).collect(),
+            Ok(_) | Err(_) => Vec::new(),
+        }
+    });
+    let listed: Vec<_> = futures::future::join_all(sleds)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut reaped = 0;
+    for (sled, (instance, state)) in listed {
+        if !matches!(
+            state.state,
+            VmmState::Starting | VmmState::Running | VmmState::Rebooting
+        ) {
+            continue;
+        }
+        let active = match ctx.nexus.fetch_instance(ctx.cause(), instance).await {
+            Ok(iv) => iv.and_then(|iv| iv.instance.runtime.propolis_id),
+            Err(_) => continue,
+        };
+        if active == Some(state.vmm) {
+            continue;
+        }
+        ctx.decide(
+            instance,
+            Decision::ReconcileReapOrphan {
+                vmm: state.vmm,
+                sled,
+            },
+        );
+        let req = SledRequest::VmmUnregister { vmm: state.vmm };
+        if let Ok(SledResponse::Ok(_)) = ctx.nexus.sled(sled, &req).await {
+            reaped += 1;
+        }
+    }
+    reaped
 }
