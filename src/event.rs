@@ -587,7 +587,10 @@ impl fmt::Display for Event {
                         f.write_str("left in Creating by a failed create: move to NoVmm")
                     }
                     Decision::ReconcileReapOrphan { vmm, sled } => {
-                        write!(f, "{sled} runs vmm {vmm}, not the active VMM: unregister it")
+                        write!(
+                            f,
+                            "{sled} runs vmm {vmm}, not the active VMM: unregister it"
+                        )
                     }
                 }
             }

@@ -86,6 +86,10 @@ pub struct Note {
     pub at: Millis,
     /// Names the exception, in a sentence.
     pub message: String,
+    /// The exception in a few words, as the verdict prints it
+    /// (`held (exception: no up sled has room for web)`); instance ids
+    /// in it are written as names when rendered.
+    pub exception: String,
 }
 
 /// An invariant checker.

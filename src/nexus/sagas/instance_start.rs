@@ -352,9 +352,7 @@ fn sis_ensure_registered<'a>(
                 .await
                 .map_err(|_| db_down())?;
             let still_ours = iv.as_ref().and_then(|iv| iv.vmm.as_ref()).is_some_and(|v| {
-                v.id == vmm.id
-                    && v.time_deleted.is_none()
-                    && !v.runtime.state.is_destroyable()
+                v.id == vmm.id && v.time_deleted.is_none() && !v.runtime.state.is_destroyable()
             });
             if !still_ours {
                 return Err(ActionError::conflict(
@@ -377,9 +375,12 @@ fn sis_ensure_registered<'a>(
                 p.registered = Some(registered);
                 Ok(())
             }
-            Ok(SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_)) => Err(
-                ActionError::new(500, "sled agent refused to register the VMM"),
-            ),
+            Ok(
+                SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_),
+            ) => Err(ActionError::new(
+                500,
+                "sled agent refused to register the VMM",
+            )),
             Err(e) => Err(sled_error(e)),
         }
     })
@@ -429,9 +430,12 @@ fn sis_ensure_running<'a>(
                 record_reported_state(ctx, &vmm, state).await;
                 Ok(())
             }
-            Ok(SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_)) => Err(
-                ActionError::new(500, "sled agent has no such VMM (NO_SUCH_INSTANCE)"),
-            ),
+            Ok(
+                SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_),
+            ) => Err(ActionError::new(
+                500,
+                "sled agent has no such VMM (NO_SUCH_INSTANCE)",
+            )),
             Err(e) => Err(sled_error(e)),
         }
     })
