@@ -50,6 +50,9 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     /// Violations on the known-upstream list.
     pub known: Vec<Violation>,
+    /// The liveness exceptions the checkers applied (printed with the
+    /// verdict: a `held` that let an instance go says why).
+    pub exceptions: Vec<crate::checkers::Note>,
     /// Ways the story did not happen as written.
     pub divergences: Vec<String>,
     /// Why the run never became quiet, if it did not.
