@@ -40,6 +40,9 @@ pub enum Mutation {
     /// instance-start: an auto-restart's `MARK_AS_STARTING` does not stamp
     /// `time_last_auto_restarted`, so the cooldown never starts.
     StartNoRestartStamp,
+    /// instance-start (`fixed` branch 4 off): `ENSURE_REGISTERED` registers
+    /// its VMM even when it is no longer the instance's active VMM.
+    StartRegistersAnyVmm,
     /// instance-start: `ALLOC_SERVER`'s undo forgets the reservation.
     StartAllocUndoKeepsReservation,
     /// instance-start: `MARK_AS_STARTING`'s undo does nothing, leaving the
@@ -70,6 +73,8 @@ pub enum Mutation {
     UpdaterOff,
     /// `fixed` branch 3 off: no instance_intent_reconciler.
     ReconcilerOff,
+    /// `fixed` branch 5 off: the reconciler leaves orphan VMMs running.
+    ReconcilerKeepsOrphans,
     /// sled agent: a state change keeps the old generation.
     SledGenNotBumped,
     /// sled agent: a destroyed VMM reports `Destroyed` at its old
@@ -84,7 +89,7 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 29] = [
+    pub const ALL: [Mutation; 31] = [
         Mutation::DbInstanceGuardOff,
         Mutation::DbVmmGuardOff,
         Mutation::DbLockCasIgnoresHolder,
@@ -96,6 +101,7 @@ impl Mutation {
         Mutation::DbIntentWriteUnvalidated,
         Mutation::StartMarkIgnoresIntent,
         Mutation::StartNoRestartStamp,
+        Mutation::StartRegistersAnyVmm,
         Mutation::StartAllocUndoKeepsReservation,
         Mutation::StartMarkUndoSkipped,
         Mutation::StartSkipRefetch,
@@ -109,6 +115,7 @@ impl Mutation {
         Mutation::ReincarnationOff,
         Mutation::UpdaterOff,
         Mutation::ReconcilerOff,
+        Mutation::ReconcilerKeepsOrphans,
         Mutation::SledGenNotBumped,
         Mutation::SledDestroySameGen,
         Mutation::SledStopIgnored,
@@ -130,6 +137,7 @@ impl Mutation {
             Mutation::DbIntentWriteUnvalidated => "db-intent-write-unvalidated",
             Mutation::StartMarkIgnoresIntent => "start-mark-ignores-intent",
             Mutation::StartNoRestartStamp => "start-no-restart-stamp",
+            Mutation::StartRegistersAnyVmm => "start-registers-any-vmm",
             Mutation::StartAllocUndoKeepsReservation => "start-alloc-undo-keeps-reservation",
             Mutation::StartMarkUndoSkipped => "start-mark-undo-skipped",
             Mutation::StartSkipRefetch => "start-skip-refetch",
@@ -143,6 +151,7 @@ impl Mutation {
             Mutation::ReincarnationOff => "reincarnation-off",
             Mutation::UpdaterOff => "updater-off",
             Mutation::ReconcilerOff => "reconciler-off",
+            Mutation::ReconcilerKeepsOrphans => "reconciler-keeps-orphans",
             Mutation::SledGenNotBumped => "sled-gen-not-bumped",
             Mutation::SledDestroySameGen => "sled-destroy-same-gen",
             Mutation::SledStopIgnored => "sled-stop-ignored",

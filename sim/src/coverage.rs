@@ -423,6 +423,7 @@ fn decision_kind(d: &Decision) -> &'static str {
         Decision::ReconcileStop { .. } => "stop",
         Decision::ReconcileDelete { .. } => "delete",
         Decision::ReconcileFinishCreate => "finish create",
+        Decision::ReconcileReapOrphan { .. } => "reap orphan",
     }
 }
 
@@ -438,6 +439,7 @@ const DECISIONS: &[&str] = &[
     "instance_intent_reconciler: stop",
     "instance_intent_reconciler: delete",
     "instance_intent_reconciler: finish create",
+    "instance_intent_reconciler: reap orphan",
 ];
 
 /// The saga nodes that have an undo, as `saga.NODE`.

@@ -1,5 +1,5 @@
 //! Reachability: the default swarm over its CI seed count (the `swarm`
-//! test's seeds, every variant) reaches every instance state x intent pair,
+//! cases' seeds, every variant) reaches every instance state x intent pair,
 //! named point, undoable saga node, background-task decision kind, fault
 //! kind and named race the model can reach. What it cannot reach is listed
 //! with the reason in `intent_sim::coverage::UNREACHABLE`; what it reaches
@@ -12,7 +12,7 @@ use intent_sim::catalog;
 use intent_sim::coverage::{self, Coverage};
 use model::variant::Variant;
 
-/// The `swarm` test's seeds per variant (its `DEFAULT_SEEDS`).
+/// The swarm cases' seeds per variant (`SWARM_SEEDS` in `tests/cases.rs`).
 const CI_SEEDS: u64 = 60;
 
 #[test]

@@ -82,6 +82,10 @@ const MATRIX: &[(Mutation, Catch)] = &[
         Catch::Scenario("cooldown-delays-second-restart"),
     ),
     (
+        Mutation::StartRegistersAnyVmm,
+        swarm(Fixed, "single_active_vmm", 45),
+    ),
+    (
         Mutation::StartAllocUndoKeepsReservation,
         Catch::NotCaught("the leaked reservation is reported under the known-upstream mechanism 'reservation for a VMM that has no record'"),
     ),
@@ -111,6 +115,10 @@ const MATRIX: &[(Mutation, Catch)] = &[
     (
         Mutation::ReconcilerOff,
         Catch::Scenario("nexus-dies-between-create-and-start"),
+    ),
+    (
+        Mutation::ReconcilerKeepsOrphans,
+        swarm(Fixed, "no_orphan_vmm", 45),
     ),
     (Mutation::SledGenNotBumped, swarm(Fixed, "generation_monotonic", 5)),
     (Mutation::SledDestroySameGen, swarm(Fixed, "generation_monotonic", 5)),

@@ -62,7 +62,7 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
             Finding::Inconclusive
         }
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
-        Ok(SledResponse::NothingToDo) => Finding::Inconclusive,
+        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) => Finding::Inconclusive,
         Err(_) if mutation::on(Mutation::WatcherFailsUnreachable) => {
             Finding::Failed(VmmFailureReason::SledOff)
         }
