@@ -82,6 +82,9 @@ pub const RACES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The sagas in flight per instance: (saga, name, start reason).
+type Running = BTreeMap<InstanceId, Vec<(SagaId, SagaName, Option<StartReason>)>>;
+
 /// Items never reachable in the model, with the reason; the reachability
 /// test and `--coverage` leave them out of "never reached".
 pub const UNREACHABLE: &[(Kind, &str, &str)] = &[
@@ -151,9 +154,7 @@ impl Coverage {
             c.hit(Kind::Point, p.clone());
         }
         // Sagas in flight per instance: (saga, name, reason).
-        let mut running: BTreeMap<InstanceId, Vec<(SagaId, SagaName, Option<StartReason>)>> =
-            BTreeMap::new();
-        let mut saga_instance: BTreeMap<SagaId, InstanceId> = BTreeMap::new();
+        let mut running: Running = BTreeMap::new();
         for record in &r.records {
             match &record.kind {
                 RecordKind::Fault(f) => c.hit(Kind::Fault, fault_kind(f).to_string()),
@@ -202,7 +203,6 @@ impl Coverage {
                         instance,
                         reason,
                     } => {
-                        saga_instance.insert(*saga, *instance);
                         let list = running.entry(*instance).or_default();
                         if !list.iter().any(|(s, ..)| s == saga) {
                             list.push((*saga, *name, *reason));
@@ -213,7 +213,6 @@ impl Coverage {
                         name,
                         instance,
                     } => {
-                        saga_instance.insert(*saga, *instance);
                         let list = running.entry(*instance).or_default();
                         if !list.iter().any(|(s, ..)| s == saga) {
                             list.push((*saga, *name, None));
@@ -361,10 +360,7 @@ pub fn rare_reason(kind: Kind, key: &str) -> Option<&'static str> {
         .map(|(.., how)| *how)
 }
 
-fn starting(
-    running: &BTreeMap<InstanceId, Vec<(SagaId, SagaName, Option<StartReason>)>>,
-    instance: InstanceId,
-) -> bool {
+fn starting(running: &Running, instance: InstanceId) -> bool {
     running
         .get(&instance)
         .is_some_and(|l| l.iter().any(|(_, n, _)| *n == SagaName::InstanceStart))
