@@ -6,6 +6,7 @@ use crate::runner;
 use crate::scenario::load::{self, Scenario};
 use crate::swarm::{self, SwarmShape};
 use crate::verdict::RunReport;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use std::path::PathBuf;
 
@@ -81,6 +82,18 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>), String> {
-    let (plan, shape) = plan(s, case, variant, seed)?;
+    run_without(s, case, variant, &FixSet::none(), seed)
+}
+
+/// [`run`] with the upstream fixes `without` turned off in the model.
+pub fn run_without(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    without: &FixSet,
+    seed: u64,
+) -> Result<(RunReport, Option<SwarmShape>), String> {
+    let (mut plan, shape) = plan(s, case, variant, seed)?;
+    plan.without_fixes = without.clone();
     Ok((runner::run(&plan, &s.name, case, variant, seed), shape))
 }

@@ -1,6 +1,7 @@
 //! `cargo sim`'s command line: parsing and the one-line errors bad input
 //! gets. Every error says what is accepted; none panics.
 
+use model::fixes::{Fix, FixSet};
 use model::variant::Variant;
 use std::fmt;
 use std::ops::Range;
@@ -10,6 +11,7 @@ usage: cargo sim <command>
 
 commands:
   list                                   the scenarios, one line each
+  fixes                                  omicron's fixes the model embodies, each one switch
   run <scenario> [--seed N] [--variant V] [--case C] [--trace]
                                          one run; prints the verdict and how to reproduce it
   sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N]
@@ -20,6 +22,7 @@ commands:
   --variant V     legacy, omicron or fixed (default fixed); `all` for every variant (sweep)
   --jobs N        worker threads, 1 or more (default: the number of cores)
   --trace         print the whole trace, not only the story
+  --without-fix F run (or sweep) with omicron's fix F turned off (repeatable; `cargo sim fixes`)
 
 exit codes: 0 held, 1 violated/diverged/hung/crashed (or a sweep with an unexpected outcome), 2 bad input";
 
@@ -40,12 +43,14 @@ fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     List,
+    Fixes,
     Run {
         scenario: String,
         seed: u64,
         variant: Variant,
         case: Option<String>,
         trace: bool,
+        without_fixes: FixSet,
     },
     Sweep {
         scenarios: Vec<String>,
@@ -53,6 +58,7 @@ pub enum Command {
         seeds: Range<u64>,
         variants: Vec<Variant>,
         jobs: usize,
+        without_fixes: FixSet,
     },
     Help,
 }
@@ -98,6 +104,20 @@ pub fn parse_variant(s: &str) -> Result<Variant, UsageError> {
     )
 }
 
+/// Parses a fix id (`7437` or `#7437`), or says which ids there are.
+pub fn parse_fix(s: &str) -> Result<Fix, UsageError> {
+    Fix::parse(s).map_or_else(
+        || {
+            let ids: Vec<&str> = Fix::ALL.iter().map(|f| f.id()).collect();
+            err(format!(
+                "unknown fix {s:?}: the fixes are {} (`cargo sim fixes` says what each is)",
+                ids.join(", ")
+            ))
+        },
+        Ok,
+    )
+}
+
 /// What each flag's value is, for the error a missing one gets.
 fn accepted(flag: &str) -> &'static str {
     match flag {
@@ -106,6 +126,7 @@ fn accepted(flag: &str) -> &'static str {
         "--variant" => "legacy, omicron or fixed (or all, for sweep)",
         "--case" => "the name of one of the scenario's cases",
         "--jobs" => "a whole number of worker threads, 1 or more",
+        "--without-fix" => "a fix id from `cargo sim fixes`, such as 7437",
         _ => "a value (see `cargo sim help`)",
     }
 }
@@ -132,21 +153,27 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
             None => Ok(Command::List),
             Some(x) => err(format!("list takes no arguments, got {x:?}")),
         },
+        "fixes" => match it.next() {
+            None => Ok(Command::Fixes),
+            Some(x) => err(format!("fixes takes no arguments, got {x:?}")),
+        },
         "run" => {
             let mut scenario = None;
             let mut seed = 0;
             let mut variant = Variant::Fixed;
             let mut case = None;
             let mut trace = false;
+            let mut without_fixes = FixSet::none();
             while let Some(a) = it.next() {
                 match a.as_str() {
+                    "--without-fix" => without_fixes.disable(parse_fix(value(a, &mut it)?)?),
                     "--seed" => seed = parse_seed(value(a, &mut it)?)?,
                     "--variant" => variant = parse_variant(value(a, &mut it)?)?,
                     "--case" => case = Some(value(a, &mut it)?.clone()),
                     "--trace" => trace = true,
                     flag if flag.starts_with('-') => {
                         return err(format!(
-                            "unknown flag {flag:?} for run; it takes --seed, --variant, --case and --trace"
+                            "unknown flag {flag:?} for run; it takes --seed, --variant, --case, --trace and --without-fix"
                         ))
                     }
                     name if scenario.is_none() => scenario = Some(name.to_string()),
@@ -162,6 +189,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                 variant,
                 case,
                 trace,
+                without_fixes,
             })
         }
         "sweep" => {
@@ -170,8 +198,10 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
             let mut seeds = 0..100;
             let mut variants = vec![Variant::Fixed];
             let mut jobs = cores.max(1);
+            let mut without_fixes = FixSet::none();
             while let Some(a) = it.next() {
                 match a.as_str() {
+                    "--without-fix" => without_fixes.disable(parse_fix(value(a, &mut it)?)?),
                     "--all" => all = true,
                     "--seeds" => seeds = parse_seeds(value(a, &mut it)?)?,
                     "--variant" => {
@@ -191,7 +221,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                     }
                     flag if flag.starts_with('-') => {
                         return err(format!(
-                            "unknown flag {flag:?} for sweep; it takes --all, --seeds, --variant and --jobs"
+                            "unknown flag {flag:?} for sweep; it takes --all, --seeds, --variant, --jobs and --without-fix"
                         ))
                     }
                     name => scenarios.push(name.to_string()),
@@ -209,10 +239,11 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                 seeds,
                 variants,
                 jobs,
+                without_fixes,
             })
         }
         other => err(format!(
-            "unknown command {other:?}; the commands are list, run and sweep (see `cargo sim help`)"
+            "unknown command {other:?}; the commands are list, fixes, run and sweep (see `cargo sim help`)"
         )),
     }
 }
@@ -247,7 +278,8 @@ mod tests {
                 seed: 7,
                 variant: Variant::Legacy,
                 case: None,
-                trace: true
+                trace: true,
+                without_fixes: FixSet::none(),
             })
         );
         assert!(parse(&args("run x --variant newest"), 2)
@@ -257,6 +289,20 @@ mod tests {
         assert!(parse(&args("sweep"), 2).is_err());
         assert!(parse(&args("sweep --all --jobs 0"), 2).is_err());
         assert!(parse(&args("frobnicate"), 2).is_err());
+        assert_eq!(parse(&args("fixes"), 2), Ok(Command::Fixes));
+        match parse(&args("run x --without-fix 7437 --without-fix #8053"), 2) {
+            Ok(Command::Run { without_fixes, .. }) => {
+                assert_eq!(
+                    without_fixes.to_string(),
+                    "--without-fix 7437 --without-fix 8053"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let bad = parse(&args("sweep --all --without-fix 1"), 2)
+            .unwrap_err()
+            .0;
+        assert!(bad.contains("10177") && bad.contains("8053"), "{bad}");
         match parse(&args("sweep --all --seeds 0..5 --variant all"), 2) {
             Ok(Command::Sweep {
                 variants, seeds, ..

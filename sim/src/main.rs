@@ -4,6 +4,7 @@ use intent_sim::catalog;
 use intent_sim::cli::{self, Command, UsageError, USAGE};
 use intent_sim::report::{self, Outcome};
 use intent_sim::verdict::Verdict;
+use model::fixes::{Fix, FixSet};
 use model::variant::Variant;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,18 +50,26 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Fixes => {
+            for fix in Fix::ALL {
+                println!("{:<7} {:<80} {}", fix.id(), fix.what(), fix.reference());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             scenario,
             seed,
             variant,
             case,
             trace,
+            without_fixes,
         } => {
             let s = catalog::find(&scenario)?;
             // RUST_LOG's subscriber lives for the run only (`run`, not
             // `sweep`: one seed's detail is readable, thousands' is not).
             let log = logging::from_env()?;
-            let (r, shape) = catalog::run(&s, case.as_deref(), variant, seed)?;
+            let (r, shape) =
+                catalog::run_without(&s, case.as_deref(), variant, &without_fixes, seed)?;
             drop(log);
             let failed = r.verdict() != Verdict::Held;
             print!(
@@ -82,7 +91,8 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             seeds,
             variants,
             jobs,
-        } => sweep(scenarios, all, seeds, variants, jobs),
+            without_fixes,
+        } => sweep(scenarios, all, seeds, variants, jobs, &without_fixes),
     }
 }
 
@@ -100,6 +110,7 @@ fn sweep(
     seeds: std::ops::Range<u64>,
     variants: Vec<Variant>,
     jobs: usize,
+    without_fixes: &FixSet,
 ) -> Result<ExitCode, String> {
     let scenarios = if all {
         catalog::all()?
@@ -137,7 +148,13 @@ fn sweep(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = work.get(i) else { break };
                 let s = &scenarios[job.scenario];
-                match catalog::run(s, job.case.as_deref(), job.variant, job.seed) {
+                match catalog::run_without(
+                    s,
+                    job.case.as_deref(),
+                    job.variant,
+                    without_fixes,
+                    job.seed,
+                ) {
                     Ok((r, _)) => outcomes
                         .lock()
                         .expect("no panics hold it")

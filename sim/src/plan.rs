@@ -8,6 +8,7 @@ use crate::scenario::load::ScenarioRun;
 use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
 use model::event::ApiOp;
+use model::fixes::FixSet;
 use model::ids::{HostId, Millis, SledId};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
@@ -33,6 +34,8 @@ pub struct Plan {
     pub must_reach: Vec<Condition>,
     /// Swarm plans allow a subset of `expected_violations`.
     pub is_swarm: bool,
+    /// The upstream fixes the model runs without (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -427,5 +430,6 @@ pub fn from_run(
             .map(condition)
             .collect::<Result<Vec<_>, _>>()?,
         is_swarm: spec.swarm.is_some(),
+        without_fixes: FixSet::none(),
     })
 }

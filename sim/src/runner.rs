@@ -195,6 +195,7 @@ pub fn run(
         case: case.map(str::to_string),
         seed,
         variant,
+        without_fixes: plan.without_fixes.clone(),
         violations,
         known,
         divergences: runner.divergences,

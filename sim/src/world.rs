@@ -42,6 +42,7 @@ pub fn model_config(plan: &Plan, variant: Variant) -> ModelConfig {
     let mut config = ModelConfig::new(variant, plan.nexus_count, plan.sled_count);
     config.sled_capacity = plan.sled_capacity;
     config.timings = plan.timings.clone();
+    config.without_fixes = plan.without_fixes.clone();
     config
 }
 
