@@ -115,6 +115,20 @@ pub enum FaultAction {
     },
     GuestShutdown(String),
     ForgetVmm(String),
+    /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
+    /// back-fill, every Nexus back in the run's variant (until then every
+    /// Nexus runs `legacy`).
+    Upgrade,
+}
+
+impl Plan {
+    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
+    /// then every Nexus boots `legacy` until the upgrade step.
+    pub fn upgrades(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fault(FaultAction::Upgrade)))
+    }
 }
 
 impl fmt::Display for FaultAction {
@@ -133,6 +147,7 @@ impl fmt::Display for FaultAction {
             FaultAction::Release { a, b } => write!(f, "release {a} <-> {b}"),
             FaultAction::GuestShutdown(i) => write!(f, "guest of {i:?} powers off"),
             FaultAction::ForgetVmm(i) => write!(f, "sled agent forgets {i:?}'s VMM"),
+            FaultAction::Upgrade => write!(f, "upgrade to schema 140.0.0 (PR #8053)"),
         }
     }
 }
@@ -336,6 +351,7 @@ fn step(
             }
             spec::FaultKind::GuestShutdown => FaultAction::GuestShutdown(instance()?),
             spec::FaultKind::ForgetVmm => FaultAction::ForgetVmm(instance()?),
+            spec::FaultKind::Upgrade => FaultAction::Upgrade,
         })
     } else if let Some(arm) = s.arm {
         Action::Arm {
