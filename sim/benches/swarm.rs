@@ -33,6 +33,7 @@ use intent_sim::catalog;
 use intent_sim::cli;
 use intent_sim::runner::Checking;
 use intent_sim::world::TICK;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -121,8 +122,10 @@ fn main() {
 /// One swarm run: (CPU time, virtual ms, steps, hosts).
 fn one_swarm(variant: Variant, seed: u64, checking: Checking) -> (Duration, u64, u64, u64) {
     let s = catalog::find("swarm").unwrap_or_else(|e| panic!("{e}"));
-    let ((r, shape), took) =
-        timed(|| catalog::run_with(&s, None, variant, seed, checking).expect("the swarm runs"));
+    let ((r, shape), took) = timed(|| {
+        catalog::run_with(&s, None, variant, &FixSet::none(), seed, checking)
+            .expect("the swarm runs")
+    });
     let hosts = shape.map_or(0, |sh| 3 + u64::from(sh.nexus) + u64::from(sh.sleds));
     (took, r.ended_at.0, r.steps, hosts)
 }

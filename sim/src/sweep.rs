@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::panics;
 use crate::results::RunResult;
 use crate::scenario::load::Scenario;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -27,6 +28,8 @@ pub struct Group {
     pub case: Option<String>,
     /// The variant.
     pub variant: Variant,
+    /// omicron's fixes turned off (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 /// What a sweep covers.
@@ -135,7 +138,15 @@ pub fn run_one_observed(
     check: bool,
     observe: &(dyn Fn(&crate::verdict::RunReport) + Sync),
 ) -> Result<Ran> {
-    let run = || crate::catalog::run(&group.scenario, group.case.as_deref(), group.variant, seed);
+    let run = || {
+        crate::catalog::run_without(
+            &group.scenario,
+            group.case.as_deref(),
+            group.variant,
+            &group.without_fixes,
+            seed,
+        )
+    };
     let started = std::time::Instant::now(); // determinism-ok: the result's wall ms, outside the run
     let (r, _) = run()?;
     observe(&r);
@@ -216,6 +227,7 @@ mod tests {
                 scenario,
                 case: None,
                 variant: Variant::Fixed,
+                without_fixes: FixSet::none(),
             }],
             seeds,
             shard,

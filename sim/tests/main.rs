@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod coverage;
 mod diverging;
+mod fixes;
 mod headlines;
 mod sagas;
 mod scenario_files;

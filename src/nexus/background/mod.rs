@@ -108,7 +108,8 @@ pub fn start_all(nexus: &Rc<Nexus>) {
             Box::new(abandoned_vmm_reaper::activate(n).await) as Box<dyn std::fmt::Debug>
         })
     });
-    if nexus.cfg.variant.runs_intent_reconciler() && !mutation::on(Mutation::ReconcilerOff) {
+    if nexus.cfg.intent_variant().runs_intent_reconciler() && !mutation::on(Mutation::ReconcilerOff)
+    {
         spawn(
             nexus,
             t.intent_reconciler_period,
