@@ -330,8 +330,8 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 /// What parsing a command line came to.
 #[derive(Debug)]
 pub enum Parsed {
-    /// A command to carry out.
-    Go(Cli),
+    /// A command to carry out (boxed: it is far larger than `Show`).
+    Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
     Show(String),
@@ -384,9 +384,9 @@ where
                     "scenario {dup:?} is named twice; name each scenario once"
                 )));
             }
-            Ok(Parsed::Go(cli))
+            Ok(Parsed::Go(Box::new(cli)))
         }
-        Some(_) => Ok(Parsed::Go(cli)),
+        Some(_) => Ok(Parsed::Go(Box::new(cli))),
     }
 }
 
@@ -500,7 +500,7 @@ mod tests {
 
     fn go(s: &str) -> Cli {
         match parse(s.split_whitespace()) {
-            Ok(Parsed::Go(c)) => c,
+            Ok(Parsed::Go(c)) => *c,
             other => panic!("{other:?}"),
         }
     }
