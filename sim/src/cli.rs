@@ -193,6 +193,11 @@ pub struct SweepArgs {
     /// fixes` lists them).
     #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
     pub without_fix: Vec<Fix>,
+    /// After the summary, print what the sweep reached (instance state x
+    /// intent pairs, named points, saga nodes undone, task decisions,
+    /// faults, named races) and what it never reached.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// `cargo sim merge`.
@@ -326,7 +331,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 #[derive(Debug)]
 pub enum Parsed {
     /// A command to carry out.
-    Go(Cli),
+    Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
     Show(String),
@@ -379,9 +384,9 @@ where
                     "scenario {dup:?} is named twice; name each scenario once"
                 )));
             }
-            Ok(Parsed::Go(cli))
+            Ok(Parsed::Go(Box::new(cli)))
         }
-        Some(_) => Ok(Parsed::Go(cli)),
+        Some(_) => Ok(Parsed::Go(Box::new(cli))),
     }
 }
 
@@ -495,7 +500,7 @@ mod tests {
 
     fn go(s: &str) -> Cli {
         match parse(s.split_whitespace()) {
-            Ok(Parsed::Go(c)) => c,
+            Ok(Parsed::Go(c)) => *c,
             other => panic!("{other:?}"),
         }
     }
