@@ -189,15 +189,15 @@ pub struct SweepArgs {
     /// replayed by `cargo test`.
     #[arg(long, value_name = "FILE")]
     pub save_failures: Option<PathBuf>,
+    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
+    /// fixes` lists them).
+    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
+    pub without_fix: Vec<Fix>,
     /// After the summary, print what the sweep reached (instance state x
     /// intent pairs, named points, saga nodes undone, task decisions,
     /// faults, named races) and what it never reached.
     #[arg(long)]
     pub coverage: bool,
-    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
-    /// fixes` lists them).
-    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
-    pub without_fix: Vec<Fix>,
 }
 
 /// `cargo sim merge`.
@@ -330,7 +330,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 /// What parsing a command line came to.
 #[derive(Debug)]
 pub enum Parsed {
-    /// A command to carry out (boxed: it is far larger than `Show`).
+    /// A command to carry out.
     Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
