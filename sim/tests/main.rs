@@ -13,6 +13,7 @@ mod headlines;
 mod sagas;
 mod scenario_files;
 mod swarm_finds;
+mod workbench;
 
 /// `autotests = false` means an undeclared file would silently not run.
 #[test]
