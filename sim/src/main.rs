@@ -12,6 +12,7 @@ use intent_sim::results;
 use intent_sim::summary::Summary;
 use intent_sim::sweep::{self, Group, Work};
 use intent_sim::verdict::Verdict;
+use model::fixes::{Fix, FixSet};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,12 @@ fn execute(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => run(dir, args),
         Some(Command::Sweep(args)) => run_sweep(dir, args),
         Some(Command::Merge(args)) => merge(args),
+        Some(Command::Fixes) => {
+            for fix in Fix::ALL {
+                println!("{:<6} {:<80} {}", fix.id(), fix.what(), fix.reference());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -88,7 +95,9 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         // RUST_LOG's subscriber lives for the run only (`run`, not
         // `sweep`: one seed's detail is readable, thousands' is not).
         let log = logging::from_env().map_err(Error::Log)?;
-        let (r, shape) = catalog::run(&s, case.as_deref(), args.variant, args.seed)?;
+        let without: FixSet = args.without_fix.iter().copied().collect();
+        let (r, shape) =
+            catalog::run_without(&s, case.as_deref(), args.variant, &without, args.seed)?;
         drop(log);
         let bad = r.verdict() != Verdict::Held;
         failed |= bad;
@@ -181,6 +190,7 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
                     scenario: s.clone(),
                     case: case.clone(),
                     variant,
+                    without_fixes: args.without_fix.iter().copied().collect(),
                 });
             }
         }

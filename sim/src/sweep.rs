@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::panics;
 use crate::results::RunResult;
 use crate::scenario::load::Scenario;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -27,6 +28,8 @@ pub struct Group {
     pub case: Option<String>,
     /// The variant.
     pub variant: Variant,
+    /// omicron's fixes turned off (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 /// What a sweep covers.
@@ -124,7 +127,15 @@ pub type Ran = (RunResult, Option<Difference>);
 /// One sweep job: the run of `group` at `seed` (and, with `check`, a
 /// second run compared line by line with the first).
 pub fn run_one(group: &Group, seed: u64, check: bool) -> Result<Ran> {
-    let run = || crate::catalog::run(&group.scenario, group.case.as_deref(), group.variant, seed);
+    let run = || {
+        crate::catalog::run_without(
+            &group.scenario,
+            group.case.as_deref(),
+            group.variant,
+            &group.without_fixes,
+            seed,
+        )
+    };
     let started = std::time::Instant::now(); // determinism-ok: the result's wall ms, outside the run
     let (r, _) = run()?;
     let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -204,6 +215,7 @@ mod tests {
                 scenario,
                 case: None,
                 variant: Variant::Fixed,
+                without_fixes: FixSet::none(),
             }],
             seeds,
             shard,

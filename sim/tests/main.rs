@@ -9,6 +9,7 @@
 mod cli;
 mod common;
 mod diverging;
+mod fixes;
 mod headlines;
 mod sagas;
 mod scenario_files;
