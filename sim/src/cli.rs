@@ -326,7 +326,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 #[derive(Debug)]
 pub enum Parsed {
     /// A command to carry out.
-    Go(Cli),
+    Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
     Show(String),
@@ -379,9 +379,9 @@ where
                     "scenario {dup:?} is named twice; name each scenario once"
                 )));
             }
-            Ok(Parsed::Go(cli))
+            Ok(Parsed::Go(Box::new(cli)))
         }
-        Some(_) => Ok(Parsed::Go(cli)),
+        Some(_) => Ok(Parsed::Go(Box::new(cli))),
     }
 }
 
@@ -512,7 +512,7 @@ mod tests {
 
     fn go(s: &str) -> Cli {
         match parse(s.split_whitespace()) {
-            Ok(Parsed::Go(c)) => c,
+            Ok(Parsed::Go(c)) => *c,
             other => panic!("{other:?}"),
         }
     }
