@@ -416,6 +416,20 @@ fn accepted(cmd: &clap::Command, flag: &str) -> String {
         .unwrap_or_else(|| "a value".into())
 }
 
+/// ` (from VAR)` when `flag`'s value came from its environment variable.
+fn from_env(cmd: &clap::Command, flag: &str, args: &[OsString]) -> String {
+    let on_line = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    cmd.get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_env())
+        .filter(|var| !on_line && std::env::var_os(var).is_some())
+        .map(|var| format!(" (from {})", var.to_string_lossy()))
+        .unwrap_or_default()
+}
+
 /// clap's error as one line that says what is accepted.
 fn one_line(e: &clap::Error, args: &[OsString]) -> String {
     let sub = subcommand_of(args);
@@ -451,10 +465,13 @@ fn one_line(e: &clap::Error, args: &[OsString]) -> String {
                 names.join(", ")
             )
         }
-        ErrorKind::ValueValidation => match std::error::Error::source(e) {
-            Some(src) => format!("{flag}: {src}"),
-            None => format!("bad value for {flag}: {}", accepted(&cmd, &flag)),
-        },
+        ErrorKind::ValueValidation => {
+            let from = from_env(&cmd, &flag, args);
+            match std::error::Error::source(e) {
+                Some(src) => format!("{flag}{from}: {src}"),
+                None => format!("bad value for {flag}{from}: {}", accepted(&cmd, &flag)),
+            }
+        }
         ErrorKind::InvalidValue => {
             let value = ctx(ContextKind::InvalidValue);
             if value.is_empty() {

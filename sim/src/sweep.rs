@@ -250,6 +250,7 @@ mod tests {
                     expected: true,
                     violated: Vec::new(),
                     known: Vec::new(),
+                    exceptions: Vec::new(),
                     diverged: None,
                     hung: None,
                     crashed: None,
@@ -313,6 +314,29 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(crashed, [417]);
+        // The summary stays intact, with that seed as its one crashed run.
+        let mut summary = crate::summary::Summary::default();
+        drive(
+            &w,
+            2,
+            fixture(417),
+            |(r, _)| {
+                summary.add(&r);
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        assert_eq!((summary.runs(), summary.unexpected()), (600, 1));
+        let text = summary.render(false, "b");
+        assert!(
+            text.contains("seed 417: crashed: harness panic: assertion"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cargo sim run stop-finds-vmm-gone --seed 417 --variant fixed"),
+            "{text}"
+        );
     }
 
     #[test]

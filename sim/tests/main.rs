@@ -16,6 +16,7 @@ mod sagas;
 mod scenario_files;
 mod swarm_finds;
 mod trace_hashes;
+mod workbench;
 
 /// `autotests = false` means an undeclared file would silently not run.
 #[test]
