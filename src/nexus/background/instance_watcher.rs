@@ -10,7 +10,7 @@ use crate::db::rows::VmmRow;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::HostId;
 use crate::mgs::{MgsRequest, MgsResponse, PowerState};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::rpc;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
