@@ -326,7 +326,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 #[derive(Debug)]
 pub enum Parsed {
     /// A command to carry out.
-    Go(Cli),
+    Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
     Show(String),
@@ -379,9 +379,9 @@ where
                     "scenario {dup:?} is named twice; name each scenario once"
                 )));
             }
-            Ok(Parsed::Go(cli))
+            Ok(Parsed::Go(Box::new(cli)))
         }
-        Some(_) => Ok(Parsed::Go(cli)),
+        Some(_) => Ok(Parsed::Go(Box::new(cli))),
     }
 }
 
@@ -495,9 +495,25 @@ mod tests {
 
     fn go(s: &str) -> Cli {
         match parse(s.split_whitespace()) {
-            Ok(Parsed::Go(c)) => c,
+            Ok(Parsed::Go(c)) => *c,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn without_fix_and_fixes() {
+        match go("run x --without-fix 7437 --without-fix #8053").command {
+            Some(Command::Run(r)) => {
+                assert_eq!(
+                    r.without_fix,
+                    [Fix::CreateUnwindSkipsFailed, Fix::IntendedState]
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(go("fixes").command, Some(Command::Fixes)));
+        let bad = parse("sweep --all --without-fix 1".split_whitespace()).unwrap_err();
+        assert!(bad.to_string().contains("10177"), "{bad}");
     }
 
     fn bad(s: &str) -> String {

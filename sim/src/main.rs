@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Parsed::Go(cli) => execute(cli),
+        Parsed::Go(cli) => execute(*cli),
     });
     match result {
         Ok(code) => code,
