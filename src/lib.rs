@@ -18,6 +18,7 @@ pub mod event;
 pub mod fixes;
 pub mod ids;
 pub mod mgs;
+pub mod mutation;
 pub mod nexus;
 pub mod points;
 pub mod probe;

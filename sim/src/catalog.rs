@@ -187,9 +187,22 @@ pub fn run_without(
     without: &FixSet,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>)> {
+    run_with(s, case, variant, without, seed, runner::Checking::On)
+}
+
+/// [`run_without`] with checking on or off (the benchmark's checking
+/// overhead).
+pub fn run_with(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    without: &FixSet,
+    seed: u64,
+    checking: runner::Checking,
+) -> Result<(RunReport, Option<SwarmShape>)> {
     let (mut plan, shape) = plan(s, case, variant, seed)?;
     plan.without_fixes = without.clone();
-    let mut report = runner::run(&plan, &s.name, case, variant, seed);
+    let mut report = runner::run_with(&plan, &s.name, case, variant, seed, checking);
     report.scenario = command_arg(s);
     Ok((report, shape))
 }

@@ -193,6 +193,11 @@ pub struct SweepArgs {
     /// fixes` lists them).
     #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
     pub without_fix: Vec<Fix>,
+    /// After the summary, print what the sweep reached (instance state x
+    /// intent pairs, named points, saga nodes undone, task decisions,
+    /// faults, named races) and what it never reached.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// `cargo sim merge`.

@@ -4,6 +4,7 @@
 
 use intent_sim::catalog;
 use intent_sim::cli::{self, Cli, Command, Format, MergeArgs, Parsed, RunArgs, SweepArgs};
+use intent_sim::coverage::Coverage;
 use intent_sim::error::{Error, Result};
 use intent_sim::picture;
 use intent_sim::regressions;
@@ -222,10 +223,17 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     let mut differences = 0u64;
     let progress = Progress::new(total);
     let check = args.check_determinism;
+    let reached = std::sync::Mutex::new(Coverage::default());
+    let count = |r: &intent_sim::verdict::RunReport| {
+        if args.coverage {
+            let c = Coverage::of(r);
+            reached.lock().expect("no panics hold it").merge(&c);
+        }
+    };
     sweep::drive(
         &work,
         jobs,
-        |g: &Group, seed| sweep::run_one(g, seed, check),
+        |g: &Group, seed| sweep::run_one_observed(g, seed, check, &count),
         |(r, diff)| {
             if let Some(d) = diff {
                 differences += 1;
@@ -256,6 +264,10 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
         eprintln!("saved {} unexpected runs to {}", saved.len(), p.display());
     }
     print!("{}", summary.render(args.failures, BUILD));
+    if args.coverage {
+        let reached = reached.into_inner().expect("no panics hold it");
+        print!("\n{}", reached.table());
+    }
     if check {
         println!(
             "determinism: {} runs each run twice, {differences} differences",

@@ -110,6 +110,16 @@ impl Recorder {
             .any(|(h, p)| p == point && host.is_none_or(|x| x == *h))
     }
 
+    /// Every named point some host passed so far.
+    pub fn points_reached(&self) -> BTreeSet<String> {
+        self.inner
+            .borrow()
+            .reached
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     pub fn is_paused_anywhere(&self) -> bool {
         !self.inner.borrow().paused.is_empty()
     }

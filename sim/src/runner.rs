@@ -86,6 +86,14 @@ struct Runner<'a> {
     unwaited: Vec<(ReqId, ApiOp, String, Vec<Expected>)>,
 }
 
+/// Whether a run judges its events: `Off` exists to measure what checking
+/// costs (the benchmark); every verdict comes from a run with `On`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Checking {
+    On,
+    Off,
+}
+
 /// Runs `plan` (scenario `scenario`, case `case`) in `variant` from `seed`.
 pub fn run(
     plan: &Plan,
@@ -94,9 +102,27 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> RunReport {
+    run_with(plan, scenario, case, variant, seed, Checking::On)
+}
+
+/// [`run`] with checking on or off. With `Off` no checker sees an event,
+/// so the report has no violations; the world, its draws and its records
+/// are the same as with `On`.
+pub fn run_with(
+    plan: &Plan,
+    scenario: &str,
+    case: Option<&str>,
+    variant: Variant,
+    seed: u64,
+    checking: Checking,
+) -> RunReport {
     let tree = SeedTree::new(seed);
     let cooldown = plan.timings.default_cooldown.0;
-    let recorder = Rc::new(Recorder::new(checkers::all(cooldown)));
+    let checkers = match checking {
+        Checking::On => checkers::all(cooldown),
+        Checking::Off => Vec::new(),
+    };
+    let recorder = Rc::new(Recorder::new(checkers));
     let _guard = model::probe::install(recorder.clone());
     let story_budget: Duration = plan
         .steps
@@ -209,6 +235,7 @@ pub fn run(
         expected: plan.expected_violations.clone(),
         expected_is_ceiling: plan.is_swarm,
         records,
+        points: recorder.points_reached(),
         names: recorder.names(),
         ended_at: end.at,
         steps: runner.steps,

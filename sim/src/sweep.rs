@@ -127,6 +127,17 @@ pub type Ran = (RunResult, Option<Difference>);
 /// One sweep job: the run of `group` at `seed` (and, with `check`, a
 /// second run compared line by line with the first).
 pub fn run_one(group: &Group, seed: u64, check: bool) -> Result<Ran> {
+    run_one_observed(group, seed, check, &|_| {})
+}
+
+/// [`run_one`], showing the run's report to `observe` first (`--coverage`
+/// counts what it reached).
+pub fn run_one_observed(
+    group: &Group,
+    seed: u64,
+    check: bool,
+    observe: &(dyn Fn(&crate::verdict::RunReport) + Sync),
+) -> Result<Ran> {
     let run = || {
         crate::catalog::run_without(
             &group.scenario,
@@ -138,6 +149,7 @@ pub fn run_one(group: &Group, seed: u64, check: bool) -> Result<Ran> {
     };
     let started = std::time::Instant::now(); // determinism-ok: the result's wall ms, outside the run
     let (r, _) = run()?;
+    observe(&r);
     let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let result = RunResult::of(&r, wall_ms);
     let diff = if check {

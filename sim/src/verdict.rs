@@ -67,6 +67,8 @@ pub struct RunReport {
     /// Whether `expected` is a ceiling (swarm) rather than an exact set.
     pub expected_is_ceiling: bool,
     pub records: Vec<Record>,
+    /// The named points some host passed (armed or not): coverage.
+    pub points: BTreeSet<String>,
     pub names: BTreeMap<InstanceId, String>,
     pub ended_at: Millis,
     pub steps: u64,

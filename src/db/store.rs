@@ -10,6 +10,7 @@ use super::rows::{
 };
 use crate::event::{Cause, Event, Query, ReincarnationReason, WriteOutcome};
 use crate::ids::{InstanceId, LockId, Millis, NexusId, SagaId, SledId, VmmId};
+use crate::mutation::{self, Mutation};
 use crate::states::{AutoRestartPolicy, InstanceState, IntendedState, VmmFailureReason, VmmState};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -444,7 +445,9 @@ impl Db {
                 .propolis_id
                 .and_then(|p| self.vmms.get(&p))
                 .map(|vmm| (vmm.id, vmm.runtime.gen));
-            if before.runtime.gen != v.instance_gen || vmm_now != v.vmm {
+            if (before.runtime.gen != v.instance_gen || vmm_now != v.vmm)
+                && !mutation::on(Mutation::DbIntentWriteUnvalidated)
+            {
                 let mut would = before.clone();
                 would.intended_state = intent;
                 tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&would));
@@ -475,7 +478,9 @@ impl Db {
         };
         let mut after = before.clone();
         after.runtime = new;
-        let outcome = if before.runtime.gen >= after.runtime.gen {
+        let outcome = if before.runtime.gen >= after.runtime.gen
+            && !mutation::on(Mutation::DbInstanceGuardOff)
+        {
             WriteOutcome::StaleGeneration
         } else if require_intent.is_some_and(|i| before.intended_state != i)
             || !check_constraint_holds(&after.runtime)
@@ -516,7 +521,7 @@ impl Db {
         let mut after = before.clone();
         after.updater_id = Some(to);
         after.updater_gen = before.updater_gen.next();
-        if before.updater_id != from {
+        if before.updater_id != from && !mutation::on(Mutation::DbLockCasIgnoresHolder) {
             tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&after));
             return DbResponse::Write(false);
         }
@@ -563,15 +568,16 @@ impl Db {
         if let Some(i) = new_intent {
             after.intended_state = i;
         }
-        let outcome = if before.updater_id != Some(lock) {
-            WriteOutcome::Conflict
-        } else if before.runtime.gen >= after.runtime.gen {
-            WriteOutcome::StaleGeneration
-        } else if !check_constraint_holds(&after.runtime) {
-            WriteOutcome::Conflict
-        } else {
-            WriteOutcome::Applied
-        };
+        let outcome =
+            if before.updater_id != Some(lock) && !mutation::on(Mutation::DbCommitIgnoresLock) {
+                WriteOutcome::Conflict
+            } else if before.runtime.gen >= after.runtime.gen {
+                WriteOutcome::StaleGeneration
+            } else if !check_constraint_holds(&after.runtime) {
+                WriteOutcome::Conflict
+            } else {
+                WriteOutcome::Applied
+            };
         tx.instance(
             Query::InstanceCommitUpdate,
             outcome,
@@ -598,10 +604,11 @@ impl Db {
         after.runtime.gen = before.runtime.gen.next();
         after.runtime.time_updated = now;
         after.time_deleted = Some(now);
-        let allowed = matches!(
+        let allowed = (matches!(
             before.runtime.nexus_state,
             InstanceState::NoVmm | InstanceState::Failed
-        ) && before.runtime.propolis_id.is_none();
+        ) && before.runtime.propolis_id.is_none())
+            || mutation::on(Mutation::DbDeleteWithVmm);
         if !allowed {
             tx.instance(
                 Query::ProjectDeleteInstance,
@@ -638,7 +645,7 @@ impl Db {
         }
         let outcome = if before.time_deleted.is_some() {
             WriteOutcome::NotFound
-        } else if before.runtime.gen >= new.gen {
+        } else if before.runtime.gen >= new.gen && !mutation::on(Mutation::DbVmmGuardOff) {
             WriteOutcome::StaleGeneration
         } else {
             WriteOutcome::Applied
@@ -681,12 +688,18 @@ impl Db {
             .filter(|i| {
                 i.time_deleted.is_none()
                     && i.updater_id.is_none()
-                    && i.auto_restart_policy != Some(AutoRestartPolicy::Never)
-                    && (!require_intent_running || i.intended_state == IntendedState::Running)
-                    && match i.runtime.time_last_auto_restarted {
-                        None => true,
-                        Some(t) => now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown),
-                    }
+                    && (i.auto_restart_policy != Some(AutoRestartPolicy::Never)
+                        || mutation::on(Mutation::DbReincarnateNeverPolicy))
+                    && (!require_intent_running
+                        || i.intended_state == IntendedState::Running
+                        || mutation::on(Mutation::DbReincarnateIgnoresIntent))
+                    && (mutation::on(Mutation::DbReincarnateIgnoresCooldown)
+                        || match i.runtime.time_last_auto_restarted {
+                            None => true,
+                            Some(t) => {
+                                now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown)
+                            }
+                        })
             })
             .map(|i| self.with_vmm(i))
             .filter(|iv| match reason {

@@ -16,6 +16,7 @@ use crate::db::rows::{InstanceRow, InstanceRuntime};
 use crate::event::{ApiOp, Cause, Event};
 use crate::fixes::Fix;
 use crate::ids::{InstanceId, ReqId};
+use crate::mutation::{self, Mutation};
 use crate::rpc::RpcError;
 use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{
@@ -239,7 +240,13 @@ impl Request<'_> {
     async fn request_state(&self, iv: InstanceAndVmm, requested: RequestedState) -> HandlerResult {
         let id = iv.instance.id;
         let (intent, point) = match requested {
+            RequestedState::Stopped if mutation::on(Mutation::ApiStopWritesRunning) => {
+                (IntendedState::Running, "stop.after_intent_write")
+            }
             RequestedState::Stopped => (IntendedState::Stopped, "stop.after_intent_write"),
+            RequestedState::Reboot if mutation::on(Mutation::ApiRebootWritesStopped) => {
+                (IntendedState::Stopped, "reboot.after_intent_write")
+            }
             RequestedState::Reboot => (IntendedState::Running, "reboot.after_intent_write"),
             RequestedState::Running => (IntendedState::Running, "start.after_intent_write"),
         };

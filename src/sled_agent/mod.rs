@@ -21,6 +21,7 @@ pub mod publish;
 use crate::config::Timings;
 use crate::event::{Event, VmmGoneReason};
 use crate::ids::{HostId, InstanceId, SledId, VmmId};
+use crate::mutation::{self, Mutation};
 use crate::probe;
 use crate::rpc;
 use crate::states::{Generation, RequestedState, VmmState};
@@ -269,7 +270,15 @@ impl Agent {
         let Some(phase) = phase else {
             return SledResponse::NoSuchInstance;
         };
-        let state = match put_state_action(phase, requested) {
+        let action = match put_state_action(phase, requested) {
+            PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow
+                if mutation::on(Mutation::SledStopIgnored) =>
+            {
+                PutAction::Unchanged
+            }
+            action => action,
+        };
+        let state = match action {
             PutAction::Unchanged => self.current(vmm),
             PutAction::Refused => {
                 tracing::debug!(
@@ -297,7 +306,9 @@ impl Agent {
         let changed = v.phase.reported() != phase.reported();
         v.phase = phase;
         if changed {
-            v.gen = v.gen.next();
+            if !mutation::on(Mutation::SledGenNotBumped) {
+                v.gen = v.gen.next();
+            }
             self.emit_state(vmm, v.instance, phase.reported(), v.gen);
         }
         let delay = match phase {
@@ -342,7 +353,11 @@ impl Agent {
             .borrow_mut()
             .remove(&vmm)
             .expect("destroy: the VMM is in the table");
-        let gen = v.gen.next();
+        let gen = if mutation::on(Mutation::SledDestroySameGen) {
+            v.gen
+        } else {
+            v.gen.next()
+        };
         self.emit_state(vmm, v.instance, VmmState::Destroyed, gen);
         self.emit_gone(vmm, v.instance, reason);
         SledVmmState {

@@ -31,6 +31,7 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::InstanceRuntime;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::{InstanceId, Millis, SledId};
+use crate::mutation::{self, Mutation};
 use crate::nexus::sagas::SagaOutcome;
 use crate::nexus::sagas::{self, instance_delete, instance_start};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
@@ -192,7 +193,9 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) | Err(_) => {}
         }
     }
-    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms() {
+    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms()
+        && !mutation::on(Mutation::ReconcilerKeepsOrphans)
+    {
         status.orphans_reaped = reap_orphans(&ctx).await;
     }
     status

@@ -10,6 +10,7 @@ use super::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision, ReincarnationReason};
+use crate::mutation::{self, Mutation};
 use crate::nexus::sagas::{self, instance_start, SagaOutcome};
 use crate::nexus::Nexus;
 use crate::states::StartReason;
@@ -24,6 +25,9 @@ pub struct InstanceReincarnationStatus {
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
+    if mutation::on(Mutation::ReincarnationOff) {
+        return InstanceReincarnationStatus::default();
+    }
     let ctx = TaskContext {
         nexus,
         task: BackgroundTask::InstanceReincarnation,

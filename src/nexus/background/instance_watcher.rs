@@ -10,6 +10,7 @@ use crate::db::rows::VmmRow;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::HostId;
 use crate::mgs::{MgsRequest, MgsResponse, PowerState};
+use crate::mutation::{self, Mutation};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::rpc;
@@ -57,8 +58,14 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
     let req = SledRequest::VmmGetState { vmm: vmm.id };
     let finding = match ctx.nexus.sled(vmm.sled_id, &req).await {
         Ok(SledResponse::Ok(state)) => Finding::Reported(state),
+        Ok(SledResponse::NoSuchInstance) if mutation::on(Mutation::WatcherIgnoresGoneVmm) => {
+            Finding::Inconclusive
+        }
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
         Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) => Finding::Inconclusive,
+        Err(_) if mutation::on(Mutation::WatcherFailsUnreachable) => {
+            Finding::Failed(VmmFailureReason::SledOff)
+        }
         Err(_) => match sled_power(ctx, vmm).await {
             Some(PowerState::A2) => Finding::Failed(VmmFailureReason::SledOff),
             Some(PowerState::A0) | None => Finding::Inconclusive,

@@ -10,6 +10,7 @@ use super::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName, VmmRow, VmmRuntime};
 use crate::ids::{InstanceId, SledId, VmmId};
+use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, Reincarnatability};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
@@ -156,6 +157,9 @@ fn sis_alloc_server_undo<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::StartAllocUndoKeepsReservation) {
+            return Ok(());
+        }
         let req = DbRequest::SledReservationDelete {
             vmm: propolis_id(p),
         };
@@ -254,12 +258,19 @@ fn sis_move_to_starting<'a>(
             }
             None => {}
         }
-        let runtime = &iv.instance.runtime;
+        let runtime = if mutation::on(Mutation::StartSkipRefetch) {
+            &p.instance.runtime
+        } else {
+            &iv.instance.runtime
+        };
         let new = InstanceRuntime {
             nexus_state: InstanceState::Vmm,
             gen: runtime.gen.next(),
             propolis_id: Some(ours),
             time_last_auto_restarted: match p.reason {
+                StartReason::AutoRestart if mutation::on(Mutation::StartNoRestartStamp) => {
+                    runtime.time_last_auto_restarted
+                }
                 StartReason::AutoRestart => Some(clock::now()),
                 StartReason::AutoStart | StartReason::User | StartReason::IntentReconciler => {
                     runtime.time_last_auto_restarted
@@ -272,7 +283,8 @@ fn sis_move_to_starting<'a>(
             .cfg
             .intent_variant()
             .mark_as_starting_requires_running_intent()
-            .then_some(IntendedState::Running);
+            .then_some(IntendedState::Running)
+            .filter(|_| !mutation::on(Mutation::StartMarkIgnoresIntent));
         let req = DbRequest::InstanceUpdateRuntime {
             id: p.instance.id,
             new: new.clone(),
@@ -301,6 +313,9 @@ fn sis_move_to_starting_undo<'a>(
         let Some(started) = p.started.clone() else {
             return Ok(());
         };
+        if mutation::on(Mutation::StartMarkUndoSkipped) {
+            return Ok(());
+        }
         let req = DbRequest::InstanceUpdateRuntime {
             id: p.instance.id,
             new: InstanceRuntime {
@@ -345,6 +360,7 @@ fn sis_ensure_registered<'a>(
             .cfg
             .variant
             .ensure_registered_requires_active_vmm()
+            && !mutation::on(Mutation::StartRegistersAnyVmm)
         {
             let iv = ctx
                 .nexus

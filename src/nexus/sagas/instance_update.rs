@@ -10,6 +10,7 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::SagaName;
 use crate::fixes::Fix;
 use crate::ids::{InstanceId, LockId, SagaId};
+use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, UpdatesRequired};
 use crate::nexus::Nexus;
 use futures::future::LocalBoxFuture;
@@ -286,7 +287,10 @@ fn siu_commit_instance_updates<'a>(
             id: p.instance_id,
             lock: p.lock,
             new: p.updates.new_runtime.clone(),
-            new_intent: p.updates.new_intent,
+            new_intent: p
+                .updates
+                .new_intent
+                .filter(|_| !mutation::on(Mutation::UpdateCommitKeepsIntent)),
         };
         match ctx.nexus.db_write(ctx.cause(), req).await {
             Ok(true) => Ok(()),
@@ -321,6 +325,9 @@ fn siu_destroyed_release_sled_resources<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::UpdateSkipRelease) {
+            return Ok(());
+        }
         let req = DbRequest::SledReservationDelete {
             vmm: p.updates.destroy_vmm,
         };
@@ -335,6 +342,9 @@ fn siu_destroyed_mark_vmm_deleted<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::UpdateSkipMarkDeleted) {
+            return Ok(());
+        }
         let req = DbRequest::VmmMarkDeleted {
             id: p.updates.destroy_vmm,
         };
