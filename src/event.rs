@@ -114,8 +114,9 @@ pub enum Cause {
     Task { task: BackgroundTask },
     /// A sled agent's state push (`cpapi_instances_put`).
     SledPush { sled: SledId },
-    /// An offline schema update, applied while every Nexus is down.
-    SchemaUpdate,
+    /// An offline schema update to `version`, applied while every Nexus is
+    /// down.
+    SchemaUpdate { version: String },
 }
 
 impl fmt::Display for Cause {
@@ -125,7 +126,7 @@ impl fmt::Display for Cause {
             Cause::Saga { saga, name, node } => write!(f, "{name} {saga} {node}"),
             Cause::Task { task } => write!(f, "{task}"),
             Cause::SledPush { sled } => write!(f, "push from {sled}"),
-            Cause::SchemaUpdate => write!(f, "schema update {}", crate::db::schema_update::VERSION),
+            Cause::SchemaUpdate { version } => write!(f, "schema update {version}"),
         }
     }
 }

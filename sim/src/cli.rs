@@ -522,6 +522,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn without_fix_and_fixes() {
+        match go("run x --without-fix 7437 --without-fix #8053").command {
+            Some(Command::Run(r)) => {
+                assert_eq!(
+                    r.without_fix,
+                    [Fix::CreateUnwindSkipsFailed, Fix::IntendedState]
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(go("fixes").command, Some(Command::Fixes)));
+        let bad = parse("sweep --all --without-fix 1".split_whitespace()).unwrap_err();
+        assert!(bad.to_string().contains("10177"), "{bad}");
+    }
+
     fn bad(s: &str) -> String {
         match parse(s.split_whitespace()) {
             Err(e) => e.to_string(),

@@ -9,7 +9,7 @@
 //! that reads the column.
 
 use super::store::Db;
-use crate::event::Event;
+use crate::event::{Cause, Event};
 use crate::states::{InstanceState, IntendedState, VmmState};
 
 /// The schema version the back-fill brings the db to.
@@ -55,6 +55,9 @@ impl Db {
     /// carry the intent their create wrote, which no pre-#8053 Nexus reads;
     /// the back-fill overwrites it, as up02's fresh NULL column would be.
     pub fn migrate_instance_intended_state(&mut self, events: &mut Vec<Event>) {
+        let cause = Cause::SchemaUpdate {
+            version: VERSION.to_string(),
+        };
         let rows: Vec<_> = self.instances().cloned().collect();
         for before in rows {
             let active = before.runtime.propolis_id.and_then(|v| self.vmm(v));
@@ -62,7 +65,7 @@ impl Db {
                 Some(vmm) => up03_intended_state(before.runtime.nexus_state, vmm.runtime.state),
                 None => up04_intended_state(before.runtime.nexus_state),
             };
-            self.backfill_intent(&before, intent, events);
+            self.backfill_intent(&cause, &before, intent, events);
         }
     }
 }
@@ -104,7 +107,6 @@ mod tests {
     fn the_schema_tests_four_rows_in_a_db() {
         use crate::db::protocol::{DbCall, DbRequest};
         use crate::db::rows::{InstanceRow, InstanceRuntime, VmmRow, VmmRuntime};
-        use crate::event::Cause;
         use crate::ids::{InstanceId, Millis, SledId, VmmId};
         use crate::states::Generation;
 
@@ -112,7 +114,9 @@ mod tests {
         let mut events = Vec::new();
         let exec = |db: &mut Db, request: DbRequest| {
             let call = DbCall {
-                cause: Cause::SchemaUpdate,
+                cause: Cause::SchemaUpdate {
+                    version: VERSION.into(),
+                },
                 request,
             };
             db.execute(call, Millis(0), &mut Vec::new())

@@ -129,17 +129,14 @@ impl Db {
     /// the write.
     pub(super) fn backfill_intent(
         &mut self,
+        cause: &Cause,
         before: &InstanceRow,
         intent: IntendedState,
         events: &mut Vec<Event>,
     ) {
         let mut after = before.clone();
         after.intended_state = intent;
-        let cause = Cause::SchemaUpdate;
-        let mut tx = Tx {
-            cause: &cause,
-            events,
-        };
+        let mut tx = Tx { cause, events };
         tx.instance(
             Query::InstanceIntendedStateBackfill,
             WriteOutcome::Applied,

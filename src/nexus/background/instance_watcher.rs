@@ -11,7 +11,7 @@ use crate::event::{BackgroundTask, Decision};
 use crate::ids::HostId;
 use crate::mgs::{MgsRequest, MgsResponse, PowerState};
 use crate::mutation::{self, Mutation};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::rpc;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};

@@ -12,7 +12,7 @@ use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName, VmmRow, VmmRuntime
 use crate::ids::{InstanceId, SledId, VmmId};
 use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, Reincarnatability};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{
     Generation, InstanceState, IntendedState, RequestedState, StartReason, VmmFailureReason,
