@@ -188,6 +188,7 @@ mod tests {
                     known: Vec::new(),
                     diverged: None,
                     hung: None,
+                    exceptions: Vec::new(),
                     crashed: None,
                     trace_hash: format!("{:016x}", hash_lines(&lines)),
                     virtual_ms: 1,
