@@ -94,6 +94,9 @@ pub enum Query {
     SledReservationCreate,
     /// `sled_reservation_delete`.
     SledReservationDelete,
+    /// PR #8053's schema update (`instance-intended-state/up03,up04.sql`):
+    /// the intent back-filled from the instance's state.
+    InstanceIntendedStateBackfill,
 }
 
 /// Who asked for a db write: the thread of control a reader follows.
@@ -111,6 +114,8 @@ pub enum Cause {
     Task { task: BackgroundTask },
     /// A sled agent's state push (`cpapi_instances_put`).
     SledPush { sled: SledId },
+    /// An offline schema update, applied while every Nexus is down.
+    SchemaUpdate,
 }
 
 impl fmt::Display for Cause {
@@ -120,6 +125,7 @@ impl fmt::Display for Cause {
             Cause::Saga { saga, name, node } => write!(f, "{name} {saga} {node}"),
             Cause::Task { task } => write!(f, "{task}"),
             Cause::SledPush { sled } => write!(f, "push from {sled}"),
+            Cause::SchemaUpdate => write!(f, "schema update {}", crate::db::schema_update::VERSION),
         }
     }
 }

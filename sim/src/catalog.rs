@@ -12,6 +12,7 @@ use crate::runner;
 use crate::scenario::load::{self, Scenario};
 use crate::swarm::{self, SwarmShape};
 use crate::verdict::RunReport;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -174,7 +175,20 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>)> {
-    let (plan, shape) = plan(s, case, variant, seed)?;
+    run_without(s, case, variant, &FixSet::none(), seed)
+}
+
+/// [`run`] with omicron's fixes `without` turned off in the model
+/// (`--without-fix`).
+pub fn run_without(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    without: &FixSet,
+    seed: u64,
+) -> Result<(RunReport, Option<SwarmShape>)> {
+    let (mut plan, shape) = plan(s, case, variant, seed)?;
+    plan.without_fixes = without.clone();
     let mut report = runner::run(&plan, &s.name, case, variant, seed);
     report.scenario = command_arg(s);
     Ok((report, shape))

@@ -11,6 +11,7 @@
 use crate::error::Error;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use model::fixes::Fix;
 use model::variant::Variant;
 use std::ffi::OsString;
 use std::ops::Range;
@@ -100,6 +101,10 @@ pub enum Command {
     /// several shards, machines or days).
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
+    /// omicron's fixes the model embodies, one switch each (id, what,
+    /// omicron reference); `run` and `sweep` take `--without-fix ID`.
+    #[command(after_help = EXIT_CODES)]
+    Fixes,
 }
 
 /// How `run` prints the run.
@@ -137,6 +142,10 @@ pub struct RunArgs {
     /// How to print the run: text, mermaid or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
+    /// fixes` lists them).
+    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
+    pub without_fix: Vec<Fix>,
 }
 
 /// `cargo sim sweep`.
@@ -180,6 +189,10 @@ pub struct SweepArgs {
     /// replayed by `cargo test`.
     #[arg(long, value_name = "FILE")]
     pub save_failures: Option<PathBuf>,
+    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
+    /// fixes` lists them).
+    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
+    pub without_fix: Vec<Fix>,
 }
 
 /// `cargo sim merge`.
@@ -251,6 +264,17 @@ pub fn parse_variant(s: &str) -> Result<Variant, Error> {
     Variant::parse(s).ok_or_else(|| {
         Error::usage(format!(
             "unknown variant {s:?}: the variants are legacy, omicron and fixed"
+        ))
+    })
+}
+
+/// Parses a fix id (`7437` or `#7437`), or says which ids there are.
+pub fn parse_fix(s: &str) -> Result<Fix, Error> {
+    Fix::parse(s).ok_or_else(|| {
+        let ids: Vec<&str> = Fix::ALL.iter().map(|f| f.id()).collect();
+        Error::usage(format!(
+            "unknown fix {s:?}: the fixes are {} (`cargo sim fixes` says what each is)",
+            ids.join(", ")
         ))
     })
 }

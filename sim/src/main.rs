@@ -8,10 +8,11 @@ use intent_sim::error::{Error, Result};
 use intent_sim::picture;
 use intent_sim::regressions;
 use intent_sim::report::{self, BUILD};
-use intent_sim::results::{self, RunResult};
+use intent_sim::results;
 use intent_sim::summary::Summary;
 use intent_sim::sweep::{self, Group, Work};
 use intent_sim::verdict::Verdict;
+use model::fixes::{Fix, FixSet};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +65,12 @@ fn execute(cli: Cli) -> Result<ExitCode> {
         Some(Command::Run(args)) => run(dir, args),
         Some(Command::Sweep(args)) => run_sweep(dir, args),
         Some(Command::Merge(args)) => merge(args),
+        Some(Command::Fixes) => {
+            for fix in Fix::ALL {
+                println!("{:<6} {:<80} {}", fix.id(), fix.what(), fix.reference());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -88,7 +95,9 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         // RUST_LOG's subscriber lives for the run only (`run`, not
         // `sweep`: one seed's detail is readable, thousands' is not).
         let log = logging::from_env().map_err(Error::Log)?;
-        let (r, shape) = catalog::run(&s, case.as_deref(), args.variant, args.seed)?;
+        let without: FixSet = args.without_fix.iter().copied().collect();
+        let (r, shape) =
+            catalog::run_without(&s, case.as_deref(), args.variant, &without, args.seed)?;
         drop(log);
         let bad = r.verdict() != Verdict::Held;
         failed |= bad;
@@ -181,6 +190,7 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
                     scenario: s.clone(),
                     case: case.clone(),
                     variant,
+                    without_fixes: args.without_fix.iter().copied().collect(),
                 });
             }
         }
@@ -215,20 +225,16 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     sweep::drive(
         &work,
         jobs,
-        |g: &Group, seed| one(g, seed, check),
+        |g: &Group, seed| sweep::run_one(g, seed, check),
         |(r, diff)| {
             if let Some(d) = diff {
                 differences += 1;
                 progress.finish();
                 eprintln!(
-                    "NONDETERMINISTIC {} {} seed {}: the two runs first differ at trace line {}:\n  run 1: {}\n  run 2: {}",
-                    r.name(),
-                    r.variant,
-                    r.seed,
-                    d.index,
-                    d.first.as_deref().unwrap_or("(ended)"),
-                    d.second.as_deref().unwrap_or("(ended)")
+                    "{}",
+                    d.describe(&format!("{} {} seed {}", r.name(), r.variant, r.seed))
                 );
+                eprintln!("  {}", r.repro());
             }
             if let (Some(out), Some(p)) = (json.as_mut(), &args.json) {
                 results::write_line(out, &r, p)?;
@@ -257,21 +263,6 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
         );
     }
     Ok(code(summary.unexpected() > 0 || differences > 0))
-}
-
-/// One sweep job: a run (twice, compared, with `check`).
-fn one(g: &Group, seed: u64, check: bool) -> Result<sweep::Ran> {
-    let started = std::time::Instant::now(); // determinism-ok: wall ms of the result, outside the run
-    let (r, _) = catalog::run(&g.scenario, g.case.as_deref(), g.variant, seed)?;
-    let wall_ms = started.elapsed().as_millis() as u64;
-    let result = RunResult::of(&r, wall_ms);
-    let diff = if check {
-        let (again, _) = catalog::run(&g.scenario, g.case.as_deref(), g.variant, seed)?;
-        sweep::first_difference(&results::trace_lines(&r), &results::trace_lines(&again))
-    } else {
-        None
-    };
-    Ok((result, diff))
 }
 
 fn merge(args: MergeArgs) -> Result<ExitCode> {

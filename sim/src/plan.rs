@@ -8,6 +8,7 @@ use crate::scenario::load::ScenarioRun;
 use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
 use model::event::ApiOp;
+use model::fixes::FixSet;
 use model::ids::{HostId, Millis, SledId};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
@@ -33,6 +34,8 @@ pub struct Plan {
     pub must_reach: Vec<Condition>,
     /// Swarm plans allow a subset of `expected_violations`.
     pub is_swarm: bool,
+    /// The upstream fixes the model runs without (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -112,6 +115,20 @@ pub enum FaultAction {
     },
     GuestShutdown(String),
     ForgetVmm(String),
+    /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
+    /// back-fill, every Nexus back in the run's variant (until then every
+    /// Nexus runs `legacy`).
+    Upgrade,
+}
+
+impl Plan {
+    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
+    /// then every Nexus boots `legacy` until the upgrade step.
+    pub fn upgrades(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fault(FaultAction::Upgrade)))
+    }
 }
 
 impl fmt::Display for FaultAction {
@@ -130,6 +147,7 @@ impl fmt::Display for FaultAction {
             FaultAction::Release { a, b } => write!(f, "release {a} <-> {b}"),
             FaultAction::GuestShutdown(i) => write!(f, "guest of {i:?} powers off"),
             FaultAction::ForgetVmm(i) => write!(f, "sled agent forgets {i:?}'s VMM"),
+            FaultAction::Upgrade => write!(f, "upgrade to schema 140.0.0 (PR #8053)"),
         }
     }
 }
@@ -333,6 +351,7 @@ fn step(
             }
             spec::FaultKind::GuestShutdown => FaultAction::GuestShutdown(instance()?),
             spec::FaultKind::ForgetVmm => FaultAction::ForgetVmm(instance()?),
+            spec::FaultKind::Upgrade => FaultAction::Upgrade,
         })
     } else if let Some(arm) = s.arm {
         Action::Arm {
@@ -427,5 +446,6 @@ pub fn from_run(
             .map(condition)
             .collect::<Result<Vec<_>, _>>()?,
         is_swarm: spec.swarm.is_some(),
+        without_fixes: FixSet::none(),
     })
 }

@@ -4,6 +4,7 @@
 
 use model::event::{ApiOp, Event};
 use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
+use model::variant::Variant;
 use std::fmt;
 
 /// One line of the trace.
@@ -101,6 +102,11 @@ pub enum Fault {
     ForgetVmm {
         instance: String,
     },
+    /// PR #8053's offline upgrade: every Nexus went down, the db got the
+    /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
+    Upgrade {
+        to: Variant,
+    },
     /// A paused named point was released.
     Unpause {
         host: HostId,
@@ -175,6 +181,10 @@ impl fmt::Display for Fault {
             Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
             Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
             Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
+            Fault::Upgrade { to } => write!(
+                f,
+                "upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"
+            ),
             Fault::Unpause { host, point } => write!(f, "release {host} at {point}"),
             Fault::Heal => f.write_str("heal: faults stop, hosts restart, network repaired"),
         }

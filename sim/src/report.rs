@@ -29,7 +29,11 @@ pub fn repro(r: &RunReport) -> String {
 /// the repro lines, which name the build, come from [`repro`].
 pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    let _ = write!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    if !r.without_fixes.is_empty() {
+        let _ = write!(out, " {}", r.without_fixes);
+    }
+    let _ = writeln!(out);
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
         if full_trace {

@@ -199,6 +199,7 @@ pub fn run(
         case: case.map(str::to_string),
         seed,
         variant,
+        without_fixes: plan.without_fixes.clone(),
         violations,
         known,
         exceptions,
@@ -548,6 +549,7 @@ impl Runner<'_> {
                     });
                 }
             }
+            FaultAction::Upgrade => self.upgrade(),
             FaultAction::ForgetVmm(name) => {
                 record(
                     &self.recorder,
@@ -563,6 +565,39 @@ impl Runner<'_> {
                     });
                 }
             }
+        }
+    }
+
+    /// PR #8053's offline upgrade: every Nexus down, the schema update's
+    /// back-fill on the db (`model::db::schema_update`), every Nexus back
+    /// in the run's variant.
+    fn upgrade(&mut self) {
+        let nexuses: Vec<HostId> = (0..self.plan.nexus_count)
+            .map(|n| HostId::Nexus(model::ids::NexusId(n)))
+            .collect();
+        for h in &nexuses {
+            if self.crashed.insert(*h) {
+                self.world.sim.crash(h.name());
+            }
+        }
+        let mut events = Vec::new();
+        self.world
+            .db
+            .borrow_mut()
+            .migrate_instance_intended_state(&mut events);
+        for e in events {
+            self.recorder.record(HostId::Db, RecordKind::Model(e));
+        }
+        let to = self.world.variant;
+        self.world.nexus_variant.set(to);
+        self.world.config.variant = to;
+        self.recorder
+            .record(HostId::Db, RecordKind::Fault(Fault::Upgrade { to }));
+        for h in nexuses {
+            self.reconnect(h);
+            self.world.sim.bounce(h.name());
+            model::probe::clear_halted(h);
+            self.crashed.remove(&h);
         }
     }
 

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::panics;
 use crate::results::RunResult;
 use crate::scenario::load::Scenario;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -27,6 +28,8 @@ pub struct Group {
     pub case: Option<String>,
     /// The variant.
     pub variant: Variant,
+    /// omicron's fixes turned off (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 /// What a sweep covers.
@@ -98,8 +101,56 @@ pub fn first_difference(a: &[String], b: &[String]) -> Option<Difference> {
         })
 }
 
+impl Difference {
+    /// The difference as the sweep prints it: which run, the line index,
+    /// and both lines.
+    pub fn describe(&self, run: &str) -> String {
+        format!(
+            "NONDETERMINISTIC {run}: the two runs first differ at trace line {}:\n  run 1: {}\n  run 2: {}",
+            self.index,
+            self.first.as_deref().unwrap_or("(ended)"),
+            self.second.as_deref().unwrap_or("(ended)")
+        )
+    }
+}
+
+/// Runs `trace` twice and compares: the first difference, if any.
+pub fn compare_twice(mut trace: impl FnMut() -> Result<Vec<String>>) -> Result<Option<Difference>> {
+    let first = trace()?;
+    let second = trace()?;
+    Ok(first_difference(&first, &second))
+}
+
 /// One run's result, with the determinism check's finding when asked.
 pub type Ran = (RunResult, Option<Difference>);
+
+/// One sweep job: the run of `group` at `seed` (and, with `check`, a
+/// second run compared line by line with the first).
+pub fn run_one(group: &Group, seed: u64, check: bool) -> Result<Ran> {
+    let run = || {
+        crate::catalog::run_without(
+            &group.scenario,
+            group.case.as_deref(),
+            group.variant,
+            &group.without_fixes,
+            seed,
+        )
+    };
+    let started = std::time::Instant::now(); // determinism-ok: the result's wall ms, outside the run
+    let (r, _) = run()?;
+    let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let result = RunResult::of(&r, wall_ms);
+    let diff = if check {
+        let mut first = Some(crate::results::trace_lines(&r));
+        compare_twice(|| match first.take() {
+            Some(lines) => Ok(lines),
+            None => Ok(crate::results::trace_lines(&run()?.0)),
+        })?
+    } else {
+        None
+    };
+    Ok((result, diff))
+}
 
 /// Runs every job of `work` on a pool of `threads`, calling `sink` with
 /// each result in job order and `tick` after each run (from any worker).
@@ -164,6 +215,7 @@ mod tests {
                 scenario,
                 case: None,
                 variant: Variant::Fixed,
+                without_fixes: FixSet::none(),
             }],
             seeds,
             shard,
@@ -250,6 +302,36 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(crashed, [417]);
+    }
+
+    #[test]
+    fn a_nondeterministic_fixture_shows_its_first_diverging_line() {
+        // The fixture: its second run draws a different request id at the
+        // third line, as a run that read a wall clock or iterated a
+        // HashMap would.
+        let mut calls = 0;
+        let fixture = || {
+            calls += 1;
+            Ok(vec![
+                "     0 workload  started".to_string(),
+                "   200 workload  --> r-1 create \"web\"".to_string(),
+                format!("   400 nexus-0   api r-{calls} create web: accepted"),
+                "   600 nexus-0   saga instance-create".to_string(),
+            ])
+        };
+        let d = compare_twice(fixture).unwrap().expect("the runs differ");
+        assert_eq!(d.index, 2);
+        let text = d.describe("fixture fixed seed 0");
+        assert_eq!(
+            text,
+            "NONDETERMINISTIC fixture fixed seed 0: the two runs first differ at trace line 2:\n  \
+             run 1:    400 nexus-0   api r-1 create web: accepted\n  \
+             run 2:    400 nexus-0   api r-2 create web: accepted"
+        );
+        // A real run is deterministic.
+        let w = work(0..1, None);
+        let (_, diff) = run_one(&w.groups[0], 0, true).unwrap();
+        assert_eq!(diff, None);
     }
 
     #[test]

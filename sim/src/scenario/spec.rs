@@ -166,6 +166,7 @@ pub enum FaultKind {
     Release,
     GuestShutdown,
     ForgetVmm,
+    Upgrade,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -351,6 +351,7 @@ impl Action {
             Action::Fault(FaultKind::GuestShutdown | FaultKind::ForgetVmm) => {
                 (&["instance"], &["instance"])
             }
+            Action::Fault(FaultKind::Upgrade) => (&[], &[]),
             Action::Arm(_) | Action::Unpause => (&["host", "point"], &["host", "point"]),
             Action::Wait => (&["within"], &["within"]),
             Action::Sleep => (&[], &[]),
@@ -380,6 +381,7 @@ fn fault_name(f: FaultKind) -> &'static str {
         FaultKind::Release => "release",
         FaultKind::GuestShutdown => "guest_shutdown",
         FaultKind::ForgetVmm => "forget_vmm",
+        FaultKind::Upgrade => "upgrade",
     }
 }
 

@@ -206,7 +206,7 @@ fn sis_destroy_vmm_record<'a>(
         let req = DbRequest::VmmMarkSagaUnwound { id: propolis_id(p) };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         let status = auto_restart_status(
-            ctx.nexus.cfg.variant,
+            ctx.nexus.cfg.intent_variant(),
             &p.instance,
             None,
             clock::now(),
@@ -270,7 +270,7 @@ fn sis_move_to_starting<'a>(
         let require_intent = ctx
             .nexus
             .cfg
-            .variant
+            .intent_variant()
             .mark_as_starting_requires_running_intent()
             .then_some(IntendedState::Running);
         let req = DbRequest::InstanceUpdateRuntime {
