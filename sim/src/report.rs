@@ -104,17 +104,27 @@ pub fn findings(r: &RunReport) -> String {
 /// The exceptions the checkers applied, as the verdict prints them:
 /// ` (exception: no up sled has room for web)`, or nothing.
 pub fn exceptions(r: &RunReport) -> String {
-    let mut list: Vec<String> = r
-        .exceptions
-        .iter()
-        .map(|n| format!("exception: {}", rename(&n.exception, r)))
+    let list: Vec<String> = exception_list(r)
+        .into_iter()
+        .map(|e| format!("exception: {e}"))
         .collect();
-    list.dedup();
     if list.is_empty() {
         String::new()
     } else {
         format!(" ({})", list.join("; "))
     }
+}
+
+/// The exceptions the checkers applied, each in a few words with instance
+/// names (`no up sled has room for web`), once each.
+pub fn exception_list(r: &RunReport) -> Vec<String> {
+    let mut list: Vec<String> = r
+        .exceptions
+        .iter()
+        .map(|n| rename(&n.exception, r))
+        .collect();
+    list.dedup();
+    list
 }
 
 fn rename(line: &str, r: &RunReport) -> String {

@@ -253,6 +253,7 @@ mod tests {
                     exceptions: Vec::new(),
                     diverged: None,
                     hung: None,
+                    exceptions: Vec::new(),
                     crashed: None,
                     trace_hash: format!("{:016x}", hash_lines(&lines)),
                     virtual_ms: 1,

@@ -108,6 +108,7 @@ pub fn build<'a>(
             sled: SledId(i),
             nexus_count: plan.nexus_count,
             timings: config.timings.clone(),
+            variant: config.variant,
         };
         let boots = Cell::new(0u64);
         sim.host(HostId::Sled(SledId(i)).name(), move || {

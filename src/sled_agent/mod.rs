@@ -25,6 +25,7 @@ use crate::mutation::{self, Mutation};
 use crate::probe;
 use crate::rpc;
 use crate::states::{Generation, RequestedState, VmmState};
+use crate::variant::Variant;
 use api::{SledRequest, SledResponse, SledVmmState};
 use publish::{Publisher, RetryPolicy};
 use std::cell::{Cell, RefCell};
@@ -38,6 +39,8 @@ pub struct SledAgentConfig {
     /// Nexus hosts `nexus-0..nexus_count-1`: the ones internal DNS may name.
     pub nexus_count: u8,
     pub timings: Timings,
+    /// The behaviour variant (`Variant::sled_reports_destroyed_while_pushing`).
+    pub variant: Variant,
 }
 
 /// Runs the software of host `sled-N`. `rng_seed` seeds the choice of Nexus
@@ -197,7 +200,15 @@ impl Agent {
             SledRequest::VmmPutState { vmm, state } => self.put_state(vmm, state),
             SledRequest::VmmGetState { vmm } => match self.vmms.borrow().get(&vmm) {
                 Some(v) => SledResponse::Ok(v.state(vmm)),
-                None => SledResponse::NoSuchInstance,
+                None => match self.publisher.pending_state(vmm) {
+                    Some(s)
+                        if s.state == VmmState::Destroyed
+                            && self.cfg.variant.sled_reports_destroyed_while_pushing() =>
+                    {
+                        SledResponse::Ok(s)
+                    }
+                    _ => SledResponse::NoSuchInstance,
+                },
             },
             SledRequest::VmmUnregister { vmm } => self.unregister(vmm),
             SledRequest::VmmList => SledResponse::Vmms(

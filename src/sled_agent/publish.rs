@@ -121,6 +121,11 @@ impl Publisher {
         tokio::task::spawn_local(self.clone().push_loop(state.vmm, task));
     }
 
+    /// The state a push under way for `vmm` will send next, if any.
+    pub fn pending_state(&self, vmm: VmmId) -> Option<SledVmmState> {
+        self.pending.borrow().get(&vmm).map(|p| p.state)
+    }
+
     /// Drops the VMM's pending push, if any: the sled agent lost all trace
     /// of the VMM.
     pub fn cancel(&self, vmm: VmmId) {
