@@ -91,6 +91,8 @@ pub fn build<'a>(
             sled: SledId(i),
             nexus_count: plan.nexus_count,
             timings: config.timings.clone(),
+            // omicron since #7928.
+            publish_before_forget: true,
         };
         let boots = Cell::new(0u64);
         sim.host(HostId::Sled(SledId(i)).name(), move || {

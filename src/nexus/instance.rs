@@ -314,7 +314,7 @@ impl Request<'_> {
                 match sagas::execute(self.nexus, saga, params).await {
                     SagaOutcome::Done(_) => Ok((202, view(id))),
                     SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
-                        Err(ApiError::new(e.status.max(500), e.message))
+                        Err(ApiError::new(e.status, e.message))
                     }
                 }
             }
@@ -387,6 +387,15 @@ impl Request<'_> {
                             "instance's VMM is gone from its sled; the instance is moving to Failed",
                         ))
                     }
+                    // Not `vmm_gone`: the sled's status goes back to the
+                    // caller and the instance is left as it is
+                    // (`impl From<SledAgentInstanceError> for HttpError`,
+                    // `nexus/src/app/instance.rs` ~L123; omicron's
+                    // `test_instances_are_not_marked_failed_on_other_sled_agent_errors`).
+                    Ok(SledResponse::Error(status)) => Err(ApiError::new(
+                        status,
+                        format!("sled agent answered {status}"),
+                    )),
                     Err(RpcError::Timeout) => {
                         Err(ApiError::new(504, "sled agent did not answer in time"))
                     }

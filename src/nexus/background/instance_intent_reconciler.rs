@@ -121,7 +121,8 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                 )
                 .await;
             }
-            Ok(SledResponse::NothingToDo) | Err(_) => {}
+            // Any other sled error: not gone; try again next period.
+            Ok(SledResponse::NothingToDo) | Ok(SledResponse::Error(_)) | Err(_) => {}
         }
     }
     status

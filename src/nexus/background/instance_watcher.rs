@@ -58,7 +58,10 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
     let finding = match ctx.nexus.sled(vmm.sled_id, &req).await {
         Ok(SledResponse::Ok(state)) => Finding::Reported(state),
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
-        Ok(SledResponse::NothingToDo) => Finding::Inconclusive,
+        // Any other error response: inconclusive, no change
+        // (`instance_watcher.rs` `check_instance`; omicron's
+        // `test_instances_are_not_marked_failed_on_other_sled_agent_errors_by_instance_watcher`).
+        Ok(SledResponse::Error(_)) | Ok(SledResponse::NothingToDo) => Finding::Inconclusive,
         Err(_) => match sled_power(ctx, vmm).await {
             Some(PowerState::A2) => Finding::Failed(VmmFailureReason::SledOff),
             Some(PowerState::A0) | None => Finding::Inconclusive,
