@@ -94,6 +94,9 @@ pub enum Query {
     SledReservationCreate,
     /// `sled_reservation_delete`.
     SledReservationDelete,
+    /// PR #8053's schema update (`instance-intended-state/up03,up04.sql`):
+    /// the intent back-filled from the instance's state.
+    InstanceIntendedStateBackfill,
 }
 
 /// Who asked for a db write: the thread of control a reader follows.
@@ -111,6 +114,8 @@ pub enum Cause {
     Task { task: BackgroundTask },
     /// A sled agent's state push (`cpapi_instances_put`).
     SledPush { sled: SledId },
+    /// An offline schema update, applied while every Nexus is down.
+    SchemaUpdate,
 }
 
 impl fmt::Display for Cause {
@@ -120,6 +125,7 @@ impl fmt::Display for Cause {
             Cause::Saga { saga, name, node } => write!(f, "{name} {saga} {node}"),
             Cause::Task { task } => write!(f, "{task}"),
             Cause::SledPush { sled } => write!(f, "push from {sled}"),
+            Cause::SchemaUpdate => write!(f, "schema update {}", crate::db::schema_update::VERSION),
         }
     }
 }
@@ -210,6 +216,9 @@ pub enum Decision {
     /// instance_intent_reconciler (`fixed`): finish a create whose saga
     /// failed after its record was committed.
     ReconcileFinishCreate,
+    /// instance_intent_reconciler (`fixed`, branch 5): unregister a VMM a
+    /// sled runs that is not its instance's active VMM (an orphan).
+    ReconcileReapOrphan { vmm: VmmId, sled: SledId },
 }
 
 /// A saga node's step.
@@ -251,6 +260,9 @@ pub enum VmmGoneReason {
     /// The VM halted and its zone was torn down after `Destroyed` was
     /// published.
     Destroyed,
+    /// The VM failed (its zone or Propolis vanished) and its zone was torn
+    /// down after `Failed` was published (`fail_vmm_and_terminate`).
+    Failed,
     /// The sled agent lost track of it (omicron's sim sled-agent
     /// `instance_unregister` without telling Nexus; PR #8053's test).
     Forgotten,
@@ -626,6 +638,12 @@ impl fmt::Display for Event {
                     }
                     Decision::ReconcileFinishCreate => {
                         f.write_str("left in Creating by a failed create: move to NoVmm")
+                    }
+                    Decision::ReconcileReapOrphan { vmm, sled } => {
+                        write!(
+                            f,
+                            "{sled} runs vmm {vmm}, not the active VMM: unregister it"
+                        )
                     }
                 }
             }

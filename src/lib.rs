@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod event;
+pub mod fixes;
 pub mod ids;
 pub mod mgs;
 pub mod nexus;

@@ -67,6 +67,7 @@ fn main() {
         expected_violations: Default::default(),
         must_reach: vec![],
         is_swarm: false,
+        without_fixes: Default::default(),
     };
     let variant = Variant::parse(&std::env::args().nth(1).unwrap_or("omicron".into())).unwrap();
     let r = runner::run(&plan, "smoke", None, variant, 1);

@@ -8,6 +8,7 @@ use crate::scenario::load::ScenarioRun;
 use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
 use model::event::{ApiOp, SledCall};
+use model::fixes::FixSet;
 use model::ids::{HostId, Millis, SledId};
 use model::probe::SledFault;
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
@@ -34,6 +35,8 @@ pub struct Plan {
     pub must_reach: Vec<Condition>,
     /// Swarm plans allow a subset of `expected_violations`.
     pub is_swarm: bool,
+    /// The upstream fixes the model runs without (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -127,6 +130,20 @@ pub enum FaultAction {
     /// The sled agent restarts with an empty table while its Propolis
     /// zones keep running (no start-up cleanup).
     SledAgentRestartKeepsVmms(SledId),
+    /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
+    /// back-fill, every Nexus back in the run's variant (until then every
+    /// Nexus runs `legacy`).
+    Upgrade,
+}
+
+impl Plan {
+    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
+    /// then every Nexus boots `legacy` until the upgrade step.
+    pub fn upgrades(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fault(FaultAction::Upgrade)))
+    }
 }
 
 impl fmt::Display for FaultAction {
@@ -168,6 +185,7 @@ impl fmt::Display for FaultAction {
             FaultAction::SledAgentRestartKeepsVmms(s) => {
                 write!(f, "{s} agent restarts; its VMMs keep running")
             }
+            FaultAction::Upgrade => write!(f, "upgrade to schema 140.0.0 (PR #8053)"),
         }
     }
 }
@@ -401,6 +419,7 @@ fn step(
                     for_time: s.seconds.map(Duration::from_secs),
                 }
             }
+            spec::FaultKind::Upgrade => FaultAction::Upgrade,
         })
     } else if let Some(arm) = s.arm {
         Action::Arm {
@@ -498,5 +517,6 @@ pub fn from_run(
             .map(condition)
             .collect::<Result<Vec<_>, _>>()?,
         is_swarm: spec.swarm.is_some(),
+        without_fixes: FixSet::none(),
     })
 }

@@ -43,15 +43,20 @@ pub fn reason(
         if vmm.is_some_and(|v| v.runtime.state.is_terminal()) {
             return Some(format!("instance {} has a terminal active VMM", i.id));
         }
-        let status =
-            auto_restart_status(config.variant, i, vmm, now, config.timings.default_cooldown);
+        let status = auto_restart_status(
+            config.intent_variant(),
+            i,
+            vmm,
+            now,
+            config.timings.default_cooldown,
+        );
         if room
             && status.needs_reincarnation
             && i.auto_restart_policy != Some(AutoRestartPolicy::Never)
         {
             return Some(format!("instance {} awaits reincarnation", i.id));
         }
-        if config.variant.runs_intent_reconciler() && room {
+        if config.intent_variant().runs_intent_reconciler() && room {
             let wants_start = i.runtime.nexus_state == InstanceState::NoVmm
                 && i.intended_state == IntendedState::Running;
             let wants_stop = matches!(
@@ -101,10 +106,28 @@ pub fn reason(
             continue;
         }
         for (vmm, (state, gen)) in table {
-            // A VMM whose row is gone or SagaUnwound is an orphan: nothing
-            // in the control plane will act on it again (the resources
-            // checker reports it), so it does not keep the run busy.
-            let Some(row) = db.vmm(*vmm) else { continue };
+            let row = db.vmm(*vmm);
+            // `fixed` (branch 5) unregisters a running VMM that is not its
+            // instance's active VMM: until it has, the reconciler has work.
+            if config.variant.reconciler_reaps_orphan_vmms()
+                && matches!(
+                    state,
+                    VmmState::Starting | VmmState::Running | VmmState::Rebooting
+                )
+            {
+                let active = row
+                    .and_then(|r| db.instance(r.instance_id))
+                    .and_then(|i| i.runtime.propolis_id);
+                if active != Some(*vmm) {
+                    return Some(format!(
+                        "{sled} runs orphan vmm {vmm}: awaits the intent reconciler"
+                    ));
+                }
+            }
+            // Otherwise a VMM whose row is gone or SagaUnwound is an orphan:
+            // nothing in the control plane will act on it again
+            // (no_orphan_vmm reports it), so it does not keep the run busy.
+            let Some(row) = row else { continue };
             if row.time_deleted.is_some() || row.runtime.state == VmmState::SagaUnwound {
                 continue;
             }

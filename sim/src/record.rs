@@ -4,6 +4,7 @@
 
 use model::event::{ApiOp, Event, SledCall};
 use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
+use model::variant::Variant;
 use std::fmt;
 
 /// One line of the trace.
@@ -122,6 +123,11 @@ pub enum Fault {
     },
     /// The sled agent restarted with an empty table; its VMMs run on.
     SledAgentRestartKeepsVmms(SledId),
+    /// PR #8053's offline upgrade: every Nexus went down, the db got the
+    /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
+    Upgrade {
+        to: Variant,
+    },
     /// A paused named point was released.
     Unpause {
         host: HostId,
@@ -228,6 +234,10 @@ impl fmt::Display for Fault {
                     "{s} agent restarts with an empty table; its VMMs keep running"
                 )
             }
+            Fault::Upgrade { to } => write!(
+                f,
+                "upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"
+            ),
             Fault::Unpause { host, point } => write!(f, "release {host} at {point}"),
             Fault::Heal => f.write_str("heal: faults stop, hosts restart, network repaired"),
         }

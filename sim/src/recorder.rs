@@ -255,6 +255,7 @@ impl Inner {
                     reason,
                     VmmGoneReason::Unregistered
                         | VmmGoneReason::Destroyed
+                        | VmmGoneReason::Failed
                         | VmmGoneReason::Forgotten
                 );
                 if gone {

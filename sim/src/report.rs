@@ -29,7 +29,11 @@ pub fn repro(r: &RunReport) -> String {
 /// the repro lines, which name the build, come from [`repro`].
 pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    let _ = write!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    if !r.without_fixes.is_empty() {
+        let _ = write!(out, " {}", r.without_fixes);
+    }
+    let _ = writeln!(out);
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
         if full_trace {
@@ -88,8 +92,29 @@ pub fn findings(r: &RunReport) -> String {
         None => "as expected".to_string(),
         Some(m) => format!("NOT as expected: {m}"),
     };
-    let _ = writeln!(out, "verdict: {} ({expectation})", r.verdict());
+    let _ = writeln!(
+        out,
+        "verdict: {}{} ({expectation})",
+        r.verdict(),
+        exceptions(r)
+    );
     out
+}
+
+/// The exceptions the checkers applied, as the verdict prints them:
+/// ` (exception: no up sled has room for web)`, or nothing.
+pub fn exceptions(r: &RunReport) -> String {
+    let mut list: Vec<String> = r
+        .exceptions
+        .iter()
+        .map(|n| format!("exception: {}", rename(&n.exception, r)))
+        .collect();
+    list.dedup();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list.join("; "))
+    }
 }
 
 fn rename(line: &str, r: &RunReport) -> String {

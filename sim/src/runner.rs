@@ -29,7 +29,9 @@ use std::time::Duration;
 
 /// How long after the heal a run may take to become quiet: a watcher
 /// period, a reincarnation period, a cooldown, the push-retry cap and RPC
-/// timeouts, with margin (design section 3).
+/// timeouts, the `fixed` reconciler's longest start backoff (a start it
+/// retries after the heal may wait that long), with margin (design
+/// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
     let t = &plan.timings;
     t.watcher_period
@@ -37,6 +39,7 @@ pub fn settle_deadline(plan: &Plan) -> Duration {
         + t.default_cooldown.as_duration()
         + t.push_retry_max
         + t.sled_rpc_timeout
+        + t.intent_reconciler_backoff_max
         + Duration::from_secs(120)
 }
 
@@ -187,6 +190,7 @@ pub fn run(
     // instance nowhere to go, say) is explained by that checker.
     let hung = hung.filter(|_| runner.crash.is_none() && violations.is_empty());
     let (known, violations) = known_upstream::split(violations, variant);
+    let exceptions = checkers.iter().flat_map(|c| c.notes().to_vec()).collect();
     RunReport {
         name: match case {
             Some(c) => format!("{scenario}/{c}"),
@@ -196,8 +200,10 @@ pub fn run(
         case: case.map(str::to_string),
         seed,
         variant,
+        without_fixes: plan.without_fixes.clone(),
         violations,
         known,
+        exceptions,
         divergences: runner.divergences,
         hung,
         crash: runner.crash,
@@ -544,6 +550,7 @@ impl Runner<'_> {
                     });
                 }
             }
+            FaultAction::Upgrade => self.upgrade(),
             FaultAction::ForgetVmm(name) => {
                 record(
                     &self.recorder,
@@ -606,6 +613,39 @@ impl Runner<'_> {
                 record(&self.recorder, h, Fault::SledAgentRestartKeepsVmms(*sled));
                 self.world.sim.bounce(h.name());
             }
+        }
+    }
+
+    /// PR #8053's offline upgrade: every Nexus down, the schema update's
+    /// back-fill on the db (`model::db::schema_update`), every Nexus back
+    /// in the run's variant.
+    fn upgrade(&mut self) {
+        let nexuses: Vec<HostId> = (0..self.plan.nexus_count)
+            .map(|n| HostId::Nexus(model::ids::NexusId(n)))
+            .collect();
+        for h in &nexuses {
+            if self.crashed.insert(*h) {
+                self.world.sim.crash(h.name());
+            }
+        }
+        let mut events = Vec::new();
+        self.world
+            .db
+            .borrow_mut()
+            .migrate_instance_intended_state(&mut events);
+        for e in events {
+            self.recorder.record(HostId::Db, RecordKind::Model(e));
+        }
+        let to = self.world.variant;
+        self.world.nexus_variant.set(to);
+        self.world.config.variant = to;
+        self.recorder
+            .record(HostId::Db, RecordKind::Fault(Fault::Upgrade { to }));
+        for h in nexuses {
+            self.reconnect(h);
+            self.world.sim.bounce(h.name());
+            model::probe::clear_halted(h);
+            self.crashed.remove(&h);
         }
     }
 

@@ -366,6 +366,7 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
         expected_violations: expect.violates.iter().cloned().collect(),
         must_reach: Vec::new(),
         is_swarm: true,
+        without_fixes: Default::default(),
     };
     (plan, shape)
 }

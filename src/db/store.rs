@@ -123,6 +123,31 @@ impl Db {
         }
     }
 
+    /// Writes `intent` on `before`'s row without a generation bump (a
+    /// back-fill's `UPDATE`, which sets every row it matches), reporting
+    /// the write.
+    pub(super) fn backfill_intent(
+        &mut self,
+        before: &InstanceRow,
+        intent: IntendedState,
+        events: &mut Vec<Event>,
+    ) {
+        let mut after = before.clone();
+        after.intended_state = intent;
+        let cause = Cause::SchemaUpdate;
+        let mut tx = Tx {
+            cause: &cause,
+            events,
+        };
+        tx.instance(
+            Query::InstanceIntendedStateBackfill,
+            WriteOutcome::Applied,
+            Some(before),
+            Some(&after),
+        );
+        self.instances.insert(before.id, after);
+    }
+
     fn live_instance(&self, id: InstanceId) -> Option<&InstanceRow> {
         self.instances.get(&id).filter(|r| r.time_deleted.is_none())
     }

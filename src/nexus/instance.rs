@@ -14,6 +14,7 @@ use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse, InstanceAndVmm, ValidatedAt};
 use crate::db::rows::{InstanceRow, InstanceRuntime, VmmRow, VmmRuntime};
 use crate::event::{ApiOp, Cause, Event};
+use crate::fixes::Fix;
 use crate::ids::{InstanceId, ReqId};
 use crate::rpc::RpcError;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
@@ -189,7 +190,7 @@ impl Request<'_> {
         point: &str,
         validate: impl Fn(&InstanceAndVmm) -> Result<T, ApiError>,
     ) -> Result<(InstanceAndVmm, T), ApiError> {
-        let variant = self.nexus.cfg.variant;
+        let variant = self.nexus.cfg.intent_variant();
         let id = iv.instance.id;
         if !variant.tracks_intent() {
             self.nexus.point(point).await;
@@ -373,7 +374,11 @@ impl Request<'_> {
                         .map_err(db_down)?;
                         Ok((202, view(id)))
                     }
-                    Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => {
+                    Ok(
+                        SledResponse::NoSuchInstance
+                        | SledResponse::NothingToDo
+                        | SledResponse::Vmms(_),
+                    ) => {
                         mark_vmm_failed(
                             self.nexus,
                             self.cause(),
@@ -392,15 +397,47 @@ impl Request<'_> {
                     // (`impl From<SledAgentInstanceError> for HttpError`,
                     // `nexus/src/app/instance.rs` ~L123; omicron's
                     // `test_instances_are_not_marked_failed_on_other_sled_agent_errors`).
-                    Ok(SledResponse::Error(status)) => Err(ApiError::new(
-                        status,
-                        format!("sled agent answered {status}"),
-                    )),
-                    Err(RpcError::Timeout) => {
-                        Err(ApiError::new(504, "sled agent did not answer in time"))
+                    Ok(SledResponse::Error(status)) => {
+                        if !self.nexus.cfg.has_fix(Fix::OnlyVmmGoneFails) && status != 400 {
+                            // Before RFD 486 / #6455: any error but a 400
+                            // fails the instance.
+                            mark_vmm_failed(
+                                self.nexus,
+                                self.cause(),
+                                &vmm,
+                                VmmFailureReason::FromSledAgent,
+                            )
+                            .await
+                            .map_err(db_down)?;
+                        }
+                        Err(ApiError::new(
+                            status,
+                            format!("sled agent answered {status}"),
+                        ))
                     }
-                    Err(RpcError::Refused) | Err(RpcError::Closed) => {
-                        Err(ApiError::new(502, "sled agent unreachable"))
+                    Err(e) => {
+                        if !self.nexus.cfg.has_fix(Fix::OnlyVmmGoneFails) {
+                            // Before RFD 486 / #6455 (#4711's rule): any
+                            // sled-agent error but a 400 means the
+                            // instance is unhealthy, and it is failed
+                            // (#5235: a stop that timed out).
+                            mark_vmm_failed(
+                                self.nexus,
+                                self.cause(),
+                                &vmm,
+                                VmmFailureReason::FromSledAgent,
+                            )
+                            .await
+                            .map_err(db_down)?;
+                        }
+                        Err(match e {
+                            RpcError::Timeout => {
+                                ApiError::new(504, "sled agent did not answer in time")
+                            }
+                            RpcError::Refused | RpcError::Closed => {
+                                ApiError::new(502, "sled agent unreachable")
+                            }
+                        })
                     }
                 }
             }

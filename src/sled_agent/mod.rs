@@ -237,6 +237,7 @@ impl Agent {
             SledRequest::VmmPutState { vmm, .. } => (SledCall::PutState, *vmm),
             SledRequest::VmmGetState { vmm } => (SledCall::GetState, *vmm),
             SledRequest::VmmUnregister { .. }
+            | SledRequest::VmmList
             | SledRequest::SimGuestShutdown { .. }
             | SledRequest::SimForgetVmm { .. }
             | SledRequest::SimFailBooting { .. } => return None,
@@ -266,6 +267,13 @@ impl Agent {
                 None => SledResponse::NoSuchInstance,
             },
             SledRequest::VmmUnregister { vmm } => self.unregister(vmm),
+            SledRequest::VmmList => SledResponse::Vmms(
+                self.vmms
+                    .borrow()
+                    .iter()
+                    .map(|(id, v)| (v.instance, v.state(*id)))
+                    .collect(),
+            ),
             SledRequest::SimGuestShutdown { instance } => self.guest_shutdown(instance),
             SledRequest::SimForgetVmm { instance } => self.forget(instance),
             SledRequest::SimFailBooting { instance } => self.fail_booting(instance),
@@ -430,11 +438,19 @@ impl Agent {
     fn deregister(&self, vmm: VmmId) {
         let removed = self.vmms.borrow_mut().remove(&vmm);
         if let Some(v) = removed {
-            debug_assert!(
-                matches!(v.phase, Phase::Halted { .. }),
-                "only a halted VMM is deregistered"
-            );
-            self.emit_gone(vmm, v.instance, VmmGoneReason::Destroyed);
+            let reason = match v.phase {
+                Phase::Halted { failed: true } => VmmGoneReason::Failed,
+                Phase::Halted { failed: false } => VmmGoneReason::Destroyed,
+                Phase::Registered
+                | Phase::Booting
+                | Phase::Running
+                | Phase::Rebooting
+                | Phase::Stopping => {
+                    debug_assert!(false, "only a halted VMM is deregistered");
+                    VmmGoneReason::Destroyed
+                }
+            };
+            self.emit_gone(vmm, v.instance, reason);
         }
     }
 

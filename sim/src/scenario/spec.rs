@@ -193,6 +193,7 @@ pub enum FaultKind {
     SledHang,
     VmmFailsBooting,
     SledAgentRestartKeepsVmms,
+    Upgrade,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

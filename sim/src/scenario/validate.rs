@@ -361,6 +361,7 @@ impl Action {
                 (&["host", "call", "count", "seconds"], &["host", "call"])
             }
             Action::Arm(ArmKind::Hang) => (&["host", "point", "through_heal"], &["host", "point"]),
+            Action::Fault(FaultKind::Upgrade) => (&[], &[]),
             Action::Arm(_) | Action::Unpause => (&["host", "point"], &["host", "point"]),
             Action::Wait => (&["within"], &["within"]),
             Action::Sleep => (&[], &[]),
@@ -394,6 +395,7 @@ fn fault_name(f: FaultKind) -> &'static str {
         FaultKind::SledHang => "sled_hang",
         FaultKind::VmmFailsBooting => "vmm_fails_booting",
         FaultKind::SledAgentRestartKeepsVmms => "sled_agent_restart_keeps_vmms",
+        FaultKind::Upgrade => "upgrade",
     }
 }
 

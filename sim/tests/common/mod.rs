@@ -142,6 +142,7 @@ impl Story {
             expected_violations: Default::default(),
             must_reach: Vec::new(),
             is_swarm: false,
+            without_fixes: Default::default(),
         }
     }
 

@@ -35,7 +35,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
     ] {
         let req = DbRequest::FindReincarnatable {
             reason,
-            require_intent_running: ctx.nexus.cfg.variant.tracks_intent(),
+            require_intent_running: ctx.nexus.cfg.intent_variant().tracks_intent(),
             now: clock::now(),
             default_cooldown: ctx.nexus.cfg.timings.default_cooldown,
         };

@@ -61,7 +61,9 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
         // Any other error response: inconclusive, no change
         // (`instance_watcher.rs` `check_instance`; omicron's
         // `test_instances_are_not_marked_failed_on_other_sled_agent_errors_by_instance_watcher`).
-        Ok(SledResponse::Error(_)) | Ok(SledResponse::NothingToDo) => Finding::Inconclusive,
+        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_) | SledResponse::Error(_)) => {
+            Finding::Inconclusive
+        }
         Err(_) => match sled_power(ctx, vmm).await {
             Some(PowerState::A2) => Finding::Failed(VmmFailureReason::SledOff),
             Some(PowerState::A0) | None => Finding::Inconclusive,

@@ -107,7 +107,7 @@ pub fn start_all(nexus: &Rc<Nexus>) {
             Box::new(abandoned_vmm_reaper::activate(n).await) as Box<dyn std::fmt::Debug>
         })
     });
-    if nexus.cfg.variant.runs_intent_reconciler() {
+    if nexus.cfg.intent_variant().runs_intent_reconciler() {
         spawn(
             nexus,
             t.intent_reconciler_period,
