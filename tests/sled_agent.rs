@@ -154,6 +154,7 @@ fn world(seed: u64, statuses: &[Rc<Cell<u16>>]) -> World {
         sled: SLED,
         nexus_count: statuses.len() as u8,
         timings: timings(),
+        publish_before_forget: true,
     };
     sim.host(HostId::Sled(SLED).name(), move || {
         sled_agent::run(cfg.clone(), seed ^ 0x5eed)
