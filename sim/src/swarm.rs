@@ -7,9 +7,8 @@ use crate::plan::{self, Action, FaultAction, Plan, PlanStep};
 use crate::record::PointArm;
 use crate::scenario::spec::ScenarioSpec;
 use crate::seed::SeedTree;
-use model::event::{ApiOp, SledCall};
+use model::event::ApiOp;
 use model::ids::{HostId, Millis, NexusId, SledId};
-use model::probe::SledFault;
 use model::states::AutoRestartPolicy;
 use model::variant::Variant;
 use rand::seq::IndexedRandom;
@@ -33,16 +32,9 @@ pub enum FaultKind {
     ForgetVmm,
     PointCrash,
     PointPause,
-    /// A sled answers one kind of call with 500 or 503 for a while.
-    SledError,
-    /// A booting VMM fails (drawn at a random time: it acts only if the
-    /// instance's VMM is booting then).
-    VmmFailsBooting,
 }
 
-/// Appended kinds draw after the older ones, so a seed's older faults stay
-/// as they were.
-const ALL_KINDS: [FaultKind; 13] = [
+const ALL_KINDS: [FaultKind; 11] = [
     FaultKind::NexusCrash,
     FaultKind::SledRestart,
     FaultKind::SledLost,
@@ -54,8 +46,6 @@ const ALL_KINDS: [FaultKind; 13] = [
     FaultKind::ForgetVmm,
     FaultKind::PointCrash,
     FaultKind::PointPause,
-    FaultKind::SledError,
-    FaultKind::VmmFailsBooting,
 ];
 
 /// Points worth crashing a Nexus at.
@@ -316,32 +306,6 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                         },
                     );
                     push(&mut steps, t + down_for, Action::Unpause { host, point });
-                }
-                FaultKind::SledError => {
-                    let sled = sled_host(&mut rng);
-                    let call = *[SledCall::Register, SledCall::PutState, SledCall::GetState]
-                        .choose(&mut rng)
-                        .expect("nonempty");
-                    let status = *[500, 503].choose(&mut rng).expect("nonempty");
-                    push(
-                        &mut steps,
-                        t,
-                        Action::Fault(FaultAction::SledFault {
-                            sled,
-                            call,
-                            fault: SledFault::Status(status),
-                            count: None,
-                            for_time: Some(Duration::from_millis(down_for)),
-                        }),
-                    );
-                }
-                FaultKind::VmmFailsBooting => {
-                    let name = names.choose(&mut rng).expect("nonempty").clone();
-                    push(
-                        &mut steps,
-                        t,
-                        Action::Fault(FaultAction::VmmFailsBooting(name)),
-                    );
                 }
             }
             t += rng.random_range(gap * 500..gap * 1500);
