@@ -390,6 +390,12 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::GuestShutdown { .. } => "guest shutdown",
         Fault::ForgetVmm { .. } => "forget vmm",
         Fault::Upgrade { .. } => "upgrade",
+        Fault::SledFault {
+            status: Some(_), ..
+        } => "sled error",
+        Fault::SledFault { status: None, .. } => "sled hang",
+        Fault::VmmFailsBooting { .. } => "vmm fails booting",
+        Fault::SledAgentRestartKeepsVmms(_) => "sled agent restart keeps vmms",
         Fault::Unpause { .. } => "unpause",
         Fault::Heal => "heal",
     }

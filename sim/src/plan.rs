@@ -7,9 +7,10 @@ use crate::record::PointArm;
 use crate::scenario::load::ScenarioRun;
 use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
-use model::event::ApiOp;
+use model::event::{ApiOp, SledCall};
 use model::fixes::FixSet;
 use model::ids::{HostId, Millis, SledId};
+use model::probe::SledFault;
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
 use std::collections::{BTreeMap, BTreeSet};
@@ -115,6 +116,20 @@ pub enum FaultAction {
     },
     GuestShutdown(String),
     ForgetVmm(String),
+    /// The sled agent fails `call` (an error status, or no answer) for
+    /// `count` calls or `for_time`, or until heal.
+    SledFault {
+        sled: SledId,
+        call: SledCall,
+        fault: SledFault,
+        count: Option<u32>,
+        for_time: Option<Duration>,
+    },
+    /// The instance's booting VMM fails; the sled publishes Failed.
+    VmmFailsBooting(String),
+    /// The sled agent restarts with an empty table while its Propolis
+    /// zones keep running (no start-up cleanup).
+    SledAgentRestartKeepsVmms(SledId),
     /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
     /// back-fill, every Nexus back in the run's variant (until then every
     /// Nexus runs `legacy`).
@@ -147,6 +162,29 @@ impl fmt::Display for FaultAction {
             FaultAction::Release { a, b } => write!(f, "release {a} <-> {b}"),
             FaultAction::GuestShutdown(i) => write!(f, "guest of {i:?} powers off"),
             FaultAction::ForgetVmm(i) => write!(f, "sled agent forgets {i:?}'s VMM"),
+            FaultAction::SledFault {
+                sled,
+                call,
+                fault,
+                count,
+                for_time,
+            } => {
+                match fault {
+                    SledFault::Status(s) => write!(f, "{sled} answers {call} with {s}")?,
+                    SledFault::Hang => write!(f, "{sled} never answers {call}")?,
+                }
+                if let Some(n) = count {
+                    write!(f, " ({n} calls)")?;
+                }
+                if let Some(t) = for_time {
+                    write!(f, " (for {}s)", t.as_secs())?;
+                }
+                Ok(())
+            }
+            FaultAction::VmmFailsBooting(i) => write!(f, "{i:?}'s VMM fails while booting"),
+            FaultAction::SledAgentRestartKeepsVmms(s) => {
+                write!(f, "{s} agent restarts; its VMMs keep running")
+            }
             FaultAction::Upgrade => write!(f, "upgrade to schema 140.0.0 (PR #8053)"),
         }
     }
@@ -351,6 +389,36 @@ fn step(
             }
             spec::FaultKind::GuestShutdown => FaultAction::GuestShutdown(instance()?),
             spec::FaultKind::ForgetVmm => FaultAction::ForgetVmm(instance()?),
+            spec::FaultKind::VmmFailsBooting => FaultAction::VmmFailsBooting(instance()?),
+            spec::FaultKind::SledAgentRestartKeepsVmms => {
+                match host(&s.host, "sled_agent_restart_keeps_vmms")? {
+                    HostId::Sled(sled) => FaultAction::SledAgentRestartKeepsVmms(sled),
+                    other => return Err(format!("this fault needs a sled, not {other}")),
+                }
+            }
+            spec::FaultKind::SledError | spec::FaultKind::SledHang => {
+                let sled = match host(&s.host, "a sled fault")? {
+                    HostId::Sled(sled) => sled,
+                    other => return Err(format!("a sled fault needs a sled, not {other}")),
+                };
+                let call = match s.call.ok_or("a sled fault needs a call")? {
+                    spec::SledCallSpec::Register => SledCall::Register,
+                    spec::SledCallSpec::PutState => SledCall::PutState,
+                    spec::SledCallSpec::GetState => SledCall::GetState,
+                };
+                let fault = if kind == spec::FaultKind::SledError {
+                    SledFault::Status(s.status.ok_or("sled_error needs a status")?)
+                } else {
+                    SledFault::Hang
+                };
+                FaultAction::SledFault {
+                    sled,
+                    call,
+                    fault,
+                    count: s.count,
+                    for_time: s.seconds.map(Duration::from_secs),
+                }
+            }
             spec::FaultKind::Upgrade => FaultAction::Upgrade,
         })
     } else if let Some(arm) = s.arm {
@@ -360,6 +428,9 @@ fn step(
             arm: match arm {
                 spec::ArmKind::Crash => PointArm::Crash,
                 spec::ArmKind::Pause => PointArm::Pause,
+                spec::ArmKind::Hang => PointArm::Hang {
+                    through_heal: s.through_heal,
+                },
             },
         }
     } else if s.unpause {

@@ -2,7 +2,7 @@
 //! events, the workload's requests and their outcomes, and the faults the
 //! harness injected, each stamped with virtual time and host.
 
-use model::event::{ApiOp, Event};
+use model::event::{ApiOp, Event, SledCall};
 use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
 use model::variant::Variant;
 use std::fmt;
@@ -35,6 +35,12 @@ pub enum PointArm {
     Pause,
     /// Saga node `<saga>.<NODE>` fails instead of running its action.
     InjectError,
+    /// The host waits at the point for ever, as a saga node or an RPC
+    /// that never answers (#8206, #4259); heal releases it unless
+    /// `through_heal`.
+    Hang {
+        through_heal: bool,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -102,6 +108,21 @@ pub enum Fault {
     ForgetVmm {
         instance: String,
     },
+    /// A sled agent fails a call: an error status, or no answer (`status`
+    /// `None`), for `count` calls or `seconds`, or until heal.
+    SledFault {
+        sled: SledId,
+        call: SledCall,
+        status: Option<u16>,
+        count: Option<u32>,
+        seconds: Option<u64>,
+    },
+    /// This instance's booting VMM failed (the sled publishes Failed).
+    VmmFailsBooting {
+        instance: String,
+    },
+    /// The sled agent restarted with an empty table; its VMMs run on.
+    SledAgentRestartKeepsVmms(SledId),
     /// PR #8053's offline upgrade: every Nexus went down, the db got the
     /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
     Upgrade {
@@ -131,6 +152,10 @@ impl fmt::Display for Record {
                         PointArm::Crash => "halt (crash armed)",
                         PointArm::Pause => "paused",
                         PointArm::InjectError => "error injected",
+                        PointArm::Hang {
+                            through_heal: false,
+                        } => "hangs (until heal)",
+                        PointArm::Hang { through_heal: true } => "hangs (for ever)",
                     }
                 )
             }
@@ -181,6 +206,34 @@ impl fmt::Display for Fault {
             Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
             Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
             Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
+            Fault::SledFault {
+                sled,
+                call,
+                status,
+                count,
+                seconds,
+            } => {
+                match status {
+                    Some(s) => write!(f, "{sled} answers {call} with {s}")?,
+                    None => write!(f, "{sled} never answers {call}")?,
+                }
+                if let Some(n) = count {
+                    write!(f, " ({n} calls)")?;
+                }
+                if let Some(t) = seconds {
+                    write!(f, " (for {t}s)")?;
+                }
+                Ok(())
+            }
+            Fault::VmmFailsBooting { instance } => {
+                write!(f, "{instance:?}'s VMM fails while booting")
+            }
+            Fault::SledAgentRestartKeepsVmms(s) => {
+                write!(
+                    f,
+                    "{s} agent restarts with an empty table; its VMMs keep running"
+                )
+            }
             Fault::Upgrade { to } => write!(
                 f,
                 "upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"

@@ -45,10 +45,6 @@ pub struct RunResult {
     pub diverged: Option<String>,
     /// Why the run never became quiet.
     pub hung: Option<String>,
-    /// The liveness exceptions the checkers applied, in a few words each
-    /// (`no up sled has room for web`).
-    #[serde(default)]
-    pub exceptions: Vec<String>,
     /// The first panic, model or harness.
     pub crashed: Option<String>,
     /// FNV-1a 64 of the rendered trace lines, hex: equal runs have equal
@@ -92,7 +88,6 @@ impl RunResult {
                 .collect(),
             diverged: r.divergences.first().cloned(),
             hung: r.hung.clone(),
-            exceptions: crate::report::exception_list(r),
             crashed: r.crash.clone(),
             trace_hash: format!("{:016x}", hash_lines(&trace_lines(r))),
             virtual_ms: r.ended_at.0,
@@ -121,7 +116,6 @@ impl RunResult {
             exceptions: Vec::new(),
             diverged: None,
             hung: None,
-            exceptions: Vec::new(),
             crashed: Some(format!("harness panic: {panic}")),
             trace_hash: format!("{:016x}", hash_lines(&[])),
             virtual_ms: 0,

@@ -18,6 +18,7 @@ use model::event::ApiOp;
 use model::ids::{HostId, Millis, ReqId, SledId};
 use model::mgs::PowerState;
 use model::nexus::decisions::compute_state;
+use model::probe::SledFault;
 use model::sled_agent::api::SledRequest;
 use model::variant::Variant;
 use rand::RngCore;
@@ -591,6 +592,53 @@ impl Runner<'_> {
                         request: SledRequest::SimForgetVmm { instance },
                     });
                 }
+            }
+            FaultAction::VmmFailsBooting(name) => {
+                record(
+                    &self.recorder,
+                    HostId::Workload,
+                    Fault::VmmFailsBooting {
+                        instance: name.clone(),
+                    },
+                );
+                if let Some((sled, instance)) = self.placement(name) {
+                    self.world.workload.borrow_mut().push(Command::SledHook {
+                        sled,
+                        request: SledRequest::SimFailBooting { instance },
+                    });
+                }
+            }
+            FaultAction::SledFault {
+                sled,
+                call,
+                fault,
+                count,
+                for_time,
+            } => {
+                self.recorder
+                    .arm_sled_fault(*sled, *call, *fault, *count, *for_time);
+                record(
+                    &self.recorder,
+                    HostId::Sled(*sled),
+                    Fault::SledFault {
+                        sled: *sled,
+                        call: *call,
+                        status: match fault {
+                            SledFault::Status(s) => Some(*s),
+                            SledFault::Hang => None,
+                        },
+                        count: *count,
+                        seconds: for_time.map(|t| t.as_secs()),
+                    },
+                );
+            }
+            FaultAction::SledAgentRestartKeepsVmms(sled) => {
+                // Only the sled agent's process restarts: no Crash or
+                // Restart is recorded, so the checkers' view of the sled
+                // keeps its VMMs, which run on with nobody managing them.
+                let h = HostId::Sled(*sled);
+                record(&self.recorder, h, Fault::SledAgentRestartKeepsVmms(*sled));
+                self.world.sim.bounce(h.name());
             }
         }
     }

@@ -222,7 +222,6 @@ mod tests {
             exceptions: Vec::new(),
             diverged: None,
             hung: None,
-            exceptions: Vec::new(),
             crashed: None,
             trace_hash: "0".into(),
             virtual_ms: 1000,

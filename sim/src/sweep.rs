@@ -253,7 +253,6 @@ mod tests {
                     exceptions: Vec::new(),
                     diverged: None,
                     hung: None,
-                    exceptions: Vec::new(),
                     crashed: None,
                     trace_hash: format!("{:016x}", hash_lines(&lines)),
                     virtual_ms: 1,

@@ -47,7 +47,7 @@ pub fn in_story(record: &Record) -> bool {
             },
             Event::ReservationWrite { .. } => false,
             Event::VmmOnSled { .. } | Event::VmmGone { .. } => true,
-            Event::SledPutState { .. } => true,
+            Event::SledPutState { .. } | Event::SledCallFailed { .. } => true,
             Event::PushRetry { .. } => false,
             Event::TaskDecision { .. } => true,
         },

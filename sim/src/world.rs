@@ -109,6 +109,8 @@ pub fn build<'a>(
             nexus_count: plan.nexus_count,
             timings: config.timings.clone(),
             variant: config.variant,
+            // omicron since #7928.
+            publish_before_forget: true,
         };
         let boots = Cell::new(0u64);
         sim.host(HostId::Sled(SledId(i)).name(), move || {

@@ -30,7 +30,8 @@ fn typo_in_a_field_name() {
         broken("typo-field").to_string(),
         "tests/fixtures/broken/typo-field.toml:14:1: step 2 field `hots`: unknown field `hots`, \
          expected one of `at`, `request`, `instance`, `start`, `expect`, `no_wait`, `fault`, \
-         `host`, `peer`, `oneway`, `arm`, `point`, `unpause`, `wait`, `within`, `sleep`"
+         `host`, `peer`, `oneway`, `arm`, `point`, `unpause`, `wait`, `within`, `sleep`, \
+         `call`, `status`, `count`, `seconds`, `through_heal`"
     );
 }
 

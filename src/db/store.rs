@@ -599,10 +599,12 @@ impl Db {
             // The saga's node is being replayed.
             return DbResponse::Write(true);
         }
+        // `instance_mark_destroyed_and_detach_disks`
+        // (`nexus/db-queries/src/db/datastore/instance.rs` ~L1469) sets only
+        // the state and `time_deleted`: the generation and the state's
+        // time stay as they were.
         let mut after = before.clone();
         after.runtime.nexus_state = InstanceState::Destroyed;
-        after.runtime.gen = before.runtime.gen.next();
-        after.runtime.time_updated = now;
         after.time_deleted = Some(now);
         let allowed = (matches!(
             before.runtime.nexus_state,

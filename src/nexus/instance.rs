@@ -228,7 +228,7 @@ impl Request<'_> {
                 match sagas::execute(self.nexus, saga, params).await {
                     SagaOutcome::Done(_) => Ok((202, view(id))),
                     SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
-                        Err(ApiError::new(e.status.max(500), e.message))
+                        Err(ApiError::new(e.status, e.message))
                     }
                 }
             }
@@ -309,6 +309,29 @@ impl Request<'_> {
                         Err(ApiError::new(
                             503,
                             "instance's VMM is gone from its sled; the instance is moving to Failed",
+                        ))
+                    }
+                    // Not `vmm_gone`: the sled's status goes back to the
+                    // caller and the instance is left as it is
+                    // (`impl From<SledAgentInstanceError> for HttpError`,
+                    // `nexus/src/app/instance.rs` ~L123; omicron's
+                    // `test_instances_are_not_marked_failed_on_other_sled_agent_errors`).
+                    Ok(SledResponse::Error(status)) => {
+                        if !self.nexus.cfg.has_fix(Fix::OnlyVmmGoneFails) && status != 400 {
+                            // Before RFD 486 / #6455: any error but a 400
+                            // fails the instance.
+                            mark_vmm_failed(
+                                self.nexus,
+                                self.cause(),
+                                &vmm,
+                                VmmFailureReason::FromSledAgent,
+                            )
+                            .await
+                            .map_err(db_down)?;
+                        }
+                        Err(ApiError::new(
+                            status,
+                            format!("sled agent answered {status}"),
                         ))
                     }
                     Err(e) => {

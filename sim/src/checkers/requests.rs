@@ -553,9 +553,9 @@ impl RequestTracker {
             Event::VmmOnSled { instance, .. } | Event::VmmGone { instance, .. } => {
                 about = Some(*instance)
             }
-            Event::SledPutState { vmm, .. } | Event::PushRetry { vmm, .. } => {
-                about = self.vmms.get(vmm).map(|v| v.instance_id)
-            }
+            Event::SledPutState { vmm, .. }
+            | Event::SledCallFailed { vmm, .. }
+            | Event::PushRetry { vmm, .. } => about = self.vmms.get(vmm).map(|v| v.instance_id),
             Event::TaskDecision {
                 instance, decision, ..
             } => {

@@ -141,6 +141,29 @@ pub struct Step {
 
     /// Let this many virtual seconds pass.
     pub sleep: Option<u64>,
+
+    /// For `sled_error` and `sled_hang`: the sled-agent call that fails.
+    pub call: Option<SledCallSpec>,
+    /// For `sled_error`: the HTTP status the sled answers (400..=599, not
+    /// 404, which is `forget_vmm`'s NO_SUCH_INSTANCE).
+    pub status: Option<u16>,
+    /// For `sled_error` and `sled_hang`: only this many calls fail.
+    pub count: Option<u32>,
+    /// For `sled_error` and `sled_hang`: calls fail for this many virtual
+    /// seconds. Without `count` or `seconds`, until heal.
+    pub seconds: Option<u64>,
+    /// For `arm = "hang"`: heal does not release the hang either.
+    #[serde(default)]
+    pub through_heal: bool,
+}
+
+/// The sled-agent calls a `sled_error` or `sled_hang` fault can fail.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SledCallSpec {
+    Register,
+    PutState,
+    GetState,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -166,6 +189,10 @@ pub enum FaultKind {
     Release,
     GuestShutdown,
     ForgetVmm,
+    SledError,
+    SledHang,
+    VmmFailsBooting,
+    SledAgentRestartKeepsVmms,
     Upgrade,
 }
 
@@ -174,6 +201,7 @@ pub enum FaultKind {
 pub enum ArmKind {
     Crash,
     Pause,
+    Hang,
 }
 
 /// An expected response: a status, a list of statuses (any of them), or

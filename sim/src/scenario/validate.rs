@@ -313,6 +313,7 @@ impl Action {
             Action::Fault(f) => format!("a `{}` fault", fault_name(f)),
             Action::Arm(ArmKind::Crash) => "an `arm = \"crash\"` step".into(),
             Action::Arm(ArmKind::Pause) => "an `arm = \"pause\"` step".into(),
+            Action::Arm(ArmKind::Hang) => "an `arm = \"hang\"` step".into(),
             Action::Unpause => "an `unpause` step".into(),
             Action::Wait => "a `wait` step".into(),
             Action::Sleep => "a `sleep` step".into(),
@@ -348,9 +349,18 @@ impl Action {
             Action::Fault(FaultKind::Hold | FaultKind::Release) => {
                 (&["host", "peer"], &["host", "peer"])
             }
-            Action::Fault(FaultKind::GuestShutdown | FaultKind::ForgetVmm) => {
-                (&["instance"], &["instance"])
+            Action::Fault(
+                FaultKind::GuestShutdown | FaultKind::ForgetVmm | FaultKind::VmmFailsBooting,
+            ) => (&["instance"], &["instance"]),
+            Action::Fault(FaultKind::SledAgentRestartKeepsVmms) => (&["host"], &["host"]),
+            Action::Fault(FaultKind::SledError) => (
+                &["host", "call", "status", "count", "seconds"],
+                &["host", "call", "status"],
+            ),
+            Action::Fault(FaultKind::SledHang) => {
+                (&["host", "call", "count", "seconds"], &["host", "call"])
             }
+            Action::Arm(ArmKind::Hang) => (&["host", "point", "through_heal"], &["host", "point"]),
             Action::Fault(FaultKind::Upgrade) => (&[], &[]),
             Action::Arm(_) | Action::Unpause => (&["host", "point"], &["host", "point"]),
             Action::Wait => (&["within"], &["within"]),
@@ -381,6 +391,10 @@ fn fault_name(f: FaultKind) -> &'static str {
         FaultKind::Release => "release",
         FaultKind::GuestShutdown => "guest_shutdown",
         FaultKind::ForgetVmm => "forget_vmm",
+        FaultKind::SledError => "sled_error",
+        FaultKind::SledHang => "sled_hang",
+        FaultKind::VmmFailsBooting => "vmm_fails_booting",
+        FaultKind::SledAgentRestartKeepsVmms => "sled_agent_restart_keeps_vmms",
         FaultKind::Upgrade => "upgrade",
     }
 }
@@ -454,6 +468,11 @@ fn step(
         ("oneway", s.oneway),
         ("point", s.point.is_some()),
         ("within", s.within.is_some()),
+        ("call", s.call.is_some()),
+        ("status", s.status.is_some()),
+        ("count", s.count.is_some()),
+        ("seconds", s.seconds.is_some()),
+        ("through_heal", s.through_heal),
     ];
     let (takes, needs) = action.fields();
     for (field, is_set) in set {
@@ -490,7 +509,12 @@ fn step(
     }
 
     let role = match action {
-        Action::Fault(FaultKind::LoseSled) => Role::Sled,
+        Action::Fault(
+            FaultKind::LoseSled
+            | FaultKind::SledError
+            | FaultKind::SledHang
+            | FaultKind::SledAgentRestartKeepsVmms,
+        ) => Role::Sled,
         Action::Fault(FaultKind::Crash | FaultKind::Restart) => Role::Crash,
         Action::Arm(_) | Action::Unpause => Role::Nexus,
         _ => Role::Link,
@@ -529,6 +553,22 @@ fn step(
     }
     if let Some(point) = &s.point {
         check_point(ctx, &path.key("point"), point)?;
+    }
+    if let Some(status) = s.status {
+        if !(400..=599).contains(&status) || status == 404 {
+            return Err(ctx.err(
+                &path.key("status"),
+                format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"),
+            ));
+        }
+    }
+    if s.count == Some(0) || s.seconds == Some(0) {
+        let field = if s.count == Some(0) {
+            "count"
+        } else {
+            "seconds"
+        };
+        return Err(ctx.err(&path.key(field), format!("`{field}` is at least 1")));
     }
     if let Some(inst) = &s.instance {
         let path = path.key("instance");

@@ -190,7 +190,9 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                 )
                 .await;
             }
-            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) | Err(_) => {}
+            // Any other sled error: not gone; try again next period.
+            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_) | SledResponse::Error(_))
+            | Err(_) => {}
         }
     }
     if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms()

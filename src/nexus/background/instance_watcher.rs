@@ -62,7 +62,12 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
             Finding::Inconclusive
         }
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
-        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) => Finding::Inconclusive,
+        // Any other error response: inconclusive, no change
+        // (`instance_watcher.rs` `check_instance`; omicron's
+        // `test_instances_are_not_marked_failed_on_other_sled_agent_errors_by_instance_watcher`).
+        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_) | SledResponse::Error(_)) => {
+            Finding::Inconclusive
+        }
         Err(_) if mutation::on(Mutation::WatcherFailsUnreachable) => {
             Finding::Failed(VmmFailureReason::SledOff)
         }

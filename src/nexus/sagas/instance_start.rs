@@ -397,6 +397,10 @@ fn sis_ensure_registered<'a>(
                 500,
                 "sled agent refused to register the VMM",
             )),
+            Ok(SledResponse::Error(status)) => Err(ActionError::new(
+                status,
+                format!("sled agent answered {status} to vmm_register"),
+            )),
             Err(e) => Err(sled_error(e)),
         }
     })
@@ -451,6 +455,10 @@ fn sis_ensure_running<'a>(
             ) => Err(ActionError::new(
                 500,
                 "sled agent has no such VMM (NO_SUCH_INSTANCE)",
+            )),
+            Ok(SledResponse::Error(status)) => Err(ActionError::new(
+                status,
+                format!("sled agent answered {status} to vmm_put_state"),
             )),
             Err(e) => Err(sled_error(e)),
         }
