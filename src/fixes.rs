@@ -48,6 +48,15 @@ pub enum Fix {
     /// instance Failed. Branch: `Request::request_state`
     /// (`nexus/src/app/instance.rs`, `instance_request_state`).
     OnlyVmmGoneFails,
+    /// PR #7928: the sled agent publishes a halted VMM's final `Destroyed`
+    /// before it forgets the VMM, and answers polls with that state until
+    /// Nexus acknowledged the push. Before it, the VMM left the table as it
+    /// halted, so an `instance_watcher` poll landing before the push got
+    /// 404 `NO_SUCH_INSTANCE` and failed a VMM that stopped cleanly (#7282's
+    /// mechanism: a guest that shut itself down was restarted).
+    /// Branch: `SledAgentConfig::publish_before_forget`
+    /// (`sled-agent/src/instance.rs`, the instance runner's exit).
+    PublishBeforeForget,
     /// PR #8053 (issue #6809): the instance's intended state. Off, every
     /// variant behaves as `legacy`. Branch:
     /// [`crate::config::ModelConfig::intent_variant`].
@@ -56,12 +65,13 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in the order `cargo sim fixes` lists them.
-    pub const ALL: [Fix; 6] = [
+    pub const ALL: [Fix; 7] = [
         Fix::CreateUnwindSkipsFailed,
         Fix::LockInstanceRetries,
         Fix::BecomeUpdaterRetries,
         Fix::LockGivesUpOnDeleted,
         Fix::OnlyVmmGoneFails,
+        Fix::PublishBeforeForget,
         Fix::IntendedState,
     ];
 
@@ -73,6 +83,7 @@ impl Fix {
             Fix::BecomeUpdaterRetries => "10801",
             Fix::LockGivesUpOnDeleted => "10785",
             Fix::OnlyVmmGoneFails => "6455",
+            Fix::PublishBeforeForget => "7928",
             Fix::IntendedState => "8053",
         }
     }
@@ -95,6 +106,9 @@ impl Fix {
             Fix::OnlyVmmGoneFails => {
                 "only NO_SUCH_INSTANCE fails an instance; a timed-out stop does not"
             }
+            Fix::PublishBeforeForget => {
+                "a sled agent publishes Destroyed before it forgets the VMM, so no poll finds it gone"
+            }
             Fix::IntendedState => {
                 "the intended state: reincarnation restarts only instances meant to run"
             }
@@ -109,6 +123,7 @@ impl Fix {
             Fix::BecomeUpdaterRetries => "PR #10801 (sagas/instance_update/mod.rs)",
             Fix::LockGivesUpOnDeleted => "PR #10785, issue #10784 (sagas/instance_update/start.rs)",
             Fix::OnlyVmmGoneFails => "RFD 486, PR #6455, issue #5235 (app/instance.rs)",
+            Fix::PublishBeforeForget => "PR #7928, issue #7282 (sled-agent/src/instance.rs)",
             Fix::IntendedState => "PR #8053, issue #6809 (app/instance.rs, db-model/instance.rs)",
         }
     }

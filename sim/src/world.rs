@@ -12,6 +12,7 @@ use crate::seed::SeedTree;
 use crate::workload::{self, WorkloadHandle};
 use model::config::ModelConfig;
 use model::db::{Db, DbHandle};
+use model::fixes::Fix;
 use model::ids::{HostId, NexusId, SledId};
 use model::mgs::PowerState;
 use model::nexus::NexusConfig;
@@ -109,8 +110,7 @@ pub fn build<'a>(
             nexus_count: plan.nexus_count,
             timings: config.timings.clone(),
             variant: config.variant,
-            // omicron since #7928.
-            publish_before_forget: true,
+            publish_before_forget: !plan.without_fixes.is_disabled(Fix::PublishBeforeForget),
         };
         let boots = Cell::new(0u64);
         sim.host(HostId::Sled(SledId(i)).name(), move || {

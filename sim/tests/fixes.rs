@@ -57,6 +57,15 @@ const CASES: &[Case] = &[
         variant: Variant::Legacy,
         checker: "no_unintended_restart",
     },
+    // #7282: without #7928 the sled agent forgets a VMM whose guest shut
+    // itself down before Nexus heard of it; the watcher's 404 fails it and
+    // reincarnation restarts the guest.
+    Case {
+        fix: Fix::PublishBeforeForget,
+        scenario: "guest-shutdown-unrecorded-is-not-restarted",
+        variant: Variant::Omicron,
+        checker: "no_unintended_restart",
+    },
     // #6809: without the intended state, omicron restarts the instance a
     // stop failed.
     Case {

@@ -11,7 +11,12 @@
 //! since the last run-like request was accepted fires, whether or not
 //! Nexus ever recorded the shutdown. A guest shut itself down when its VMM
 //! went Stopping on its sled with no accepted put-state Stopped for it; a push lost on the way to Nexus does not change what the
-//! sled knew.
+//! sled knew. Unless the sled agent itself died (crashed, lost power, was
+//! lost, or restarted with an empty table) before its push reached Nexus:
+//! its pushes live in the process, so then nobody knows the guest shut
+//! down, the VMM looks gone with its sled, and reincarnating a Failed
+//! instance is what omicron is right to do (RFD 486). A shutdown Nexus did
+//! record is a stop-like request and judged as such.
 //!
 //! `MARK_AS_STARTING` is the moment a start saga commits to running the
 //! instance, whoever started the saga (a user, reincarnation, the `fixed`
@@ -21,9 +26,9 @@
 use super::history::extend_unique;
 use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
 use super::{Checker, Violation};
-use crate::record::{Record, RecordKind};
+use crate::record::{Fault, Record, RecordKind};
 use model::event::Event;
-use model::ids::{InstanceId, VmmId};
+use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{RequestedState, StartReason, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,8 +40,8 @@ pub struct NoUnintendedRestart {
     /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
     stop_requested: BTreeSet<VmmId>,
     /// Instances whose guest shut itself down on its sled since their last
-    /// accepted run-like request, with the sled's trace line.
-    guest_down: BTreeMap<InstanceId, String>,
+    /// accepted run-like request: the sled, and the sled's trace line.
+    guest_down: BTreeMap<InstanceId, (SledId, String)>,
 }
 
 impl NoUnintendedRestart {
@@ -64,6 +69,7 @@ impl NoUnintendedRestart {
             // request accepted while the guest was stopping came after the
             // shutdown.
             Event::VmmOnSled {
+                sled,
                 vmm,
                 instance,
                 state: VmmState::Stopping,
@@ -71,7 +77,7 @@ impl NoUnintendedRestart {
             } if !self.stop_requested.contains(vmm) => {
                 self.guest_down
                     .entry(*instance)
-                    .or_insert_with(|| self.tracker.line().to_string());
+                    .or_insert_with(|| (*sled, self.tracker.line().to_string()));
             }
             Event::ApiAccepted { op, instance, .. }
                 if ReqKind::from_op(*op).class() == Class::RunLike =>
@@ -80,6 +86,19 @@ impl NoUnintendedRestart {
             }
             _ => {}
         }
+    }
+
+    /// A sled agent that died took what it knew of its guests' shutdowns
+    /// with it (its pushes live in the process).
+    fn sled_agent_died(&mut self, f: &Fault) {
+        let died = match f {
+            Fault::Crash(HostId::Sled(s))
+            | Fault::PowerLoss(HostId::Sled(s))
+            | Fault::SledLost(s)
+            | Fault::SledAgentRestartKeepsVmms(s) => *s,
+            _ => return,
+        };
+        self.guest_down.retain(|_, (sled, _)| *sled != died);
     }
 
     /// An automatic start of an instance whose guest shut itself down.
@@ -96,7 +115,7 @@ impl NoUnintendedRestart {
             reason,
             Some(StartReason::AutoRestart | StartReason::IntentReconciler)
         );
-        let Some(sled_line) = self.guest_down.get(&instance).filter(|_| automatic) else {
+        let Some((_, sled_line)) = self.guest_down.get(&instance).filter(|_| automatic) else {
             return;
         };
         let reason = reason.map(|r| r.to_string()).unwrap_or_default();
@@ -131,6 +150,9 @@ impl Checker for NoUnintendedRestart {
 
     fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
         self.tracker.observe(record);
+        if let RecordKind::Fault(f) = &record.kind {
+            self.sled_agent_died(f);
+        }
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
@@ -400,6 +422,31 @@ mod tests {
         s.advance(60_000);
         s.reincarnate(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// The sled agent died before its push reached Nexus: nobody knows the
+    /// guest shut down, the VMM is gone with its sled agent, and
+    /// reincarnating the Failed instance is omicron's right answer (RFD
+    /// 486): quiet. The same story with a crash of another sled still fires.
+    #[test]
+    fn quiet_when_the_sled_agent_died_before_nexus_heard_of_the_shutdown() {
+        let (mut s, id) = unrecorded_guest_shutdown();
+        s.fault(crate::record::Fault::Crash(model::ids::HostId::Sled(
+            model::ids::SledId(0),
+        )));
+        s.watcher_fails_vmm(id);
+        s.advance(60_000);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let (mut s, id) = unrecorded_guest_shutdown();
+        s.fault(crate::record::Fault::Crash(model::ids::HostId::Sled(
+            model::ids::SledId(1),
+        )));
+        s.watcher_fails_vmm(id);
+        s.advance(60_000);
+        s.reincarnate(id);
+        assert_eq!(check(&s).len(), 1, "{}", s.trace());
     }
 
     /// "web" running; its guest powers off on sled-0 and the VMM leaves

@@ -415,7 +415,17 @@ impl RequestTracker {
                         }
                         let r = &mut self.requests[idx];
                         r.response = Some((now, Response::Status(*status)));
-                        if (400..500).contains(status) {
+                        // A run-like request Nexus accepted whose start
+                        // saga then lost to a concurrent start answers 409
+                        // (`sis_move_to_starting`: "instance changed state
+                        // before it could be started",
+                        // nexus/src/app/sagas/instance_start.rs), but its
+                        // intent stands and another start carries it out:
+                        // still accepted. Every other 4xx rejects it.
+                        let lost_race = *status == 409
+                            && r.accepted.is_some()
+                            && r.kind.class() == Class::RunLike;
+                        if (400..500).contains(status) && !lost_race {
                             r.rejected.get_or_insert(now);
                         } else if (200..300).contains(status) && r.accepted.is_none() {
                             // A success means Nexus accepted it, even if the
@@ -880,14 +890,30 @@ mod tests {
     fn a_4xx_undoes_acceptance_and_a_rejection_is_never_accepted() {
         let mut s = Story::new();
         let (id, _) = s.create("web", false, None);
-        let r = s.send_accepted(ApiOp::Start, id);
-        s.respond(r, ApiOp::Start, "web", 409);
+        let r = s.send_accepted(ApiOp::Stop, id);
+        s.respond(r, ApiOp::Stop, "web", 409);
         let r2 = s.send(ApiOp::Reboot, "web");
         s.reject(r2, ApiOp::Reboot, id, 400);
         s.respond(r2, ApiOp::Reboot, "web", 400);
         let t = tracker(&s);
         let kinds: Vec<ReqKind> = t.accepted_of(id).iter().map(|r| r.kind).collect();
         assert_eq!(kinds, vec![ReqKind::Create { start: false }]);
+    }
+
+    /// A start whose saga lost to a concurrent start answers 409 after
+    /// Nexus accepted it; its intent stands, so it stays accepted.
+    #[test]
+    fn a_start_that_lost_the_race_to_another_start_stays_accepted() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", false, None);
+        let r = s.send_accepted(ApiOp::Start, id);
+        s.respond(r, ApiOp::Start, "web", 409);
+        let t = tracker(&s);
+        let kinds: Vec<ReqKind> = t.accepted_of(id).iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![ReqKind::Create { start: false }, ReqKind::Start]
+        );
     }
 
     #[test]
