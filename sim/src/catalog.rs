@@ -1,9 +1,10 @@
 //! The scenario catalog: where scenario files live, and how one run of one
 //! scenario (a case, a variant, a seed) becomes a plan and a report.
 
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::runner;
 use crate::scenario::load::{self, Scenario};
+use crate::scenario::ScenarioError;
 use crate::swarm::{self, SwarmShape};
 use crate::verdict::RunReport;
 use model::variant::Variant;
@@ -18,14 +19,35 @@ pub fn scenarios_dir() -> PathBuf {
     }
 }
 
-/// Every scenario in the folder, sorted by name.
-pub fn all() -> Result<Vec<Scenario>, String> {
+/// Every scenario file in the folder, sorted by name, loaded or broken.
+pub fn all_files() -> Result<Vec<Result<Scenario, ScenarioError>>, String> {
     load::discover(&scenarios_dir()).map_err(|e| e.to_string())
+}
+
+/// Every scenario that loads, sorted by name; a broken file is an error
+/// only for commands that would run it (see [`all_files`]).
+pub fn all() -> Result<Vec<Scenario>, String> {
+    Ok(all_files()?.into_iter().filter_map(Result::ok).collect())
+}
+
+/// The scenario named `name` (a name in the folder, or a path to a file).
+pub fn find_or_load(name: &str) -> Result<Scenario, String> {
+    if name.ends_with(".toml") {
+        return load::load_file(std::path::Path::new(name)).map_err(|e| e.to_string());
+    }
+    find(name)
 }
 
 /// The scenario named `name`, or a one-line error listing the names.
 pub fn find(name: &str) -> Result<Scenario, String> {
-    let all = all()?;
+    let files = all_files()?;
+    if let Some(Err(e)) = files
+        .iter()
+        .find(|f| matches!(f, Err(e) if e.file.file_stem().is_some_and(|s| s == name)))
+    {
+        return Err(e.to_string());
+    }
+    let all: Vec<Scenario> = files.into_iter().filter_map(Result::ok).collect();
     let names: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
     all.into_iter().find(|s| s.name == name).ok_or_else(|| {
         format!(
@@ -37,18 +59,17 @@ pub fn find(name: &str) -> Result<Scenario, String> {
 
 /// The cases of a scenario (`None` for a scenario without cases).
 pub fn cases(s: &Scenario) -> Vec<Option<String>> {
-    s.runs().into_iter().map(|r| r.case).collect()
+    s.runs().iter().map(|r| r.case.clone()).collect()
 }
 
 /// The plan of one run, and the swarm's drawn shape when it is the swarm.
 pub fn plan(
     s: &Scenario,
     case: Option<&str>,
-    variant: Variant,
     seed: u64,
 ) -> Result<(Plan, Option<SwarmShape>), String> {
     if s.is_swarm() {
-        let (plan, shape) = swarm::plan(&s.spec, seed, variant);
+        let (plan, shape) = swarm::plan(s.plan(), seed);
         return Ok((plan, Some(shape)));
     }
     let runs = s.runs();
@@ -67,11 +88,7 @@ pub fn plan(
             .find(|r| r.case.as_deref() == Some(c))
             .ok_or_else(|| format!("scenario {} has no case {c:?}", s.name))?,
     };
-    let name = match case {
-        Some(c) => format!("{}/{c}", s.name),
-        None => s.name.clone(),
-    };
-    Ok((plan::from_run(&name, &s.spec, run, variant)?, None))
+    Ok((run.plan.clone(), None))
 }
 
 /// Runs one case of a scenario in one variant from one seed.
@@ -81,6 +98,6 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>), String> {
-    let (plan, shape) = plan(s, case, variant, seed)?;
+    let (plan, shape) = plan(s, case, seed)?;
     Ok((runner::run(&plan, &s.name, case, variant, seed), shape))
 }

@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod checkers;
 pub mod cli;
 pub mod env;
+pub mod fault;
+pub mod faults;
 pub mod known_upstream;
 pub mod panics;
 pub mod plan;

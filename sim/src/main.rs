@@ -37,8 +37,16 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List => {
-            for s in catalog::all()? {
-                let first = s.spec.description.lines().next().unwrap_or("").trim();
+            for file in catalog::all_files()? {
+                let s = match file {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let name = e.file.file_stem().unwrap_or_default().to_string_lossy();
+                        println!("{name:<40} BROKEN: {e}");
+                        continue;
+                    }
+                };
+                let first = s.plan().description.lines().next().unwrap_or("").trim();
                 let cases = catalog::cases(&s).into_iter().flatten().count();
                 let cases = if cases > 0 {
                     format!(" [{cases} cases]")
@@ -56,7 +64,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             case,
             trace,
         } => {
-            let s = catalog::find(&scenario)?;
+            let s = catalog::find_or_load(&scenario)?;
             // RUST_LOG's subscriber lives for the run only (`run`, not
             // `sweep`: one seed's detail is readable, thousands' is not).
             let log = logging::from_env()?;
@@ -101,8 +109,18 @@ fn sweep(
     variants: Vec<Variant>,
     jobs: usize,
 ) -> Result<ExitCode, String> {
+    // One broken file does not stop the others: it is reported, and the
+    // sweep is not as expected.
+    let mut broken = Vec::new();
     let scenarios = if all {
-        catalog::all()?
+        let mut ok = Vec::new();
+        for file in catalog::all_files()? {
+            match file {
+                Ok(s) => ok.push(s),
+                Err(e) => broken.push(e.to_string()),
+            }
+        }
+        ok
     } else {
         names
             .iter()
@@ -159,7 +177,10 @@ fn sweep(
     let mut outcomes = outcomes.into_inner().expect("no panics hold it");
     outcomes.sort_by(|a, b| (&a.name, a.variant, a.seed).cmp(&(&b.name, b.variant, b.seed)));
     print!("{}", report::sweep_summary(&outcomes));
-    let unexpected = outcomes.iter().filter(|o| !o.matched).count();
+    for e in &broken {
+        println!("BROKEN {e}");
+    }
+    let unexpected = outcomes.iter().filter(|o| !o.matched).count() + broken.len();
     Ok(if unexpected > 0 {
         ExitCode::from(1)
     } else {

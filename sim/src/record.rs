@@ -3,7 +3,7 @@
 //! harness injected, each stamped with virtual time and host.
 
 use model::event::{ApiOp, Event};
-use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
+use model::ids::{HostId, InstanceId, Millis, ReqId};
 use std::fmt;
 
 /// One line of the trace.
@@ -25,6 +25,10 @@ pub enum RecordKind {
     Fault(Fault),
     /// A host reached an armed named point.
     Point { name: String, action: PointArm },
+    /// A paused named point was released.
+    Unpause { host: HostId, point: String },
+    /// Faults stop; every host but lost sleds is up; the network is whole.
+    Heal,
 }
 
 /// What the harness armed a named point to do.
@@ -66,49 +70,7 @@ pub enum RequestOutcome {
     NoResponse,
 }
 
-/// A fault the harness injected, or the heal that ends the fault phase.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum Fault {
-    Crash(HostId),
-    /// Cut off from every host, then crashed.
-    PowerLoss(HostId),
-    Restart(HostId),
-    /// A sled powered off for good: crashed, and mgs reports it off.
-    SledLost(SledId),
-    Partition {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Repair {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Hold {
-        a: HostId,
-        b: HostId,
-    },
-    Release {
-        a: HostId,
-        b: HostId,
-    },
-    /// The guest of this instance's VMM powered itself off.
-    GuestShutdown {
-        instance: String,
-    },
-    /// The sled agent forgot this instance's VMM (its Propolis died too).
-    ForgetVmm {
-        instance: String,
-    },
-    /// A paused named point was released.
-    Unpause {
-        host: HostId,
-        point: String,
-    },
-    /// Faults stop; every host but lost sleds is up; the network is whole.
-    Heal,
-}
+pub use crate::fault::Fault;
 
 impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -117,6 +79,10 @@ impl fmt::Display for Record {
             RecordKind::Model(e) => write!(f, "{e}"),
             RecordKind::Workload(w) => write!(f, "{w}"),
             RecordKind::Fault(x) => write!(f, "FAULT {x}"),
+            RecordKind::Unpause { host, point } => write!(f, "FAULT release {host} at {point}"),
+            RecordKind::Heal => {
+                f.write_str("FAULT heal: faults stop, hosts restart, network repaired")
+            }
             RecordKind::Point { name, action } => {
                 write!(
                     f,
@@ -150,33 +116,6 @@ impl fmt::Display for WorkloadEvent {
                     RequestOutcome::NoResponse => f.write_str("no response"),
                 }
             }
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Crash(h) => write!(f, "crash {h}"),
-            Fault::PowerLoss(h) => write!(f, "power loss on {h} (cut off, then crashed)"),
-            Fault::Restart(h) => write!(f, "restart {h}"),
-            Fault::SledLost(s) => write!(f, "{s} lost (powered off for good)"),
-            Fault::Partition { a, b, oneway } => {
-                write!(
-                    f,
-                    "partition {a} {} {b}",
-                    if *oneway { "->" } else { "<->" }
-                )
-            }
-            Fault::Repair { a, b, oneway } => {
-                write!(f, "repair {a} {} {b}", if *oneway { "->" } else { "<->" })
-            }
-            Fault::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
-            Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
-            Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
-            Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
-            Fault::Unpause { host, point } => write!(f, "release {host} at {point}"),
-            Fault::Heal => f.write_str("heal: faults stop, hosts restart, network repaired"),
         }
     }
 }

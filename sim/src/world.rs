@@ -39,9 +39,9 @@ pub struct World<'a> {
 
 /// The model configuration a plan describes.
 pub fn model_config(plan: &Plan, variant: Variant) -> ModelConfig {
-    let mut config = ModelConfig::new(variant, plan.nexus_count, plan.sled_count);
-    config.sled_capacity = plan.sled_capacity;
-    config.timings = plan.timings.clone();
+    let mut config = ModelConfig::new(variant, plan.topology.nexus, plan.topology.sleds);
+    config.sled_capacity = plan.topology.sled_capacity;
+    config.timings = plan.model_timings();
     config
 }
 
@@ -69,12 +69,12 @@ pub fn build<'a>(
     let store = db.clone();
     sim.host(HostId::Db.name(), move || model::db::serve(store.clone()));
 
-    let power: BTreeMap<SledId, PowerState> = (0..plan.sled_count)
+    let power: BTreeMap<SledId, PowerState> = (0..plan.topology.sleds)
         .map(|s| (SledId(s), PowerState::A0))
         .collect();
     sim.host(HostId::Mgs.name(), move || model::mgs::run(power.clone()));
 
-    for i in 0..plan.nexus_count {
+    for i in 0..plan.topology.nexus {
         let cfg = NexusConfig {
             id: NexusId(i),
             model: config.clone(),
@@ -86,10 +86,10 @@ pub fn build<'a>(
             model::nexus::run(cfg.clone(), seed)
         });
     }
-    for i in 0..plan.sled_count {
+    for i in 0..plan.topology.sleds {
         let cfg = SledAgentConfig {
             sled: SledId(i),
-            nexus_count: plan.nexus_count,
+            nexus_count: plan.topology.nexus,
             timings: config.timings.clone(),
         };
         let boots = Cell::new(0u64);
@@ -105,7 +105,7 @@ pub fn build<'a>(
         workload::run(
             workload.clone(),
             recorder,
-            plan.nexus_count,
+            plan.topology.nexus,
             tree.child("workload"),
         ),
     );

@@ -20,7 +20,6 @@
 //! one run a failing report's repro line names:
 //! `INTENT_SIM_SEED=7 INTENT_SIM_VARIANT=omicron INTENT_SIM_SCENARIO=stop-races-reincarnation cargo test scenario_seeds`.
 
-use intent_sim::plan;
 use intent_sim::report;
 use intent_sim::runner;
 use intent_sim::scenario::{load_file, Scenario};
@@ -41,13 +40,7 @@ fn run(s: &Scenario, case: Option<&str>, variant: Variant, seed: u64) -> RunRepo
         .iter()
         .find(|r| r.case.as_deref() == case)
         .unwrap_or_else(|| panic!("{}: no case {case:?}", s.name));
-    let name = match case {
-        Some(c) => format!("{}/{c}", s.name),
-        None => s.name.clone(),
-    };
-    let plan = plan::from_run(&name, &s.spec, run, variant)
-        .unwrap_or_else(|e| panic!("{name} ({variant}): cannot build the plan: {e}"));
-    runner::run(&plan, &s.name, case, variant, seed)
+    runner::run(&run.plan, &s.name, case, variant, seed)
 }
 
 fn snapshot_name(s: &Scenario, case: Option<&str>, variant: Variant) -> String {
@@ -66,7 +59,7 @@ fn every_scenario_in_every_variant() {
         if s.is_swarm() {
             return;
         }
-        for case in s.runs().into_iter().map(|r| r.case) {
+        for case in s.runs().iter().map(|r| r.case.clone()) {
             for variant in Variant::ALL {
                 runs += 1;
                 let r = run(&s, case.as_deref(), variant, SEED);

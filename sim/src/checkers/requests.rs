@@ -350,7 +350,7 @@ impl RequestTracker {
                     self.remember(id, line);
                 }
             }
-            RecordKind::Point { .. } => {}
+            RecordKind::Point { .. } | RecordKind::Unpause { .. } | RecordKind::Heal => {}
         }
     }
 
