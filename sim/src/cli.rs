@@ -10,7 +10,7 @@ usage: cargo sim <command>
 
 commands:
   list                                   the scenarios, one line each
-  run <scenario> [--seed N] [--variant V] [--case C] [--trace]
+  run <scenario|file.toml> [--seed N] [--variant V] [--case C] [--trace] [--emit-scenario FILE]
                                          one run; prints the verdict and how to reproduce it
   sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N]
                                          many seeds in parallel; a summary per scenario and variant
@@ -20,6 +20,7 @@ commands:
   --variant V     legacy, omicron or fixed (default fixed); `all` for every variant (sweep)
   --jobs N        worker threads, 1 or more (default: the number of cores)
   --trace         print the whole trace, not only the story
+  --emit-scenario FILE  also write the run's plan (a swarm's drawn one too) as a scenario file
 
 exit codes: 0 held, 1 violated/diverged/hung/crashed (or a sweep with an unexpected outcome), 2 bad input";
 
@@ -46,6 +47,8 @@ pub enum Command {
         variant: Variant,
         case: Option<String>,
         trace: bool,
+        /// Write the run's plan as a scenario file here.
+        emit: Option<std::path::PathBuf>,
     },
     Sweep {
         scenarios: Vec<String>,
@@ -138,15 +141,17 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
             let mut variant = Variant::Fixed;
             let mut case = None;
             let mut trace = false;
+            let mut emit = None;
             while let Some(a) = it.next() {
                 match a.as_str() {
                     "--seed" => seed = parse_seed(value(a, &mut it)?)?,
                     "--variant" => variant = parse_variant(value(a, &mut it)?)?,
                     "--case" => case = Some(value(a, &mut it)?.clone()),
                     "--trace" => trace = true,
+                    "--emit-scenario" => emit = Some(value(a, &mut it)?.into()),
                     flag if flag.starts_with('-') => {
                         return err(format!(
-                            "unknown flag {flag:?} for run; it takes --seed, --variant, --case and --trace"
+                            "unknown flag {flag:?} for run; it takes --seed, --variant, --case, --trace and --emit-scenario"
                         ))
                     }
                     name if scenario.is_none() => scenario = Some(name.to_string()),
@@ -162,6 +167,7 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                 variant,
                 case,
                 trace,
+                emit,
             })
         }
         "sweep" => {
@@ -247,7 +253,8 @@ mod tests {
                 seed: 7,
                 variant: Variant::Legacy,
                 case: None,
-                trace: true
+                trace: true,
+                emit: None,
             })
         );
         assert!(parse(&args("run x --variant newest"), 2)

@@ -63,12 +63,19 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             variant,
             case,
             trace,
+            emit,
         } => {
             let s = catalog::find_or_load(&scenario)?;
             // RUST_LOG's subscriber lives for the run only (`run`, not
             // `sweep`: one seed's detail is readable, thousands' is not).
             let log = logging::from_env()?;
-            let (r, shape) = catalog::run(&s, case.as_deref(), variant, seed)?;
+            let (plan, shape) = catalog::plan(&s, case.as_deref(), seed)?;
+            if let Some(path) = emit {
+                let text = intent_sim::scenario::emit::to_toml(&plan)?;
+                std::fs::write(&path, text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            let r = intent_sim::runner::run(&plan, &s.name, case.as_deref(), variant, seed);
             drop(log);
             let failed = r.verdict() != Verdict::Held;
             print!(

@@ -320,7 +320,14 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
     }
     steps.sort_by_key(|(at, order, _)| (*at, *order));
     let mut steps: Vec<PlanStep> = steps.into_iter().map(|(at, _, a)| step(at, a)).collect();
-    steps.push(step(phase_ms, Action::Sleep(Sleep { sleep: Millis(0) })));
+    // The story ends at the end of the fault phase, or at the last step
+    // if a fault's end falls after it (the same moment either way: `at`
+    // never goes back in time).
+    let end = steps
+        .last()
+        .and_then(|s| s.at)
+        .map_or(phase_ms, |at| at.0.max(phase_ms));
+    steps.push(step(end, Action::Sleep(Sleep { sleep: Millis(0) })));
     let plan = Plan {
         name: "swarm".into(),
         description: format!("swarm seed {seed}: {shape}"),

@@ -77,7 +77,7 @@ pub(crate) fn plan(p: &Plan) -> Check {
         }
     }
     match &p.swarm {
-        Some(s) if !p.steps.is_empty() => err(FieldPath::step(0), "the swarm scenario draws its plan from the seed: it has no [[step]]"),
+        Some(_) if !p.steps.is_empty() => err(FieldPath::step(0), "the swarm scenario draws its plan from the seed: it has no [[step]]"),
         Some(s) if s.fault_phase < Millis(1000) => err(root.key("swarm").key("fault_phase"), "expected at least 1 second of faults"),
         Some(s) if s.max_instances == 0 => err(root.key("swarm").key("max_instances"), "expected at least 1 instance"),
         Some(_) => Ok(()),
@@ -102,8 +102,8 @@ struct Story<'p> {
     declared: Vec<&'p str>,
     first_create: BTreeMap<&'p str, usize>,
     created: BTreeSet<&'p str>,
-    /// Paused points not yet released, by (host, point).
-    paused: BTreeSet<(HostId, &'p str)>,
+    /// Pauses armed and not yet released, by (host, point).
+    paused: BTreeMap<(HostId, &'p str), usize>,
     /// Holds and one-way partitions, with their steps.
     holds: Vec<((HostId, HostId), usize)>,
     oneway: Vec<((HostId, HostId), usize, String)>,
@@ -134,7 +134,7 @@ impl<'p> Story<'p> {
             declared: p.instances.iter().map(|i| i.name.as_str()).collect(),
             first_create,
             created: BTreeSet::new(),
-            paused: BTreeSet::new(),
+            paused: BTreeMap::new(),
             holds: Vec::new(),
             oneway: Vec::new(),
             now: Millis(0),
@@ -199,7 +199,7 @@ impl<'p> Story<'p> {
                 self.host(a.host, &path.key("host"), Role::Nexus)?;
                 point(&a.point, &path.key("point"))?;
                 if a.arm == ArmKind::Pause {
-                    self.paused.insert((a.host, &a.point));
+                    *self.paused.entry((a.host, &a.point)).or_default() += 1;
                 }
             }
             Action::Unpause(u) => {
@@ -207,14 +207,13 @@ impl<'p> Story<'p> {
                     return err(path.key("unpause"), "expected `unpause = true`");
                 }
                 self.host(u.host, &path.key("host"), Role::Nexus)?;
-                if !self.paused.remove(&(u.host, u.point.as_str())) {
+                let armed = self.paused.get_mut(&(u.host, u.point.as_str()));
+                let Some(n) = armed.filter(|n| **n > 0) else {
                     return err(path.key("point"), format!("{} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", u.host, cut(&u.point)));
-                }
+                };
+                *n -= 1;
             }
-            Action::Wait(w) => {
-                self.condition(&w.wait, &path.key("wait"), true)?;
-                self.now = self.now.max(self.now);
-            }
+            Action::Wait(w) => self.condition(&w.wait, &path.key("wait"), true)?,
             Action::Sleep(s) => self.now = Millis(self.now.0 + s.sleep.0),
             Action::Inject(x) => {
                 self.host(x.host, &path.key("host"), Role::Nexus)?;
@@ -253,8 +252,10 @@ impl<'p> Story<'p> {
                 self.clash(path)
             }
             Fault::Release { a, b } => self.link(*a, *b, path),
+            // A guest or VMM fault before the create does nothing: allowed
+            // (the swarm draws them so).
             Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance } => {
-                self.instance(instance, &path.key("instance"), true)
+                self.instance(instance, &path.key("instance"), false)
             }
         }
     }
