@@ -12,6 +12,8 @@ commands:
   list                                   the scenarios, one line each
   run <scenario|file.toml> [--seed N] [--variant V] [--case C] [--trace] [--emit-scenario FILE]
                                          one run; prints the verdict and how to reproduce it
+  shrink <scenario|file.toml> --seed N [--variant V] [--case C] -o FILE [--max-runs N]
+                                         a failing run made small: writes a scenario that fails the same checker
   sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N]
                                          many seeds in parallel; a summary per scenario and variant
 
@@ -49,6 +51,14 @@ pub enum Command {
         trace: bool,
         /// Write the run's plan as a scenario file here.
         emit: Option<std::path::PathBuf>,
+    },
+    Shrink {
+        scenario: String,
+        seed: u64,
+        variant: Variant,
+        case: Option<String>,
+        out: std::path::PathBuf,
+        max_runs: usize,
     },
     Sweep {
         scenarios: Vec<String>,
@@ -169,6 +179,44 @@ pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
                 trace,
                 emit,
             })
+        }
+        "shrink" => {
+            let (mut scenario, mut seed, mut variant, mut case, mut out) =
+                (None, None, Variant::Fixed, None, None);
+            let mut max_runs = 500;
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--seed" => seed = Some(parse_seed(value(a, &mut it)?)?),
+                    "--variant" => variant = parse_variant(value(a, &mut it)?)?,
+                    "--case" => case = Some(value(a, &mut it)?.clone()),
+                    "-o" | "--out" => out = Some(value(a, &mut it)?.into()),
+                    "--max-runs" => {
+                        let v = value(a, &mut it)?;
+                        max_runs = match v.parse::<usize>() {
+                            Ok(n) if n >= 1 => n,
+                            _ => return err(format!("bad --max-runs {v:?}: a whole number, 1 or more")),
+                        };
+                    }
+                    flag if flag.starts_with('-') => {
+                        return err(format!(
+                            "unknown flag {flag:?} for shrink; it takes --seed, --variant, --case, -o and --max-runs"
+                        ))
+                    }
+                    name if scenario.is_none() => scenario = Some(name.to_string()),
+                    extra => return err(format!("shrink takes one scenario, got a second: {extra:?}")),
+                }
+            }
+            match (scenario, seed, out) {
+                (Some(scenario), Some(seed), Some(out)) => Ok(Command::Shrink {
+                    scenario,
+                    seed,
+                    variant,
+                    case,
+                    out,
+                    max_runs,
+                }),
+                _ => err("shrink needs a scenario (or a .toml file), --seed N and -o FILE"),
+            }
         }
         "sweep" => {
             let mut scenarios = Vec::new();

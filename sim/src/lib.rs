@@ -19,6 +19,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod seed;
+pub mod shrink;
 pub mod swarm;
 pub mod trace;
 pub mod verdict;

@@ -57,6 +57,31 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Shrink {
+            scenario,
+            seed,
+            variant,
+            case,
+            out,
+            max_runs,
+        } => {
+            let s = catalog::find_or_load(&scenario)?;
+            let (plan, _) = catalog::plan(&s, case.as_deref(), seed)?;
+            let shrunk = intent_sim::shrink::shrink(&plan, variant, seed, max_runs, &mut |line| {
+                eprintln!("shrink: {line}")
+            })?;
+            let kept = intent_sim::shrink::as_scenario(&shrunk, &scenario, variant, seed);
+            let text = intent_sim::scenario::emit::to_toml(&kept)?;
+            std::fs::write(&out, text)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            println!(
+                "{}: {} steps failing {} in {variant} from seed {seed}",
+                out.display(),
+                kept.steps.len(),
+                shrunk.target.signature
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             scenario,
             seed,

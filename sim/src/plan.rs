@@ -27,6 +27,9 @@ pub struct Plan {
     pub name: String,
     /// What story this plan tells, and which omicron behaviour it pins.
     pub description: String,
+    /// The seed a kept story was found (shrunk) with: its tests run from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     #[serde(default)]
     pub topology: Topology,
     #[serde(default)]

@@ -331,6 +331,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
     let plan = Plan {
         name: "swarm".into(),
         description: format!("swarm seed {seed}: {shape}"),
+        seed: None,
         topology: Topology {
             nexus,
             sleds,

@@ -96,6 +96,36 @@ fn every_scenario_in_every_variant() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
+/// The stories `cargo sim shrink` found (`scenarios/found/`): each runs from
+/// the seed it was found with, in every variant, as its file expects, and
+/// keeps a snapshot.
+#[test]
+fn found_scenarios() {
+    let mut runs = 0;
+    insta::glob!("../../scenarios/found", "*.toml", |path| {
+        let s = load_file(path).unwrap_or_else(|e| panic!("{e}"));
+        let seed = s.plan().seed.unwrap_or(SEED);
+        for variant in Variant::ALL {
+            runs += 1;
+            let r = run(&s, None, variant, seed);
+            assert_eq!(r.mismatch(), None, "{}", report::run_report(&r, None, true));
+            insta::with_settings!({
+                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/found"),
+                prepend_module_to_snapshot => false,
+                snapshot_suffix => "",
+                omit_expression => true,
+                description => format!("{} variant={variant} seed={seed}", r.name),
+            }, {
+                insta::assert_snapshot!(
+                    format!("{}__{variant}", s.name),
+                    report::run_report(&r, None, false)
+                );
+            });
+        }
+    });
+    assert!(runs > 0, "no found scenario ran");
+}
+
 /// Loads a fixture that is written to diverge.
 fn diverging(name: &str) -> Scenario {
     let path = format!("tests/fixtures/diverging/{name}.toml");

@@ -15,3 +15,13 @@ pub mod times;
 pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
 pub use names::{cut, CHECKERS};
+
+/// Whether a plan would load as a file: the checks across fields that
+/// loading makes (hosts in the topology, instances created before use, ...),
+/// as one line.
+pub fn check_plan(plan: &crate::plan::Plan) -> Result<(), String> {
+    check::plan(plan).map_err(|(path, message)| match path.render() {
+        Some(field) => format!("{field}: {message}"),
+        None => message,
+    })
+}

@@ -157,6 +157,7 @@ impl Story {
         Plan {
             name: self.name.clone(),
             description: self.name.clone(),
+            seed: None,
             topology: Topology {
                 nexus: 1,
                 sleds: self.sleds,
