@@ -22,6 +22,10 @@ pub struct Timings {
     pub saga_recovery_period: Duration,
     /// The `fixed` variant's `instance_intent_reconciler` period.
     pub intent_reconciler_period: Duration,
+    /// The `fixed` intent reconciler's longest wait before it retries the
+    /// start of an instance whose previous reconciler start failed (the
+    /// wait doubles from twice the reconciler period up to this).
+    pub intent_reconciler_backoff_max: Duration,
     /// `InstanceAutoRestart::DEFAULT_COOLDOWN` = 5 minutes since #9097.
     pub default_cooldown: Millis,
     /// Nexus to sled agent: 60 s connect + 60 s request
@@ -49,6 +53,7 @@ impl Default for Timings {
             reaper_period: Duration::from_secs(60),
             saga_recovery_period: Duration::from_secs(600),
             intent_reconciler_period: Duration::from_secs(30),
+            intent_reconciler_backoff_max: Duration::from_secs(480),
             default_cooldown: Millis::from_secs(300),
             sled_rpc_timeout: Duration::from_secs(60),
             db_rpc_timeout: Duration::from_secs(10),

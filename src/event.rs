@@ -210,6 +210,9 @@ pub enum Decision {
     /// instance_intent_reconciler (`fixed`): finish a create whose saga
     /// failed after its record was committed.
     ReconcileFinishCreate,
+    /// instance_intent_reconciler (`fixed`, branch 5): unregister a VMM a
+    /// sled runs that is not its instance's active VMM (an orphan).
+    ReconcileReapOrphan { vmm: VmmId, sled: SledId },
 }
 
 /// A saga node's step.
@@ -582,6 +585,12 @@ impl fmt::Display for Event {
                     }
                     Decision::ReconcileFinishCreate => {
                         f.write_str("left in Creating by a failed create: move to NoVmm")
+                    }
+                    Decision::ReconcileReapOrphan { vmm, sled } => {
+                        write!(
+                            f,
+                            "{sled} runs vmm {vmm}, not the active VMM: unregister it"
+                        )
                     }
                 }
             }

@@ -60,6 +60,27 @@ impl Variant {
     pub fn runs_intent_reconciler(self) -> bool {
         self == Variant::Fixed
     }
+
+    /// Fixed branch (4): `ENSURE_REGISTERED` re-reads the instance and
+    /// registers the VMM only while it is still the instance's active VMM
+    /// and its record has not ended. omicron's `sis_ensure_registered`
+    /// checks nothing, so a start saga that resumes after a user's stop
+    /// found no such VMM (404, `mark_vmm_failed`) registers a guest no
+    /// instance points at (the orphan of issue 8; omicron #8206's shape).
+    pub fn ensure_registered_requires_active_vmm(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (5): the intent reconciler asks every sled agent which
+    /// VMMs it runs and unregisters one that is not its instance's active
+    /// VMM (an orphan: nothing else in the control plane will ever stop
+    /// it). It closes what branch 4 cannot: a stop that lands between the
+    /// re-read and the registration, and a VMM an unwound start saga could
+    /// not unregister (`sis_ensure_registered_undo` counts an unreachable
+    /// sled as "already unregistered").
+    pub fn reconciler_reaps_orphan_vmms(self) -> bool {
+        self == Variant::Fixed
+    }
 }
 
 impl fmt::Display for Variant {

@@ -1,323 +1,569 @@
-//! `cargo sim`'s command line: parsing and the one-line errors bad input
-//! gets. Every error says what is accepted; none panics.
+//! `cargo sim`'s command line, on clap (derive): every subcommand and flag
+//! with its `--help`, `--version`, `--flag=value`, and `env` fallbacks for
+//! the `INTENT_SIM_*` variables. Bad input never panics: clap's errors are
+//! turned into one line that says what is accepted ([`parse`]), which the
+//! binary prints as `error: ...` with exit code 2.
+//!
+//! To add a subcommand: a variant of [`Command`] with its own `Args`
+//! struct (doc comments become its help; an `after_help` with examples),
+//! and an arm in the binary's `execute`.
 
+use crate::error::Error;
+use clap::error::{ContextKind, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use model::variant::Variant;
-use std::fmt;
+use std::ffi::OsString;
 use std::ops::Range;
+use std::path::PathBuf;
 
-pub const USAGE: &str = "\
-usage: cargo sim <command>
+/// What `--version` prints: the crate version and the build (`git
+/// describe`) that the repro lines name.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("INTENT_SIM_BUILD"),
+    ")"
+);
 
-commands:
-  list                                   the scenarios, one line each
-  run <scenario|file.toml> [--seed N] [--variant V] [--case C] [--trace] [--emit-scenario FILE]
-                                         one run; prints the verdict and how to reproduce it
-  shrink <scenario|file.toml> --seed N [--variant V] [--case C] -o FILE [--max-runs N]
-                                         a failing run made small: writes a scenario that fails the same checker
-  sweep [<scenario>...|--all] [--seeds A..B] [--variant V] [--jobs N]
-                                         many seeds in parallel; a summary per scenario and variant
+const EXIT_CODES: &str = "\
+Exit codes: 0 held (a sweep: every run as its scenario expects); 1 violated, diverged, hung \
+or crashed (or a sweep with an unexpected run), each printed with the command that reproduces \
+it; 2 bad input (one line that says what is accepted).";
 
-  --seed N        a u64, decimal or 0x-hex (default 0)
-  --seeds A..B    a half-open range of u64 seeds, A < B (default 0..100)
-  --variant V     legacy, omicron or fixed (default fixed); `all` for every variant (sweep)
-  --jobs N        worker threads, 1 or more (default: the number of cores)
-  --trace         print the whole trace, not only the story
-  --emit-scenario FILE  also write the run's plan (a swarm's drawn one too) as a scenario file
+const TOP_EXAMPLES: &str = "\
+Examples:
+  cargo sim list
+  cargo sim run stop-finds-vmm-gone --variant legacy --seed 7
+  cargo sim sweep --all --seeds 0..1000 --jobs 2
+  cargo sim sweep swarm --seeds 0..300 --variant legacy --failures
 
-exit codes: 0 held, 1 violated/diverged/hung/crashed (or a sweep with an unexpected outcome), 2 bad input";
+Exit codes: 0 held (a sweep: every run as its scenario expects); 1 violated, diverged, hung \
+or crashed (or a sweep with an unexpected run), each printed with the command that reproduces \
+it; 2 bad input (one line that says what is accepted).";
 
-/// A command line error: one line, exit code 2.
+const RUN_EXAMPLES: &str = "\
+Examples:
+  cargo sim run stop-finds-vmm-gone --variant legacy --seed 7
+  cargo sim run nexus-dies-during-create-saga              # every case, one after another
+  cargo sim run nexus-dies-during-create-saga --case=create_instance_record
+  cargo sim run ./my-scenario.toml --seed 0x1267 --trace
+  cargo sim run stop-finds-vmm-gone --variant legacy --format mermaid > run.mmd";
+
+const SWEEP_EXAMPLES: &str = "\
+Examples:
+  cargo sim sweep --all --seeds 0..1000
+  cargo sim sweep swarm --seeds 0..300 --variant legacy --failures
+  cargo sim sweep swarm --seeds 0..100000 --variant all --shard 2/8 --json shard-2.jsonl
+  cargo sim sweep swarm --seeds 0..500 --variant all --check-determinism";
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  cargo sim merge shard-*.jsonl
+  cargo sim merge results/*.jsonl --failures";
+
+/// `cargo sim`: a deterministic simulation of omicron's instance lifecycle.
+/// One u64 seed decides everything; every failure prints the command that
+/// reproduces it.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo sim",
+    bin_name = "cargo sim",
+    version = VERSION,
+    after_help = TOP_EXAMPLES,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The scenario folder (default: the workspace's `scenarios/`, found
+    /// from the current directory or the binary's).
+    #[arg(long, global = true, value_name = "DIR", env = "INTENT_SIM_SCENARIOS")]
+    pub scenarios: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The scenarios, one line each (name, first sentence, cases).
+    #[command(after_help = EXIT_CODES)]
+    List,
+    /// One run (or one per case): prints the story or the trace, the
+    /// verdict, and how to reproduce it.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Many seeds in parallel: a summary per scenario and variant, then
+    /// every unexpected run with its repro line.
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
+    /// A failing run made small: delta debugging of its plan while the same
+    /// checker fails the same way; writes a scenario file with a
+    /// description, violates and must_reach (example: `cargo sim shrink
+    /// swarm --seed 20 --variant legacy -o scenarios/found/x.toml`).
+    #[command(after_help = EXIT_CODES)]
+    Shrink(ShrinkArgs),
+    /// The sweep summary of JSON lines written by `sweep --json` (from
+    /// several shards, machines or days).
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
+}
+
+/// How `run` prints the run.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The story (every line with --trace or on failure), the findings,
+    /// the verdict.
+    #[default]
+    Text,
+    /// A Mermaid sequence diagram of the story.
+    Mermaid,
+    /// The trace as JSON lines, one object per record.
+    Json,
+}
+
+/// `cargo sim run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A scenario name (`cargo sim list`) or a path to a scenario `.toml`
+    /// file.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<String>,
+    /// The seed: a u64, decimal (4711) or hex (0x1267).
+    #[arg(long, value_parser = parse_seed, default_value = "0", env = "INTENT_SIM_SEED", allow_hyphen_values = true)]
+    pub seed: u64,
+    /// The variant: legacy, omicron or fixed.
+    #[arg(long, value_parser = parse_variant, default_value = "fixed", env = "INTENT_SIM_VARIANT")]
+    pub variant: Variant,
+    /// The name of one of the scenario's cases (default: every case).
+    #[arg(long, value_name = "CASE")]
+    pub case: Option<String>,
+    /// Print every trace line, not only the story.
+    #[arg(long)]
+    pub trace: bool,
+    /// How to print the run: text, mermaid or json.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write the run's plan (a swarm's drawn one too) as a scenario
+    /// file that runs the same trace.
+    #[arg(long, value_name = "FILE")]
+    pub emit_scenario: Option<std::path::PathBuf>,
+}
+
+/// `cargo sim shrink`.
+#[derive(Args, Debug)]
+pub struct ShrinkArgs {
+    /// A scenario name (`cargo sim list`) or a path to a scenario `.toml`.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: String,
+    /// The seed of the failing run: a u64, decimal or hex.
+    #[arg(long, value_parser = parse_seed, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// The variant the run fails in: legacy, omicron or fixed.
+    #[arg(long, value_parser = parse_variant, default_value = "fixed")]
+    pub variant: Variant,
+    /// The case of the scenario that fails.
+    #[arg(long, value_name = "CASE")]
+    pub case: Option<String>,
+    /// Where to write the small scenario.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: std::path::PathBuf,
+    /// At most this many runs.
+    #[arg(long, default_value = "500", value_parser = parse_jobs)]
+    pub max_runs: usize,
+}
+
+/// `cargo sim sweep`.
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Scenario names or `.toml` paths (or --all).
+    #[arg(value_name = "SCENARIO")]
+    pub names: Vec<String>,
+    /// Every scenario in the folder.
+    #[arg(long)]
+    pub all: bool,
+    /// A half-open range of u64 seeds A..B with A < B, such as 0..1000.
+    #[arg(long, value_parser = parse_seeds, default_value = "0..100", value_name = "A..B", allow_hyphen_values = true)]
+    pub seeds: Range<u64>,
+    /// legacy, omicron or fixed, or all for every variant.
+    #[arg(long, value_parser = parse_variants, default_value = "fixed", env = "INTENT_SIM_VARIANT")]
+    pub variant: Variants,
+    /// Only this case of each scenario that has it (default: every case).
+    #[arg(long, value_name = "CASE")]
+    pub case: Option<String>,
+    /// Worker threads, a whole number 1 or more (default: the cores;
+    /// more than the cores is capped).
+    #[arg(long, value_parser = parse_jobs, env = "INTENT_SIM_JOBS", allow_hyphen_values = true)]
+    pub jobs: Option<usize>,
+    /// Run only shard K of N (0 <= K < N): every Nth seed of the range
+    /// from its Kth, so N shards together cover it exactly.
+    #[arg(long, value_parser = parse_shard, value_name = "K/N", env = "INTENT_SIM_SHARD")]
+    pub shard: Option<Shard>,
+    /// Write one JSON object per run to FILE (JSON lines).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also list expected violations (first few per checker) with their
+    /// repro lines.
+    #[arg(long, short = 'v')]
+    pub failures: bool,
+    /// Run every seed twice and report the first trace line where the
+    /// two runs differ.
+    #[arg(long)]
+    pub check_determinism: bool,
+    /// Append each unexpected run to this regressions file (TOML), to be
+    /// replayed by `cargo test`.
+    #[arg(long, value_name = "FILE")]
+    pub save_failures: Option<PathBuf>,
+}
+
+/// `cargo sim merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// JSON lines files written by `sweep --json`.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also list expected violations (first few per checker).
+    #[arg(long, short = 'v')]
+    pub failures: bool,
+}
+
+/// The variants a sweep runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub struct Variants(pub Vec<Variant>);
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+/// One shard of a sweep: `index` of `count`, 0-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// K, 0 <= K < N.
+    pub index: u64,
+    /// N, 1 or more.
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether the `i`th seed of the range (0-based) is this shard's.
+    pub fn owns(&self, i: u64) -> bool {
+        i % self.count == self.index
     }
 }
 
-fn err<T>(msg: impl Into<String>) -> Result<T, UsageError> {
-    Err(UsageError(msg.into()))
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    List,
-    Run {
-        scenario: String,
-        seed: u64,
-        variant: Variant,
-        case: Option<String>,
-        trace: bool,
-        /// Write the run's plan as a scenario file here.
-        emit: Option<std::path::PathBuf>,
-    },
-    Shrink {
-        scenario: String,
-        seed: u64,
-        variant: Variant,
-        case: Option<String>,
-        out: std::path::PathBuf,
-        max_runs: usize,
-    },
-    Sweep {
-        scenarios: Vec<String>,
-        all: bool,
-        seeds: Range<u64>,
-        variants: Vec<Variant>,
-        jobs: usize,
-    },
-    Help,
-}
-
-/// Parses a seed: decimal or `0x` hex.
-pub fn parse_seed(s: &str) -> Result<u64, UsageError> {
-    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => s.parse::<u64>(),
-    };
-    parsed.or_else(|_| {
-        err(format!(
+/// Parses a seed: decimal or `0x` hex, digits only (no sign).
+pub fn parse_seed(s: &str) -> Result<u64, Error> {
+    let bad = || {
+        Error::usage(format!(
             "bad seed {s:?}: a seed is a u64, decimal (4711) or hex (0x1267)"
         ))
-    })
+    };
+    let (digits, radix) = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (s, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(bad());
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| bad())
 }
 
 /// Parses a seed range `A..B` (half-open, A < B).
-pub fn parse_seeds(s: &str) -> Result<Range<u64>, UsageError> {
+pub fn parse_seeds(s: &str) -> Result<Range<u64>, Error> {
     let Some((a, b)) = s.split_once("..") else {
-        return err(format!(
+        return Err(Error::usage(format!(
             "bad seed range {s:?}: write A..B, a half-open range of u64 seeds such as 0..1000"
-        ));
+        )));
     };
     let (a, b) = (parse_seed(a)?, parse_seed(b)?);
     if a >= b {
-        return err(format!(
+        return Err(Error::usage(format!(
             "empty or reversed seed range {s:?}: A..B needs A < B, such as 0..1000"
-        ));
+        )));
     }
     Ok(a..b)
 }
 
 /// Parses a variant name.
-pub fn parse_variant(s: &str) -> Result<Variant, UsageError> {
-    Variant::parse(s).map_or_else(
-        || {
-            err(format!(
-                "unknown variant {s:?}: the variants are legacy, omicron and fixed"
-            ))
-        },
-        Ok,
-    )
+pub fn parse_variant(s: &str) -> Result<Variant, Error> {
+    Variant::parse(s).ok_or_else(|| {
+        Error::usage(format!(
+            "unknown variant {s:?}: the variants are legacy, omicron and fixed"
+        ))
+    })
 }
 
-/// What each flag's value is, for the error a missing one gets.
-fn accepted(flag: &str) -> &'static str {
-    match flag {
-        "--seed" => "a u64 seed, decimal (4711) or hex (0x1267)",
-        "--seeds" => "a half-open range of u64 seeds A..B, such as 0..1000",
-        "--variant" => "legacy, omicron or fixed (or all, for sweep)",
-        "--case" => "the name of one of the scenario's cases",
-        "--jobs" => "a whole number of worker threads, 1 or more",
-        _ => "a value (see `cargo sim help`)",
+/// Parses a sweep's `--variant`: one variant, or `all`.
+pub fn parse_variants(s: &str) -> Result<Variants, Error> {
+    if s == "all" {
+        return Ok(Variants(Variant::ALL.to_vec()));
+    }
+    Variant::parse(s).map(|v| Variants(vec![v])).ok_or_else(|| {
+        Error::usage(format!(
+            "unknown variant {s:?}: the variants are legacy, omicron and fixed, or all"
+        ))
+    })
+}
+
+/// Parses `--jobs`: a whole number, 1 or more.
+pub fn parse_jobs(s: &str) -> Result<usize, Error> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 && s.chars().all(|c| c.is_ascii_digit()) => Ok(n),
+        _ => Err(Error::usage(format!(
+            "bad value {s:?}: a whole number of worker threads, 1 or more"
+        ))),
     }
 }
 
-fn value<'a>(
-    flag: &str,
-    it: &mut impl Iterator<Item = &'a String>,
-) -> Result<&'a String, UsageError> {
-    it.next().map_or_else(
-        || err(format!("{flag} needs a value: {}", accepted(flag))),
-        Ok,
-    )
-}
-
-/// Parses the arguments after the program name.
-pub fn parse(args: &[String], cores: usize) -> Result<Command, UsageError> {
-    let mut it = args.iter();
-    let Some(cmd) = it.next() else {
-        return Ok(Command::Help);
+/// Parses `--shard K/N`: whole numbers with 0 <= K < N.
+pub fn parse_shard(s: &str) -> Result<Shard, Error> {
+    let bad = || {
+        Error::usage(format!(
+            "bad shard {s:?}: write K/N with whole numbers 0 <= K < N, such as 0/4"
+        ))
     };
-    match cmd.as_str() {
-        "help" | "--help" | "-h" => Ok(Command::Help),
-        "list" => match it.next() {
-            None => Ok(Command::List),
-            Some(x) => err(format!("list takes no arguments, got {x:?}")),
-        },
-        "run" => {
-            let mut scenario = None;
-            let mut seed = 0;
-            let mut variant = Variant::Fixed;
-            let mut case = None;
-            let mut trace = false;
-            let mut emit = None;
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--seed" => seed = parse_seed(value(a, &mut it)?)?,
-                    "--variant" => variant = parse_variant(value(a, &mut it)?)?,
-                    "--case" => case = Some(value(a, &mut it)?.clone()),
-                    "--trace" => trace = true,
-                    "--emit-scenario" => emit = Some(value(a, &mut it)?.into()),
-                    flag if flag.starts_with('-') => {
-                        return err(format!(
-                            "unknown flag {flag:?} for run; it takes --seed, --variant, --case, --trace and --emit-scenario"
-                        ))
-                    }
-                    name if scenario.is_none() => scenario = Some(name.to_string()),
-                    extra => return err(format!("run takes one scenario, got a second: {extra:?}")),
-                }
-            }
-            let Some(scenario) = scenario else {
-                return err("run needs a scenario; `cargo sim list` shows them");
-            };
-            Ok(Command::Run {
-                scenario,
-                seed,
-                variant,
-                case,
-                trace,
-                emit,
-            })
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let num = |x: &str| -> Result<u64, Error> {
+        if x.is_empty() || !x.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad());
         }
-        "shrink" => {
-            let (mut scenario, mut seed, mut variant, mut case, mut out) =
-                (None, None, Variant::Fixed, None, None);
-            let mut max_runs = 500;
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--seed" => seed = Some(parse_seed(value(a, &mut it)?)?),
-                    "--variant" => variant = parse_variant(value(a, &mut it)?)?,
-                    "--case" => case = Some(value(a, &mut it)?.clone()),
-                    "-o" | "--out" => out = Some(value(a, &mut it)?.into()),
-                    "--max-runs" => {
-                        let v = value(a, &mut it)?;
-                        max_runs = match v.parse::<usize>() {
-                            Ok(n) if n >= 1 => n,
-                            _ => return err(format!("bad --max-runs {v:?}: a whole number, 1 or more")),
-                        };
-                    }
-                    flag if flag.starts_with('-') => {
-                        return err(format!(
-                            "unknown flag {flag:?} for shrink; it takes --seed, --variant, --case, -o and --max-runs"
-                        ))
-                    }
-                    name if scenario.is_none() => scenario = Some(name.to_string()),
-                    extra => return err(format!("shrink takes one scenario, got a second: {extra:?}")),
-                }
-            }
-            match (scenario, seed, out) {
-                (Some(scenario), Some(seed), Some(out)) => Ok(Command::Shrink {
-                    scenario,
-                    seed,
-                    variant,
-                    case,
-                    out,
-                    max_runs,
-                }),
-                _ => err("shrink needs a scenario (or a .toml file), --seed N and -o FILE"),
-            }
-        }
-        "sweep" => {
-            let mut scenarios = Vec::new();
-            let mut all = false;
-            let mut seeds = 0..100;
-            let mut variants = vec![Variant::Fixed];
-            let mut jobs = cores.max(1);
-            while let Some(a) = it.next() {
-                match a.as_str() {
-                    "--all" => all = true,
-                    "--seeds" => seeds = parse_seeds(value(a, &mut it)?)?,
-                    "--variant" => {
-                        let v = value(a, &mut it)?;
-                        variants = if v == "all" {
-                            Variant::ALL.to_vec()
-                        } else {
-                            vec![parse_variant(v)?]
-                        };
-                    }
-                    "--jobs" => {
-                        let v = value(a, &mut it)?;
-                        jobs = match v.parse::<usize>() {
-                            Ok(n) if n >= 1 => n,
-                            _ => return err(format!("bad --jobs {v:?}: a whole number, 1 or more")),
-                        };
-                    }
-                    flag if flag.starts_with('-') => {
-                        return err(format!(
-                            "unknown flag {flag:?} for sweep; it takes --all, --seeds, --variant and --jobs"
-                        ))
-                    }
-                    name => scenarios.push(name.to_string()),
-                }
-            }
-            if all && !scenarios.is_empty() {
-                return err("sweep takes scenario names or --all, not both");
-            }
-            if !all && scenarios.is_empty() {
-                return err("sweep needs scenario names or --all; `cargo sim list` shows them");
-            }
-            Ok(Command::Sweep {
-                scenarios,
-                all,
-                seeds,
-                variants,
-                jobs,
-            })
-        }
-        other => err(format!(
-            "unknown command {other:?}; the commands are list, run and sweep (see `cargo sim help`)"
-        )),
+        x.parse().map_err(|_| bad())
+    };
+    let (index, count) = (num(k)?, num(n)?);
+    if index >= count {
+        return Err(bad());
     }
+    Ok(Shard { index, count })
+}
+
+/// What parsing a command line came to.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A command to carry out.
+    Go(Cli),
+    /// Text to print on stdout with exit 0 (`--help`, `--version`, no
+    /// arguments).
+    Show(String),
+}
+
+/// Parses the arguments after the program name. An error is one line
+/// (without the `error: ` prefix) that says what is accepted.
+pub fn parse<I, T>(args: I) -> Result<Parsed, Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if args.is_empty() {
+        return Ok(Parsed::Show(Cli::command().render_long_help().to_string()));
+    }
+    let argv = std::iter::once(OsString::from("cargo-sim")).chain(args.iter().cloned());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    Ok(Parsed::Show(e.render().to_string()))
+                }
+                _ => Err(Error::usage(one_line(&e, &args))),
+            };
+        }
+    };
+    match &cli.command {
+        None => Ok(Parsed::Show(Cli::command().render_long_help().to_string())),
+        Some(Command::Run(r)) if r.scenario.is_none() => Err(Error::usage(
+            "run needs a scenario (a name or a .toml path); `cargo sim list` shows them",
+        )),
+        Some(Command::Sweep(s)) => {
+            if s.all && !s.names.is_empty() {
+                return Err(Error::usage(
+                    "sweep takes scenario names or --all, not both",
+                ));
+            }
+            if !s.all && s.names.is_empty() {
+                return Err(Error::usage(
+                    "sweep needs scenario names or --all; `cargo sim list` shows them",
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(dup) = s.names.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(Error::usage(format!(
+                    "scenario {dup:?} is named twice; name each scenario once"
+                )));
+            }
+            Ok(Parsed::Go(cli))
+        }
+        Some(_) => Ok(Parsed::Go(cli)),
+    }
+}
+
+/// The subcommand an argument list names, if any.
+fn subcommand_of(args: &[OsString]) -> Option<clap::Command> {
+    let top = Cli::command();
+    args.iter()
+        .filter_map(|a| a.to_str())
+        .find_map(|a| top.find_subcommand(a).cloned())
+}
+
+/// The long flags a command takes, for an unknown flag's error.
+fn flags(cmd: &clap::Command) -> String {
+    let mut names: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    names.extend(["--help".to_string()]);
+    names.join(", ")
+}
+
+/// What a flag accepts: its help's first sentence.
+fn accepted(cmd: &clap::Command, flag: &str) -> String {
+    cmd.get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_help().map(|h| h.to_string()))
+        .unwrap_or_else(|| "a value".into())
+}
+
+/// clap's error as one line that says what is accepted.
+fn one_line(e: &clap::Error, args: &[OsString]) -> String {
+    let sub = subcommand_of(args);
+    let cmd = sub.clone().unwrap_or_else(Cli::command);
+    let name = sub
+        .as_ref()
+        .map_or("cargo sim".to_string(), |s| s.get_name().to_string());
+    let ctx = |k| e.get(k).map(|v| v.to_string()).unwrap_or_default();
+    let flag = ctx(ContextKind::InvalidArg)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let hint = e
+                .get(ContextKind::SuggestedArg)
+                .map(|s| format!(" (did you mean {s}?)"))
+                .unwrap_or_default();
+            format!(
+                "unknown flag {flag:?} for {name}{hint}; it takes {}",
+                flags(&cmd)
+            )
+        }
+        ErrorKind::InvalidSubcommand => {
+            let flag = ctx(ContextKind::InvalidSubcommand);
+            let names: Vec<String> = Cli::command()
+                .get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .collect();
+            format!(
+                "unknown command {flag:?}; the commands are {} (see `cargo sim --help`)",
+                names.join(", ")
+            )
+        }
+        ErrorKind::ValueValidation => match std::error::Error::source(e) {
+            Some(src) => format!("{flag}: {src}"),
+            None => format!("bad value for {flag}: {}", accepted(&cmd, &flag)),
+        },
+        ErrorKind::InvalidValue => {
+            let value = ctx(ContextKind::InvalidValue);
+            if value.is_empty() {
+                format!("{flag} needs a value: {}", accepted(&cmd, &flag))
+            } else {
+                let valid = ctx(ContextKind::ValidValue);
+                format!("bad value {value:?} for {flag}: it takes {valid}")
+            }
+        }
+        ErrorKind::MissingRequiredArgument => format!(
+            "{name} needs {}; see `cargo sim {name} --help`",
+            ctx(ContextKind::InvalidArg)
+        ),
+        ErrorKind::ArgumentConflict if flag.is_empty() => first_line(e, &name),
+        ErrorKind::ArgumentConflict => {
+            let other = ctx(ContextKind::PriorArg);
+            if other == flag || other.starts_with(&format!("{flag} ")) {
+                format!("{flag} is given twice; give it once")
+            } else {
+                first_line(e, &name)
+            }
+        }
+        _ => first_line(e, &name),
+    }
+}
+
+/// The first line of clap's own message, with where to read more.
+fn first_line(e: &clap::Error, name: &str) -> String {
+    let text = e.render().to_string();
+    let line = text.lines().next().unwrap_or("bad arguments");
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let help = if name == "cargo sim" {
+        "cargo sim --help".to_string()
+    } else {
+        format!("cargo sim {name} --help")
+    };
+    format!("{line}; see `{help}`")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+    fn go(s: &str) -> Cli {
+        match parse(s.split_whitespace()) {
+            Ok(Parsed::Go(c)) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn bad(s: &str) -> String {
+        match parse(s.split_whitespace()) {
+            Err(e) => e.to_string(),
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_clap_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn seeds_and_ranges() {
-        assert_eq!(parse_seed("4711"), Ok(4711));
-        assert_eq!(parse_seed("0x10"), Ok(16));
-        assert!(parse_seed("-1").unwrap_err().0.contains("a u64"));
-        assert!(parse_seed("abc").unwrap_err().0.contains("a u64"));
-        assert_eq!(parse_seeds("0..10"), Ok(0..10));
-        assert!(parse_seeds("10..0").unwrap_err().0.contains("reversed"));
-        assert!(parse_seeds("5..5").unwrap_err().0.contains("empty"));
-        assert!(parse_seeds("5").unwrap_err().0.contains("A..B"));
+        assert_eq!(parse_seed("4711").unwrap(), 4711);
+        assert_eq!(parse_seed("0x10").unwrap(), 16);
+        for bad in ["-1", "abc", "+5", "", "0x", " 1"] {
+            assert!(parse_seed(bad).unwrap_err().to_string().contains("a u64"));
+        }
+        assert_eq!(parse_seeds("0..10").unwrap(), 0..10);
+        assert!(parse_seeds("10..0")
+            .unwrap_err()
+            .to_string()
+            .contains("reversed"));
+        assert!(parse_seeds("5..5")
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
+        assert!(parse_seeds("5").unwrap_err().to_string().contains("A..B"));
+        assert_eq!(parse_shard("2/8").unwrap(), Shard { index: 2, count: 8 });
+        for bad in ["8/8", "1/0", "1", "a/b", "-1/3", "+1/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
     fn commands() {
-        assert_eq!(parse(&args("list"), 2), Ok(Command::List));
-        assert_eq!(
-            parse(&args("run swarm --seed 7 --variant legacy --trace"), 2),
-            Ok(Command::Run {
-                scenario: "swarm".into(),
-                seed: 7,
-                variant: Variant::Legacy,
-                case: None,
-                trace: true,
-                emit: None,
-            })
-        );
-        assert!(parse(&args("run x --variant newest"), 2)
-            .unwrap_err()
-            .0
-            .contains("legacy, omicron and fixed"));
-        assert!(parse(&args("sweep"), 2).is_err());
-        assert!(parse(&args("sweep --all --jobs 0"), 2).is_err());
-        assert!(parse(&args("frobnicate"), 2).is_err());
-        match parse(&args("sweep --all --seeds 0..5 --variant all"), 2) {
-            Ok(Command::Sweep {
-                variants, seeds, ..
-            }) => {
-                assert_eq!(variants.len(), 3);
-                assert_eq!(seeds, 0..5);
+        let c = go("run swarm --seed=7 --variant legacy --trace");
+        match c.command {
+            Some(Command::Run(r)) => {
+                assert_eq!((r.seed, r.variant, r.trace), (7, Variant::Legacy, true));
+                assert_eq!(r.scenario.as_deref(), Some("swarm"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(bad("run x --variant newest").contains("legacy, omicron and fixed"));
+        assert!(bad("sweep").contains("--all"));
+        assert!(bad("sweep --all --jobs 0").contains("1 or more"));
+        assert!(bad("frobnicate").contains("\"frobnicate\""));
+        assert!(bad("run x --seed 1 --seed 2").contains("twice"));
+        assert!(bad("sweep a a").contains("named twice"));
+        match go("sweep --all --seeds 0..5 --variant all").command {
+            Some(Command::Sweep(s)) => {
+                assert_eq!(s.variant.0.len(), 3);
+                assert_eq!(s.seeds, 0..5);
             }
             other => panic!("{other:?}"),
         }

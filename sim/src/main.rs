@@ -1,27 +1,35 @@
-//! `cargo sim`: list scenarios, run one seed, or sweep many in parallel.
+//! `cargo sim`: list scenarios, run one seed, sweep many in parallel, or
+//! merge the JSON results of sweeps. Every error is one line and exit 2;
+//! see `cargo sim --help`.
 
 use intent_sim::catalog;
-use intent_sim::cli::{self, Command, UsageError, USAGE};
-use intent_sim::report::{self, Outcome};
+use intent_sim::cli::{
+    self, Cli, Command, Format, MergeArgs, Parsed, RunArgs, ShrinkArgs, SweepArgs,
+};
+use intent_sim::error::{Error, Result};
+use intent_sim::picture;
+use intent_sim::regressions;
+use intent_sim::report::{self, BUILD};
+use intent_sim::results;
+use intent_sim::summary::Summary;
+use intent_sim::sweep::{self, Group, Work};
 use intent_sim::verdict::Verdict;
-use model::variant::Variant;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 mod logging;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let command = match cli::parse(&args, cores) {
-        Ok(c) => c,
-        Err(UsageError(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+    let parsed = cli::parse(std::env::args_os().skip(1));
+    let result = parsed.and_then(|p| match p {
+        Parsed::Show(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
         }
-    };
-    match execute(command) {
+        Parsed::Go(cli) => execute(cli),
+    });
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -30,14 +38,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(command: Command) -> Result<ExitCode, String> {
-    match command {
-        Command::Help => {
-            println!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::List => {
-            for file in catalog::all_files()? {
+fn code(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn execute(cli: Cli) -> Result<ExitCode> {
+    let dir = cli.scenarios.as_deref();
+    match cli.command {
+        None => unreachable!("parse shows the help when no command is given"),
+        Some(Command::List) => {
+            for file in catalog::files_in(dir)? {
                 let s = match file {
                     Ok(s) => s,
                     Err(e) => {
@@ -46,7 +60,7 @@ fn execute(command: Command) -> Result<ExitCode, String> {
                         continue;
                     }
                 };
-                let first = s.plan().description.lines().next().unwrap_or("").trim();
+                let first = first_sentence(&s.plan().description);
                 let cases = catalog::cases(&s).into_iter().flatten().count();
                 let cases = if cases > 0 {
                     format!(" [{cases} cases]")
@@ -57,96 +71,147 @@ fn execute(command: Command) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Shrink {
-            scenario,
-            seed,
-            variant,
-            case,
-            out,
-            max_runs,
-        } => {
-            let s = catalog::find_or_load(&scenario)?;
-            let (plan, _) = catalog::plan(&s, case.as_deref(), seed)?;
-            let shrunk = intent_sim::shrink::shrink(&plan, variant, seed, max_runs, &mut |line| {
-                eprintln!("shrink: {line}")
-            })?;
-            let kept = intent_sim::shrink::as_scenario(&shrunk, &scenario, variant, seed);
-            let text = intent_sim::scenario::emit::to_toml(&kept)?;
-            std::fs::write(&out, text)
-                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!(
-                "{}: {} steps failing {} in {variant} from seed {seed}",
-                out.display(),
-                kept.steps.len(),
-                shrunk.target.signature
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Run {
-            scenario,
-            seed,
-            variant,
-            case,
-            trace,
-            emit,
-        } => {
-            let s = catalog::find_or_load(&scenario)?;
-            // RUST_LOG's subscriber lives for the run only (`run`, not
-            // `sweep`: one seed's detail is readable, thousands' is not).
-            let log = logging::from_env()?;
-            let (plan, shape) = catalog::plan(&s, case.as_deref(), seed)?;
-            if let Some(path) = emit {
-                let text = intent_sim::scenario::emit::to_toml(&plan)?;
-                std::fs::write(&path, text)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
-            let r = intent_sim::runner::run(&plan, &s.name, case.as_deref(), variant, seed);
-            drop(log);
-            let failed = r.verdict() != Verdict::Held;
-            print!(
-                "{}",
-                report::run_report(&r, shape.as_ref(), trace || failed)
-            );
-            if report::needs_repro(&r) {
-                println!("{}", report::repro(&r));
-            }
-            Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Command::Sweep {
-            scenarios,
-            all,
-            seeds,
-            variants,
-            jobs,
-        } => sweep(scenarios, all, seeds, variants, jobs),
+        Some(Command::Run(args)) => run(dir, args),
+        Some(Command::Sweep(args)) => run_sweep(dir, args),
+        Some(Command::Shrink(args)) => shrink(dir, args),
+        Some(Command::Merge(args)) => merge(args),
     }
 }
 
-/// One unit of sweep work.
-struct Job {
-    scenario: usize,
-    case: Option<String>,
-    variant: Variant,
-    seed: u64,
+/// A description's first sentence (whole, never cut mid-word).
+fn first_sentence(text: &str) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.find(". ") {
+        Some(i) => flat[..=i].to_string(),
+        None => flat,
+    }
 }
 
-fn sweep(
-    names: Vec<String>,
-    all: bool,
-    seeds: std::ops::Range<u64>,
-    variants: Vec<Variant>,
-    jobs: usize,
-) -> Result<ExitCode, String> {
-    // One broken file does not stop the others: it is reported, and the
-    // sweep is not as expected.
+fn shrink(dir: Option<&std::path::Path>, args: ShrinkArgs) -> Result<ExitCode> {
+    let s = catalog::find_in(dir, &args.scenario)?;
+    let (plan, _) = catalog::plan(&s, args.case.as_deref(), args.seed)?;
+    let shrunk =
+        intent_sim::shrink::shrink(&plan, args.variant, args.seed, args.max_runs, &mut |line| {
+            eprintln!("shrink: {line}")
+        })
+        .map_err(Error::usage)?;
+    let kept = intent_sim::shrink::as_scenario(&shrunk, &args.scenario, args.variant, args.seed);
+    let text = intent_sim::scenario::emit::to_toml(&kept).map_err(Error::usage)?;
+    std::fs::write(&args.out, text).map_err(|source| Error::Io {
+        path: args.out.clone(),
+        source,
+    })?;
+    println!(
+        "{}: {} steps failing {} in {} from seed {}",
+        args.out.display(),
+        kept.steps.len(),
+        shrunk.target.signature,
+        args.variant,
+        args.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
+    let name = args
+        .scenario
+        .as_deref()
+        .expect("parse checked the scenario");
+    let s = catalog::find_in(dir, name)?;
+    let cases = catalog::select_cases(&s, args.case.as_deref())?;
+    let mut failed = false;
+    for case in &cases {
+        // RUST_LOG's subscriber lives for the run only (`run`, not
+        // `sweep`: one seed's detail is readable, thousands' is not).
+        let log = logging::from_env().map_err(Error::Log)?;
+        let (plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
+        if let Some(path) = &args.emit_scenario {
+            let text = intent_sim::scenario::emit::to_toml(&plan).map_err(Error::usage)?;
+            std::fs::write(path, text).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let mut r =
+            intent_sim::runner::run(&plan, &s.name, case.as_deref(), args.variant, args.seed);
+        r.scenario = catalog::command_arg(&s);
+        drop(log);
+        let bad = r.verdict() != Verdict::Held;
+        failed |= bad;
+        match args.format {
+            Format::Text => {
+                print!(
+                    "{}",
+                    report::run_report(&r, shape.as_ref(), args.trace || bad)
+                );
+                if report::needs_repro(&r) {
+                    println!("{}", report::repro(&r));
+                }
+            }
+            Format::Mermaid => print!("{}", picture::mermaid(&r)),
+            Format::Json => print!("{}", picture::json_lines(&r)),
+        }
+    }
+    Ok(code(failed))
+}
+
+/// Progress on stderr: a bar with rate and ETA on a terminal, a plain line
+/// every 500 runs otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    done: AtomicU64,
+    total: u64,
+    started: std::time::Instant, // determinism-ok: progress display, outside every run
+}
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} runs  {per_sec}  ETA {eta}",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            done: AtomicU64::new(0),
+            total,
+            started: std::time::Instant::now(), // determinism-ok: progress display
+        }
+    }
+
+    fn tick(&self) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(bar) => bar.inc(1),
+            None if n.is_multiple_of(500) || n == self.total => {
+                let secs = self.started.elapsed().as_secs_f64().max(0.001);
+                eprintln!("  {n}/{} runs ({:.0} runs/s)", self.total, n as f64 / secs);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode> {
+    // A bad RUST_LOG is bad input here too, though a sweep logs nothing.
+    drop(logging::from_env().map_err(Error::Log)?);
+    // One broken file does not stop the others: it is reported after the
+    // summary, and the sweep is not as expected.
     let mut broken = Vec::new();
-    let scenarios = if all {
+    let scenarios = if args.all {
         let mut ok = Vec::new();
-        for file in catalog::all_files()? {
+        for file in catalog::files_in(dir)? {
             match file {
                 Ok(s) => ok.push(s),
                 Err(e) => broken.push(e.to_string()),
@@ -154,68 +219,108 @@ fn sweep(
         }
         ok
     } else {
-        names
+        args.names
             .iter()
-            .map(|n| catalog::find(n))
-            .collect::<Result<Vec<_>, _>>()?
+            .map(|n| catalog::find_in(dir, n))
+            .collect::<Result<Vec<_>>>()?
     };
-    let mut work = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        for case in catalog::cases(s) {
-            for v in &variants {
-                for seed in seeds.clone() {
-                    work.push(Job {
-                        scenario: i,
-                        case: case.clone(),
-                        variant: *v,
-                        seed,
-                    });
-                }
+    let mut groups = Vec::new();
+    for s in &scenarios {
+        let cases = match (&args.case, args.all) {
+            // With --all, --case picks that case where a scenario has it.
+            (Some(c), true) if !catalog::cases(s).contains(&Some(c.clone())) => continue,
+            (c, _) => catalog::select_cases(s, c.as_deref())?,
+        };
+        for case in cases {
+            for &variant in &args.variant.0 {
+                groups.push(Group {
+                    scenario: s.clone(),
+                    case: case.clone(),
+                    variant,
+                });
             }
         }
     }
-    let total = work.len();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::with_capacity(total));
-    let errors: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    eprintln!("sweep: {total} runs on {jobs} threads");
-    let started = std::time::Instant::now(); // determinism-ok: progress display, outside every run
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = work.get(i) else { break };
-                let s = &scenarios[job.scenario];
-                match catalog::run(s, job.case.as_deref(), job.variant, job.seed) {
-                    Ok((r, _)) => outcomes
-                        .lock()
-                        .expect("no panics hold it")
-                        .push(Outcome::of(&r)),
-                    Err(e) => errors.lock().expect("no panics hold it").push(e),
-                }
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(500) || n == total {
-                    let secs = started.elapsed().as_secs_f64().max(0.001);
-                    eprintln!("  {n}/{total} runs ({:.0} runs/s)", n as f64 / secs);
-                }
-            });
+    let work = Work {
+        groups,
+        seeds: args.seeds.clone(),
+        shard: args.shard,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match args.jobs {
+        Some(j) if j > cores => {
+            eprintln!("note: --jobs {j} is more than the {cores} cores; using {cores}");
+            cores
         }
-    });
-    let errors = errors.into_inner().expect("no panics hold it");
-    if let Some(e) = errors.first() {
-        return Err(e.clone());
+        Some(j) => j,
+        None => cores,
+    };
+    let total = work.total();
+    eprintln!("sweep: {total} runs on {jobs} threads");
+    let mut json = match &args.json {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| Error::io(p, e))?,
+        )),
+        None => None,
+    };
+    let mut saved = Vec::new();
+    let mut summary = Summary::default();
+    let mut differences = 0u64;
+    let progress = Progress::new(total);
+    let check = args.check_determinism;
+    sweep::drive(
+        &work,
+        jobs,
+        |g: &Group, seed| sweep::run_one(g, seed, check),
+        |(r, diff)| {
+            if let Some(d) = diff {
+                differences += 1;
+                progress.finish();
+                eprintln!(
+                    "{}",
+                    d.describe(&format!("{} {} seed {}", r.name(), r.variant, r.seed))
+                );
+                eprintln!("  {}", r.repro());
+            }
+            if let (Some(out), Some(p)) = (json.as_mut(), &args.json) {
+                results::write_line(out, &r, p)?;
+            }
+            if !r.expected && args.save_failures.is_some() {
+                saved.push(regressions::Entry::of(&r, BUILD));
+            }
+            summary.add(&r);
+            Ok(())
+        },
+        || progress.tick(),
+    )?;
+    progress.finish();
+    if let (Some(mut out), Some(p)) = (json, &args.json) {
+        out.flush().map_err(|e| Error::io(p, e))?;
     }
-    let mut outcomes = outcomes.into_inner().expect("no panics hold it");
-    outcomes.sort_by(|a, b| (&a.name, a.variant, a.seed).cmp(&(&b.name, b.variant, b.seed)));
-    print!("{}", report::sweep_summary(&outcomes));
+    if let Some(p) = &args.save_failures {
+        regressions::append(p, &saved)?;
+        eprintln!("saved {} unexpected runs to {}", saved.len(), p.display());
+    }
+    print!("{}", summary.render(args.failures, BUILD));
     for e in &broken {
         println!("BROKEN {e}");
     }
-    let unexpected = outcomes.iter().filter(|o| !o.matched).count() + broken.len();
-    Ok(if unexpected > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if check {
+        println!(
+            "determinism: {} runs each run twice, {differences} differences",
+            summary.runs()
+        );
+    }
+    Ok(code(
+        summary.unexpected() > 0 || differences > 0 || !broken.is_empty(),
+    ))
+}
+
+fn merge(args: MergeArgs) -> Result<ExitCode> {
+    let mut summary = Summary::default();
+    for f in &args.files {
+        results::read_lines(f, |r| summary.add(&r))?;
+    }
+    print!("{}", summary.render(args.failures, BUILD));
+    Ok(code(summary.unexpected() > 0))
 }

@@ -101,10 +101,28 @@ pub fn reason(
             continue;
         }
         for (vmm, (state, gen)) in table {
-            // A VMM whose row is gone or SagaUnwound is an orphan: nothing
-            // in the control plane will act on it again (the resources
-            // checker reports it), so it does not keep the run busy.
-            let Some(row) = db.vmm(*vmm) else { continue };
+            let row = db.vmm(*vmm);
+            // `fixed` (branch 5) unregisters a running VMM that is not its
+            // instance's active VMM: until it has, the reconciler has work.
+            if config.variant.reconciler_reaps_orphan_vmms()
+                && matches!(
+                    state,
+                    VmmState::Starting | VmmState::Running | VmmState::Rebooting
+                )
+            {
+                let active = row
+                    .and_then(|r| db.instance(r.instance_id))
+                    .and_then(|i| i.runtime.propolis_id);
+                if active != Some(*vmm) {
+                    return Some(format!(
+                        "{sled} runs orphan vmm {vmm}: awaits the intent reconciler"
+                    ));
+                }
+            }
+            // Otherwise a VMM whose row is gone or SagaUnwound is an orphan:
+            // nothing in the control plane will act on it again
+            // (no_orphan_vmm reports it), so it does not keep the run busy.
+            let Some(row) = row else { continue };
             if row.time_deleted.is_some() || row.runtime.state == VmmState::SagaUnwound {
                 continue;
             }

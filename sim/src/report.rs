@@ -88,8 +88,29 @@ pub fn findings(r: &RunReport) -> String {
         None => "as expected".to_string(),
         Some(m) => format!("NOT as expected: {m}"),
     };
-    let _ = writeln!(out, "verdict: {} ({expectation})", r.verdict());
+    let _ = writeln!(
+        out,
+        "verdict: {}{} ({expectation})",
+        r.verdict(),
+        exceptions(r)
+    );
     out
+}
+
+/// The exceptions the checkers applied, as the verdict prints them:
+/// ` (exception: no up sled has room for web)`, or nothing.
+pub fn exceptions(r: &RunReport) -> String {
+    let mut list: Vec<String> = r
+        .exceptions
+        .iter()
+        .map(|n| format!("exception: {}", rename(&n.exception, r)))
+        .collect();
+    list.dedup();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", list.join("; "))
+    }
 }
 
 fn rename(line: &str, r: &RunReport) -> String {

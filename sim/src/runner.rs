@@ -29,7 +29,9 @@ use std::time::Duration;
 
 /// How long after the heal a run may take to become quiet: a watcher
 /// period, a reincarnation period, a cooldown, the push-retry cap and RPC
-/// timeouts, with margin (design section 3).
+/// timeouts, the `fixed` reconciler's longest start backoff (a start it
+/// retries after the heal may wait that long), with margin (design
+/// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
     let t = &plan.model_timings();
     t.watcher_period
@@ -37,6 +39,7 @@ pub fn settle_deadline(plan: &Plan) -> Duration {
         + t.default_cooldown.as_duration()
         + t.push_retry_max
         + t.sled_rpc_timeout
+        + t.intent_reconciler_backoff_max
         + Duration::from_secs(120)
 }
 
@@ -181,6 +184,7 @@ pub fn run(
     // instance nowhere to go, say) is explained by that checker.
     let hung = hung.filter(|_| runner.crash.is_none() && violations.is_empty());
     let (known, violations) = known_upstream::split(violations, variant);
+    let exceptions = checkers.iter().flat_map(|c| c.notes().to_vec()).collect();
     RunReport {
         name: match case {
             Some(c) => format!("{scenario}/{c}"),
@@ -192,6 +196,7 @@ pub fn run(
         variant,
         violations,
         known,
+        exceptions,
         divergences: runner.divergences,
         hung,
         crash: runner.crash,

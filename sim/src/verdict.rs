@@ -50,6 +50,9 @@ pub struct RunReport {
     pub violations: Vec<Violation>,
     /// Violations on the known-upstream list.
     pub known: Vec<Violation>,
+    /// The liveness exceptions the checkers applied (printed with the
+    /// verdict: a `held` that let an instance go says why).
+    pub exceptions: Vec<crate::checkers::Note>,
     /// Ways the story did not happen as written.
     pub divergences: Vec<String>,
     /// Why the run never became quiet, if it did not.
@@ -171,18 +174,21 @@ impl RunReport {
         )
     }
 
-    /// The command that reproduces this run under `cargo test`: the test
-    /// that runs this scenario over seeds, narrowed to this seed, variant
-    /// and scenario.
+    /// The command that reproduces this run under `cargo test`: the
+    /// per-case test of the `cases` binary that runs this scenario, case
+    /// and variant over seeds, narrowed to this seed.
     pub fn repro_test(&self) -> String {
-        let test = if self.scenario == "swarm" {
-            "swarm"
+        let (scenario, filter) = if self.scenario == "swarm" {
+            (String::new(), format!("swarm/{}/", self.variant))
         } else {
-            "scenario_seeds"
+            (
+                format!(" INTENT_SIM_SCENARIO={}", self.scenario),
+                format!("seeds/{}/{}", self.name, self.variant),
+            )
         };
         format!(
-            "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={} INTENT_SIM_SCENARIO={} cargo test -p intent-sim --test {test} -- --exact {test}",
-            self.seed, self.variant, self.scenario
+            "INTENT_SIM_SEED={} INTENT_SIM_VARIANT={}{scenario} cargo test -p intent-sim --test cases -- {filter}",
+            self.seed, self.variant
         )
     }
 }

@@ -13,9 +13,7 @@
 //!   faults and for the swarm; another seed gives another trace.
 //! - A panic inside the model is reported as the `crashed` verdict.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use intent_sim::catalog;
 use intent_sim::checkers::requests::mark_as_starting;
 use intent_sim::fault::Fault;

@@ -18,9 +18,7 @@
 //!   fails after the sled agent lost the VMM ends `Stuck`, reported as
 //!   known-upstream.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use intent_sim::fault::Fault;
 use intent_sim::plan::Expected;
 use intent_sim::record::{PointArm, RecordKind};

@@ -373,7 +373,11 @@ impl Request<'_> {
                         .map_err(db_down)?;
                         Ok((202, view(id)))
                     }
-                    Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => {
+                    Ok(
+                        SledResponse::NoSuchInstance
+                        | SledResponse::NothingToDo
+                        | SledResponse::Vmms(_),
+                    ) => {
                         mark_vmm_failed(
                             self.nexus,
                             self.cause(),

@@ -49,6 +49,10 @@ pub struct Nexus {
     /// Sagas this process is executing, so recovery does not run one twice.
     running_sagas: RefCell<BTreeSet<SagaId>>,
     pub activators: Activators,
+    /// The `fixed` intent reconciler's per-instance start backoff (kept in
+    /// memory, as omicron's background tasks keep their state; a restart
+    /// forgets it).
+    pub reconciler_backoff: RefCell<crate::nexus::background::instance_intent_reconciler::Backoffs>,
 }
 
 /// How often a call that must eventually succeed (saga log writes, lock
@@ -68,6 +72,7 @@ impl Nexus {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(rng_seed)),
             running_sagas: RefCell::new(BTreeSet::new()),
             activators: Activators::default(),
+            reconciler_backoff: RefCell::default(),
         }
     }
 

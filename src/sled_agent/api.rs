@@ -25,6 +25,10 @@ pub enum SledRequest {
     VmmGetState { vmm: VmmId },
     /// `vmm_unregister`.
     VmmUnregister { vmm: VmmId },
+    /// Every VMM this sled agent runs, with its instance (the `fixed`
+    /// variant's orphan reaping asks for it; omicron's sled-agent inventory
+    /// is the nearest real endpoint).
+    VmmList,
     /// Test hook: the guest powers itself off.
     SimGuestShutdown { instance: InstanceId },
     /// Test hook: the sled agent loses the VMM without telling Nexus
@@ -41,4 +45,6 @@ pub enum SledResponse {
     NoSuchInstance,
     /// A test hook found nothing to act on.
     NothingToDo,
+    /// The answer to `VmmList`: each VMM, its instance and its state.
+    Vmms(Vec<(InstanceId, SledVmmState)>),
 }

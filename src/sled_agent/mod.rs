@@ -199,6 +199,13 @@ impl Agent {
                 None => SledResponse::NoSuchInstance,
             },
             SledRequest::VmmUnregister { vmm } => self.unregister(vmm),
+            SledRequest::VmmList => SledResponse::Vmms(
+                self.vmms
+                    .borrow()
+                    .iter()
+                    .map(|(id, v)| (v.instance, v.state(*id)))
+                    .collect(),
+            ),
             SledRequest::SimGuestShutdown { instance } => self.guest_shutdown(instance),
             SledRequest::SimForgetVmm { instance } => self.forget(instance),
         }

@@ -24,6 +24,7 @@ pub mod db_constraints;
 pub mod delete_honored;
 pub mod destroyed_is_final;
 pub mod generation_monotonic;
+pub mod no_orphan_vmm;
 pub mod no_unintended_restart;
 pub mod resources_released;
 pub mod sagas_settle;
@@ -85,6 +86,10 @@ pub struct Note {
     pub at: Millis,
     /// Names the exception, in a sentence.
     pub message: String,
+    /// The exception in a few words, as the verdict prints it
+    /// (`held (exception: no up sled has room for web)`); instance ids
+    /// in it are written as names when rendered.
+    pub exception: String,
 }
 
 /// An invariant checker.
@@ -102,7 +107,7 @@ pub trait Checker {
 }
 
 /// Every checker's name, in design order (safety first, then liveness).
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     no_unintended_restart::NAME,
     auto_restart_respects_policy::NAME,
     single_active_vmm::NAME,
@@ -114,6 +119,7 @@ pub const NAMES: [&str; 11] = [
     delete_honored::NAME,
     sagas_settle::NAME,
     resources_released::NAME,
+    no_orphan_vmm::NAME,
 ];
 
 /// One of each checker, in [`NAMES`] order. `default_cooldown_ms` is the
@@ -132,6 +138,7 @@ pub fn all(default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
         Box::new(delete_honored::DeleteHonored::new()),
         Box::new(sagas_settle::SagasSettle::new()),
         Box::new(resources_released::ResourcesReleased::new()),
+        Box::new(no_orphan_vmm::NoOrphanVmm::new()),
     ]
 }
 

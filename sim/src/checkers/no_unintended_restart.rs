@@ -5,26 +5,124 @@
 //! instance went Failed, and reincarnation started it again although the
 //! user's last word was "stop".
 //!
+//! It also judges against the ground truth of the sled agents (omicron
+//! #7282's mechanism): an automatic start (reincarnation, the `fixed`
+//! reconciler) of an instance whose guest shut itself down on its sled
+//! since the last run-like request was accepted fires, whether or not
+//! Nexus ever recorded the shutdown. A guest shut itself down when its VMM
+//! went Stopping or Destroyed on the sled with no accepted put-state
+//! Stopped for it; a push lost on the way to Nexus does not change what the
+//! sled knew.
+//!
 //! `MARK_AS_STARTING` is the moment a start saga commits to running the
 //! instance, whoever started the saga (a user, reincarnation, the `fixed`
 //! reconciler), so judging that single write covers every way an instance
 //! can be restarted.
 
 use super::history::extend_unique;
-use super::requests::{mark_as_starting, RequestTracker};
+use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
+use model::event::{Event, VmmGoneReason};
+use model::ids::{InstanceId, VmmId};
+use model::states::{RequestedState, StartReason, VmmState};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const NAME: &str = "no_unintended_restart";
 
 #[derive(Debug, Default)]
 pub struct NoUnintendedRestart {
     tracker: RequestTracker,
+    /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
+    stop_requested: BTreeSet<VmmId>,
+    /// Instances whose guest shut itself down on its sled since their last
+    /// accepted run-like request, with the sled's trace line.
+    guest_down: BTreeMap<InstanceId, String>,
 }
 
 impl NoUnintendedRestart {
     pub fn new() -> NoUnintendedRestart {
         NoUnintendedRestart::default()
+    }
+}
+
+impl NoUnintendedRestart {
+    /// Follows what the sled agents did: stops they were asked for, and
+    /// guests that shut themselves down.
+    fn sled_truth(&mut self, e: &Event) {
+        match e {
+            Event::SledPutState {
+                vmm,
+                requested: RequestedState::Stopped,
+                accepted: true,
+                ..
+            } => {
+                self.stop_requested.insert(*vmm);
+            }
+            Event::VmmOnSled {
+                vmm,
+                instance,
+                state: VmmState::Stopping | VmmState::Destroyed,
+                ..
+            }
+            | Event::VmmGone {
+                vmm,
+                instance,
+                reason: VmmGoneReason::Destroyed,
+                ..
+            } if !self.stop_requested.contains(vmm) => {
+                self.guest_down
+                    .entry(*instance)
+                    .or_insert_with(|| self.tracker.line().to_string());
+            }
+            Event::ApiAccepted { op, instance, .. }
+                if ReqKind::from_op(*op).class() == Class::RunLike =>
+            {
+                self.guest_down.remove(instance);
+            }
+            _ => {}
+        }
+    }
+
+    /// An automatic start of an instance whose guest shut itself down.
+    fn judge_guest_shutdown(
+        &self,
+        instance: InstanceId,
+        saga: model::ids::SagaId,
+        record: &Record,
+        out: &mut Vec<Violation>,
+    ) {
+        let t = &self.tracker;
+        let reason = t.saga(saga).and_then(|s| s.reason);
+        let automatic = matches!(
+            reason,
+            Some(StartReason::AutoRestart | StartReason::IntentReconciler)
+        );
+        let Some(sled_line) = self.guest_down.get(&instance).filter(|_| automatic) else {
+            return;
+        };
+        let reason = reason.map(|r| r.to_string()).unwrap_or_default();
+        let mut evidence = vec![sled_line.clone()];
+        if let Some(info) = t.saga(saga) {
+            if let Some(sel) = &info.selection {
+                evidence.push(sel.line.clone());
+            }
+            if let Some(l) = &info.created_line {
+                evidence.push(l.clone());
+            }
+        }
+        evidence.push(t.line().to_string());
+        extend_unique(&mut evidence, t.history(instance, 12));
+        out.push(Violation {
+            checker: NAME,
+            mechanism: format!("restart after the guest shut itself down on its sled ({reason})"),
+            instance: Some(instance),
+            at: record.at,
+            message: format!(
+                "{instance} committed MARK_AS_STARTING by start saga {saga} ({reason}) after its guest shut itself down on its sled, with no run-like request accepted since"
+            ),
+            evidence,
+        });
     }
 }
 
@@ -38,11 +136,13 @@ impl Checker for NoUnintendedRestart {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
+        self.sled_truth(e);
         let Some(m) = mark_as_starting(e) else {
             return;
         };
         let t = &self.tracker;
         let Some(s) = t.unexcused_stop(m.instance, t.now().seq) else {
+            self.judge_guest_shutdown(m.instance, m.saga, record, out);
             return;
         };
         let saga = t.saga(m.saga);
@@ -258,5 +358,79 @@ mod tests {
         s.fail_vmm(id, model::event::Cause::Api { req: stop });
         s.reincarnate(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// omicron #7282's mechanism: the guest powers off on its sled, the
+    /// sled's pushes never reach Nexus, the watcher finds the VMM gone
+    /// (404), fails the instance with intent Running, and reincarnation
+    /// starts the guest again. Nexus never recorded the shutdown; the sled
+    /// knew. Fires, quoting the sled's line.
+    #[test]
+    fn fires_on_an_auto_restart_after_an_unrecorded_guest_shutdown() {
+        let (mut s, id) = unrecorded_guest_shutdown();
+        s.watcher_fails_vmm(id);
+        s.advance(60_000);
+        s.reincarnate(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after the guest shut itself down on its sled (AutoRestart)"
+        );
+        assert!(
+            v[0].evidence[0].contains("sled-0 vmm") && v[0].evidence[0].contains("Stopping"),
+            "{:?}",
+            v[0].evidence
+        );
+    }
+
+    /// A user start after the shutdown is a run-like request: quiet. A
+    /// VMM the sled agent lost (not a guest shutdown) may be restarted.
+    #[test]
+    fn quiet_after_a_user_start_or_when_the_sled_lost_the_vmm() {
+        let (mut s, id) = unrecorded_guest_shutdown();
+        s.watcher_fails_vmm(id);
+        let start = s.send_accepted(ApiOp::Start, id);
+        s.start_saga(id, StartReason::User);
+        s.respond(start, ApiOp::Start, "web", 202);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        s.forget(id);
+        s.watcher_fails_vmm(id);
+        s.advance(60_000);
+        s.reincarnate(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// "web" running; its guest powers off on sled-0 and the VMM leaves
+    /// the sled, and Nexus hears nothing of it.
+    fn unrecorded_guest_shutdown() -> (Story, model::ids::InstanceId) {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        let vmm = s.active_vmm(id);
+        s.fault(crate::record::Fault::GuestShutdown {
+            instance: "web".into(),
+        });
+        // The sled's own reports; none reaches Nexus.
+        let sled = model::ids::SledId(0);
+        for (state, g) in [
+            (model::states::VmmState::Stopping, 10),
+            (model::states::VmmState::Destroyed, 11),
+        ] {
+            s.model(
+                model::ids::HostId::Sled(sled),
+                Event::VmmOnSled {
+                    sled,
+                    vmm,
+                    instance: id,
+                    state,
+                    gen: model::states::Generation(g),
+                },
+            );
+        }
+        s.vmm_gone(vmm, model::event::VmmGoneReason::Destroyed);
+        (s, id)
     }
 }

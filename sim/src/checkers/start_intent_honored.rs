@@ -36,12 +36,20 @@ impl StartIntentHonored {
         StartIntentHonored::default()
     }
 
-    fn note(&mut self, end: &FinalState<'_>, id: InstanceId, last: &str, why: &str) {
+    fn note(
+        &mut self,
+        end: &FinalState<'_>,
+        id: InstanceId,
+        last: &str,
+        why: &str,
+        exception: String,
+    ) {
         self.notes.push(Note {
             checker: NAME,
             instance: Some(id),
             at: end.at,
             message: format!("{id}'s last accepted request ({last}) is run-like and it is not Running; exception applied: {why}"),
+            exception,
         });
     }
 }
@@ -103,7 +111,13 @@ impl Checker for StartIntentHonored {
             }
             if guest_excused {
                 let user = labels(&t.possible_last_user(id));
-                self.note(end, id, &user, "Nexus recorded a guest shutdown after it");
+                self.note(
+                    end,
+                    id,
+                    &user,
+                    "Nexus recorded a guest shutdown after it",
+                    format!("the guest of {id} shut itself down"),
+                );
                 continue;
             }
             let state = row.map(|r| external_state(end.db, r));
@@ -123,12 +137,19 @@ impl Checker for StartIntentHonored {
                     id,
                     &what,
                     "it became Failed and its auto-restart policy is never",
+                    format!("{id} is Failed and its auto-restart policy is never"),
                 );
                 continue;
             }
             if let Some(r) = row {
                 if !up_sled_has_room(end, r) {
-                    self.note(end, id, &what, "no sled that is up can take it");
+                    self.note(
+                        end,
+                        id,
+                        &what,
+                        "no sled that is up can take it",
+                        format!("no up sled has room for {id}"),
+                    );
                     continue;
                 }
             }

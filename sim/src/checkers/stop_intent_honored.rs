@@ -4,17 +4,26 @@
 //! is not lost. Deletes are `delete_honored`'s, so a history whose last
 //! request may be a delete also accepts Destroyed here.
 //!
+//! When the last accepted request is indeterminate between a run-like and
+//! a stop-like one (a create with `start = true` still in flight as a stop
+//! completes), neither order may be assumed, but one of them must explain
+//! the end: the instance is Running on an up sled (the run-like request
+//! last; or no up sled has room for it), or it is stopped with no VMM
+//! present (the stop-like request last). This checker fires when the end
+//! fits neither order (mechanism `overlapping ... end ...`).
+//!
 //! The VMM half matters as much as the state half: the db can say Stopped
 //! while a sled that was unreachable when Nexus gave up on it still runs
 //! the guest, and a user who asked for a stop is still paying for it.
 
-use super::end::external_state;
+use super::end::{external_state, up_sled_has_room};
 use super::history::extend_unique;
-use super::requests::{Class, ReqKind, RequestTracker};
+use super::requests::{Class, ReqKind, Request, RequestTracker};
 use super::sleds::SledTables;
 use super::{Checker, FinalState, Violation};
 use crate::record::Record;
-use model::states::ExternalState;
+use model::ids::InstanceId;
+use model::states::{ExternalState, VmmState};
 
 pub const NAME: &str = "stop_intent_honored";
 
@@ -27,6 +36,80 @@ pub struct StopIntentHonored {
 impl StopIntentHonored {
     pub fn new() -> StopIntentHonored {
         StopIntentHonored::default()
+    }
+}
+
+impl StopIntentHonored {
+    /// The end state after overlapping run-like and stop-like requests
+    /// must satisfy one of their orders.
+    fn judge_overlap(
+        &self,
+        id: InstanceId,
+        last: &[&Request],
+        end: &FinalState<'_>,
+        out: &mut Vec<Violation>,
+    ) {
+        let row = end.db.instance(id);
+        let state = row.map(|r| external_state(end.db, r));
+        let present: Vec<_> = self
+            .sleds
+            .present_of(id)
+            .into_iter()
+            .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
+            .collect();
+        let may_be_deleted = last.iter().any(|r| r.kind == ReqKind::Delete);
+        let stop_order = present.is_empty()
+            && match state {
+                Some(ExternalState::Stopped | ExternalState::Failed) => true,
+                Some(ExternalState::Destroyed) | None => may_be_deleted,
+                Some(_) => false,
+            };
+        let run_order = row.is_some_and(|r| {
+            let running = state == Some(ExternalState::Running)
+                && r.runtime.propolis_id.is_some_and(|v| {
+                    end.db.vmm(v).is_some_and(|vr| {
+                        end.sleds_up.contains(&vr.sled_id)
+                            && self
+                                .sleds
+                                .get(vr.sled_id, v)
+                                .is_some_and(|o| o.state == VmmState::Running)
+                    })
+                });
+            running || !up_sled_has_room(end, r)
+        });
+        if stop_order || run_order {
+            return;
+        }
+        let shown = state
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "without an instance record".into());
+        let mut what: Vec<String> = last.iter().map(|r| r.describe()).collect();
+        what.sort();
+        what.dedup();
+        let what = what.join(" or ");
+        let vmm = match present.first() {
+            Some((sled, vmm, o)) => format!(" with VMM {vmm} {} on {sled}", o.state),
+            None => String::new(),
+        };
+        let mut evidence: Vec<String> = Vec::new();
+        for r in last {
+            extend_unique(&mut evidence, r.lines.clone());
+        }
+        if let Some((_, _, o)) = present.first() {
+            extend_unique(&mut evidence, vec![o.line.clone()]);
+        }
+        extend_unique(&mut evidence, self.tracker.history(id, 16));
+        out.push(Violation {
+            checker: NAME,
+            mechanism: format!("overlapping run-like and stop-like requests end {shown}"),
+            instance: Some(id),
+            at: end.at,
+            message: format!(
+                "{id}'s last accepted request is any of {what}, but at the end it is {shown}{vmm}: \
+                 neither Running on an up sled nor stopped with no VMM present, so no order of them explains it"
+            ),
+            evidence,
+        });
     }
 }
 
@@ -44,6 +127,12 @@ impl Checker for StopIntentHonored {
         for id in self.tracker.instances_with_requests() {
             let t = &self.tracker;
             let last = t.possible_last(id);
+            let mixed = last.iter().any(|r| r.class() == Class::RunLike)
+                && last.iter().any(|r| r.class() == Class::StopLike);
+            if mixed {
+                self.judge_overlap(id, &last, end, out);
+                continue;
+            }
             if last.is_empty()
                 || !last.iter().all(|r| r.class() == Class::StopLike)
                 || last.iter().all(|r| r.kind == ReqKind::Delete)
@@ -213,5 +302,57 @@ mod tests {
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "guest shutdown ends Running");
+    }
+
+    /// A create with start = true still in flight (no response yet) while
+    /// a stop is accepted and answered: the create's start saga runs the
+    /// VMM, then the watcher fails it though the sled still runs it. The
+    /// end is Failed with a VMM present: not Running (the create last) and
+    /// not stopped with no VMM (the stop last). It fires.
+    #[test]
+    fn fires_when_a_create_and_a_stop_overlap_and_the_end_fits_neither() {
+        let (s, id) = create_overlapping_stop();
+        let mut s = s;
+        s.watcher_fails_vmm(id);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "overlapping run-like and stop-like requests end Failed"
+        );
+        assert!(
+            v[0].message.contains("no order of them"),
+            "{}",
+            v[0].message
+        );
+    }
+
+    /// The same overlap, ending either way: quiet.
+    #[test]
+    fn quiet_when_a_create_and_a_stop_overlap_and_the_end_fits_one_order() {
+        // The create's start last: Running.
+        let (s, _) = create_overlapping_stop();
+        assert!(check(&s).is_empty(), "{}", s.trace());
+        // The stop last: stopped, no VMM.
+        let (mut s, id) = create_overlapping_stop();
+        s.stop_vmm(id);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// "web": a create with start = true, accepted and not answered; a stop
+    /// accepted and answered 202 meanwhile; the create's start saga runs.
+    fn create_overlapping_stop() -> (Story, model::ids::InstanceId) {
+        let mut s = Story::new();
+        let op = ApiOp::Create {
+            start: true,
+            auto_restart_policy: None,
+        };
+        let create = s.send(op, "web");
+        let id = s.insert("web", true, None);
+        s.accept(create, op, id);
+        let stop = s.send_accepted(ApiOp::Stop, id);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        s.start_saga(id, StartReason::AutoStart);
+        (s, id)
     }
 }

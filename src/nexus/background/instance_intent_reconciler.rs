@@ -15,18 +15,49 @@
 //!   saga failed (the db's answer lost; steno never undoes a failed node),
 //!   moving them from Creating to NoVmm as `MOVE_TO_STOPPED` would; the next
 //!   activation starts them if their intent is Running.
+//! - A start it ran that failed (the saga unwound or got stuck) is retried
+//!   with exponential backoff, omicron's `backoff` style
+//!   (`common/src/backoff.rs`): the wait starts at twice the reconciler's
+//!   period and doubles up to `intent_reconciler_backoff_max`. Without it,
+//!   an instance no sled can take (every sled lost) gets a new start saga
+//!   every period for ever and the system is never quiet.
+//! - Branch 5 (`Variant::reconciler_reaps_orphan_vmms`): it asks every sled
+//!   which VMMs it runs and unregisters a running one that is not its
+//!   instance's active VMM: an orphan guest nothing else will ever stop.
 
 use super::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::InstanceRuntime;
 use crate::event::{BackgroundTask, Decision};
+use crate::ids::{InstanceId, Millis, SledId};
 use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::nexus::sagas::SagaOutcome;
 use crate::nexus::sagas::{self, instance_delete, instance_start};
 use crate::nexus::Nexus;
 use crate::sled_agent::api::{SledRequest, SledResponse};
-use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason};
+use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason, VmmState};
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
+
+/// When the reconciler may next start one instance, after its starts
+/// failed `failures` times in a row.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Backoff {
+    pub failures: u32,
+    pub not_before: Millis,
+}
+
+/// Each instance's start backoff.
+pub type Backoffs = BTreeMap<InstanceId, Backoff>;
+
+/// The wait after `failures` failed starts in a row (`failures >= 1`):
+/// twice the period, doubling, capped at `max`.
+pub fn backoff_wait(period: Duration, max: Duration, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (period * 2 * 2u32.pow(doublings)).min(max)
+}
 
 /// The reconciler's status.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -35,6 +66,7 @@ pub struct InstanceIntentReconcilerStatus {
     pub stops: usize,
     pub deletes: usize,
     pub finished_creates: usize,
+    pub orphans_reaped: usize,
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
@@ -56,11 +88,12 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
         Ok(other) => panic!("db answered FindIntentMismatches with {other:?}"),
         Err(_) => return InstanceIntentReconcilerStatus::default(),
     };
-    let status = InstanceIntentReconcilerStatus {
+    let mut status = InstanceIntentReconcilerStatus {
         starts: to_start.len(),
         stops: to_stop.len(),
         deletes: to_delete.len(),
         finished_creates: to_finish_create.len(),
+        orphans_reaped: 0,
     };
     for instance in to_finish_create {
         ctx.decide(instance.id, Decision::ReconcileFinishCreate);
@@ -89,13 +122,48 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
         }
     });
     futures::future::join_all(deletes).await;
+    let now = clock::now();
+    let to_start: Vec<_> = to_start
+        .into_iter()
+        .filter(|i| {
+            ctx.nexus
+                .reconciler_backoff
+                .borrow()
+                .get(&i.id)
+                .is_none_or(|b| now.0 >= b.not_before.0)
+        })
+        .collect();
+    status.starts = to_start.len();
     let starts = to_start.into_iter().map(|instance| {
         let ctx = &ctx;
         async move {
             let saga = ctx.nexus.new_saga_id();
-            ctx.decide(instance.id, Decision::ReconcileStart { saga });
+            let id = instance.id;
+            ctx.decide(id, Decision::ReconcileStart { saga });
             let params = instance_start::Params::new(instance, StartReason::IntentReconciler);
-            sagas::execute(&ctx.nexus, saga, params).await;
+            let outcome = sagas::execute(&ctx.nexus, saga, params).await;
+            let mut backoffs = ctx.nexus.reconciler_backoff.borrow_mut();
+            match outcome {
+                SagaOutcome::Done(_) => {
+                    backoffs.remove(&id);
+                }
+                SagaOutcome::Unwound(_) | SagaOutcome::Stuck(_) => {
+                    let t = &ctx.nexus.cfg.timings;
+                    let failures = backoffs.get(&id).map_or(0, |b| b.failures) + 1;
+                    let wait = backoff_wait(
+                        t.intent_reconciler_period,
+                        t.intent_reconciler_backoff_max,
+                        failures,
+                    );
+                    backoffs.insert(
+                        id,
+                        Backoff {
+                            failures,
+                            not_before: clock::now() + Millis(wait.as_millis() as u64),
+                        },
+                    );
+                }
+            }
         }
     });
     futures::future::join_all(starts).await;
@@ -121,8 +189,74 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                 )
                 .await;
             }
-            Ok(SledResponse::NothingToDo) | Err(_) => {}
+            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) | Err(_) => {}
         }
     }
+    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms() {
+        status.orphans_reaped = reap_orphans(&ctx).await;
+    }
     status
+}
+
+/// Branch 5: lists every sled's VMMs (all sleds at once, so a lost sled's
+/// timeout does not delay the others) and unregisters each running VMM
+/// that is not its instance's active VMM. The sled's list comes first and
+/// the instance is read after it, so a VMM a start saga registers is
+/// already active when it is listed (`MARK_AS_STARTING` precedes
+/// `ENSURE_REGISTERED`). Returns how many it unregistered.
+async fn reap_orphans(ctx: &TaskContext) -> usize {
+    let sleds = (0..ctx.nexus.cfg.sled_count).map(|s| async move {
+        let sled = SledId(s);
+        match ctx.nexus.sled(sled, &SledRequest::VmmList).await {
+            Ok(SledResponse::Vmms(vmms)) => vmms.into_iter().map(|v| (sled, v)).collect(),
+            Ok(_) | Err(_) => Vec::new(),
+        }
+    });
+    let listed: Vec<_> = futures::future::join_all(sleds)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut reaped = 0;
+    for (sled, (instance, state)) in listed {
+        if !matches!(
+            state.state,
+            VmmState::Starting | VmmState::Running | VmmState::Rebooting
+        ) {
+            continue;
+        }
+        let active = match ctx.nexus.fetch_instance(ctx.cause(), instance).await {
+            Ok(iv) => iv.and_then(|iv| iv.instance.runtime.propolis_id),
+            Err(_) => continue,
+        };
+        if active == Some(state.vmm) {
+            continue;
+        }
+        ctx.decide(
+            instance,
+            Decision::ReconcileReapOrphan {
+                vmm: state.vmm,
+                sled,
+            },
+        );
+        let req = SledRequest::VmmUnregister { vmm: state.vmm };
+        if let Ok(SledResponse::Ok(_)) = ctx.nexus.sled(sled, &req).await {
+            reaped += 1;
+        }
+    }
+    reaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_from_twice_the_period_to_its_cap() {
+        let p = Duration::from_secs(30);
+        let max = Duration::from_secs(480);
+        let waits: Vec<u64> = (1..=6).map(|f| backoff_wait(p, max, f).as_secs()).collect();
+        assert_eq!(waits, vec![60, 120, 240, 480, 480, 480]);
+        assert_eq!(backoff_wait(p, max, u32::MAX).as_secs(), 480);
+    }
 }

@@ -58,7 +58,7 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
     let finding = match ctx.nexus.sled(vmm.sled_id, &req).await {
         Ok(SledResponse::Ok(state)) => Finding::Reported(state),
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
-        Ok(SledResponse::NothingToDo) => Finding::Inconclusive,
+        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) => Finding::Inconclusive,
         Err(_) => match sled_power(ctx, vmm).await {
             Some(PowerState::A2) => Finding::Failed(VmmFailureReason::SledOff),
             Some(PowerState::A0) | None => Finding::Inconclusive,

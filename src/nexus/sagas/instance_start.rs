@@ -330,12 +330,36 @@ async fn record_reported_state(ctx: &SagaContext, vmm: &VmmRow, state: SledVmmSt
 
 /// Registers the VMM with its sled agent and records the state it reports.
 /// A sled-agent error unwinds the saga; it does not fail the instance.
+/// In `fixed` (branch 4) it first re-reads the instance and refuses, which
+/// unwinds the saga, when the VMM is no longer the instance's active VMM or
+/// its record has ended (a user's stop found no such VMM and marked it
+/// Failed while the saga was paused).
 fn sis_ensure_registered<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
         let vmm = p.vmm.clone().expect("CREATE_VMM_RECORD ran");
+        if ctx
+            .nexus
+            .cfg
+            .variant
+            .ensure_registered_requires_active_vmm()
+        {
+            let iv = ctx
+                .nexus
+                .fetch_instance(ctx.cause(), p.instance.id)
+                .await
+                .map_err(|_| db_down())?;
+            let still_ours = iv.as_ref().and_then(|iv| iv.vmm.as_ref()).is_some_and(|v| {
+                v.id == vmm.id && v.time_deleted.is_none() && !v.runtime.state.is_destroyable()
+            });
+            if !still_ours {
+                return Err(ActionError::conflict(
+                    "the VMM is no longer the instance's active VMM",
+                ));
+            }
+        }
         let req = SledRequest::VmmRegister {
             vmm: vmm.id,
             instance: p.instance.id,
@@ -351,9 +375,12 @@ fn sis_ensure_registered<'a>(
                 p.registered = Some(registered);
                 Ok(())
             }
-            Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(
-                ActionError::new(500, "sled agent refused to register the VMM"),
-            ),
+            Ok(
+                SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_),
+            ) => Err(ActionError::new(
+                500,
+                "sled agent refused to register the VMM",
+            )),
             Err(e) => Err(sled_error(e)),
         }
     })
@@ -403,9 +430,12 @@ fn sis_ensure_running<'a>(
                 record_reported_state(ctx, &vmm, state).await;
                 Ok(())
             }
-            Ok(SledResponse::NoSuchInstance) | Ok(SledResponse::NothingToDo) => Err(
-                ActionError::new(500, "sled agent has no such VMM (NO_SUCH_INSTANCE)"),
-            ),
+            Ok(
+                SledResponse::NoSuchInstance | SledResponse::NothingToDo | SledResponse::Vmms(_),
+            ) => Err(ActionError::new(
+                500,
+                "sled agent has no such VMM (NO_SUCH_INSTANCE)",
+            )),
             Err(e) => Err(sled_error(e)),
         }
     })

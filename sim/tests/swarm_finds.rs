@@ -1,29 +1,16 @@
-//! The swarm under `cargo test`: many seeds in every variant, each judged
-//! against the swarm's settings (the checkers each variant may violate);
-//! a sample of seeds run twice to prove determinism; and the two headline
-//! bugs found by the swarm itself, each printing the seed it found.
-//!
-//! `INTENT_SIM_SEEDS`, `INTENT_SIM_SEED` and `INTENT_SIM_VARIANT` select
-//! what runs (see `intent_sim::env`).
+//! The two headline bugs found by the swarm itself, each printing the seed
+//! it found, and a replayed seed giving the same run. (The swarm's seeds,
+//! judged against its settings, are tests of their own in `cases.rs`.)
 
 use intent_sim::catalog;
-use intent_sim::env;
 use intent_sim::record::{PointArm, RecordKind, WorkloadEvent};
 use intent_sim::report;
 use intent_sim::trace;
 use intent_sim::verdict::RunReport;
 use model::variant::Variant;
 
-/// Seeds per variant by default: about ten seconds of `cargo test`.
-const DEFAULT_SEEDS: u64 = 60;
-/// One seed in this many also runs a second time, to compare traces.
-const DETERMINISM_EVERY: u64 = 10;
 /// How far the headline tests look.
 const FINDER_SEEDS: u64 = 300;
-
-fn selection() -> env::Selection {
-    env::selection(DEFAULT_SEEDS).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn run(variant: Variant, seed: u64) -> RunReport {
     let s = catalog::find("swarm").unwrap_or_else(|e| panic!("{e}"));
@@ -37,44 +24,6 @@ fn lines(r: &RunReport) -> Vec<String> {
         .iter()
         .map(|x| trace::render(x, &r.names))
         .collect()
-}
-
-/// Every selected seed in every selected variant does what the swarm's
-/// settings allow; every tenth seed gives the same trace twice.
-#[test]
-fn swarm() {
-    let sel = selection();
-    let mut failures = Vec::new();
-    for &variant in &sel.variants {
-        for &seed in &sel.seeds {
-            let r = run(variant, seed);
-            if let Some(m) = r.mismatch() {
-                failures.push(format!(
-                    "{}\n{m}\n{}",
-                    report::run_report(&r, None, true),
-                    report::repro(&r)
-                ));
-            }
-            if seed % DETERMINISM_EVERY == 0 || sel.seeds.len() == 1 {
-                let again = run(variant, seed);
-                let (a, b) = (lines(&r), lines(&again));
-                if let Some(i) = (0..a.len().max(b.len())).find(|i| a.get(*i) != b.get(*i)) {
-                    failures.push(format!(
-                        "seed {seed} {variant} diverged between two runs at event {i}:\n  first:  {}\n  second: {}\n{}",
-                        a.get(i).map_or("(none)", String::as_str),
-                        b.get(i).map_or("(none)", String::as_str),
-                        report::repro(&r)
-                    ));
-                }
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} swarm runs not as expected:\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
 }
 
 /// Finds the first seed in 0..FINDER_SEEDS whose run satisfies `found`.
