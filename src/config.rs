@@ -2,6 +2,7 @@
 //! (`omicron-lifecycle.md` section 8) unless a scenario overrides them;
 //! variants differ only in their intent branches, never in timing.
 
+use crate::fixes::{Fix, FixSet};
 use crate::ids::Millis;
 use crate::variant::Variant;
 use serde::{Deserialize, Serialize};
@@ -74,6 +75,9 @@ pub struct ModelConfig {
     /// How many VMMs one sled can hold (its reservations).
     pub sled_capacity: u8,
     pub timings: Timings,
+    /// The upstream fixes this run turns off (`--without-fix`); empty for
+    /// omicron as it is. Part of what a run means, printed in repro lines.
+    pub without_fixes: FixSet,
 }
 
 impl ModelConfig {
@@ -84,6 +88,24 @@ impl ModelConfig {
             sled_count,
             sled_capacity: 4,
             timings: Timings::default(),
+            without_fixes: FixSet::none(),
+        }
+    }
+
+    /// Whether `fix` is on in this run (every fix is, unless turned off).
+    pub fn has_fix(&self, fix: Fix) -> bool {
+        !self.without_fixes.is_disabled(fix)
+    }
+
+    /// The variant the intent branches follow: the configured one, or
+    /// `legacy` when PR #8053's fix is turned off (the one branch of
+    /// [`Fix::IntendedState`]: without the intended state, every variant is
+    /// omicron before #8053).
+    pub fn intent_variant(&self) -> Variant {
+        if self.has_fix(Fix::IntendedState) {
+            self.variant
+        } else {
+            Variant::Legacy
         }
     }
 }

@@ -94,6 +94,9 @@ pub enum Query {
     SledReservationCreate,
     /// `sled_reservation_delete`.
     SledReservationDelete,
+    /// PR #8053's schema update (`instance-intended-state/up03,up04.sql`):
+    /// the intent back-filled from the instance's state.
+    InstanceIntendedStateBackfill,
 }
 
 /// Who asked for a db write: the thread of control a reader follows.
@@ -111,6 +114,9 @@ pub enum Cause {
     Task { task: BackgroundTask },
     /// A sled agent's state push (`cpapi_instances_put`).
     SledPush { sled: SledId },
+    /// An offline schema update to `version`, applied while every Nexus is
+    /// down.
+    SchemaUpdate { version: String },
 }
 
 impl fmt::Display for Cause {
@@ -120,6 +126,7 @@ impl fmt::Display for Cause {
             Cause::Saga { saga, name, node } => write!(f, "{name} {saga} {node}"),
             Cause::Task { task } => write!(f, "{task}"),
             Cause::SledPush { sled } => write!(f, "push from {sled}"),
+            Cause::SchemaUpdate { version } => write!(f, "schema update {version}"),
         }
     }
 }
@@ -224,6 +231,28 @@ pub enum NodeStep {
     UndoFailed(String),
 }
 
+/// A sled-agent endpoint Nexus calls, as the harness names it when it
+/// makes the sled answer with an error or not at all.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]
+pub enum SledCall {
+    /// `vmm_register` (the start saga's `ENSURE_REGISTERED`).
+    Register,
+    /// `vmm_put_state` (`ENSURE_RUNNING`, stop, reboot, the reconciler).
+    PutState,
+    /// `vmm_get_state` (the instance watcher).
+    GetState,
+}
+
+impl fmt::Display for SledCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SledCall::Register => "register",
+            SledCall::PutState => "put-state",
+            SledCall::GetState => "get-state",
+        })
+    }
+}
+
 /// Why a VMM left a sled agent's table.
 #[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
 pub enum VmmGoneReason {
@@ -232,6 +261,9 @@ pub enum VmmGoneReason {
     /// The VM halted and its zone was torn down after `Destroyed` was
     /// published.
     Destroyed,
+    /// The VM failed (its zone or Propolis vanished) and its zone was torn
+    /// down after `Failed` was published (`fail_vmm_and_terminate`).
+    Failed,
     /// The sled agent lost track of it (omicron's sim sled-agent
     /// `instance_unregister` without telling Nexus; PR #8053's test).
     Forgotten,
@@ -329,6 +361,16 @@ pub enum Event {
         requested: RequestedState,
         /// `None`: the VMM is unknown (404 NO_SUCH_INSTANCE).
         accepted: bool,
+    },
+    /// A sled agent answered a call with an error status other than 404
+    /// `NO_SUCH_INSTANCE` (a harness-injected 500 or 503, or the 410 of a
+    /// terminating runner), or, with `status` `None`, swallowed it: the
+    /// caller gets no answer.
+    SledCallFailed {
+        sled: SledId,
+        vmm: VmmId,
+        call: SledCall,
+        status: Option<u16>,
     },
     /// A state push to Nexus failed and will be retried.
     PushRetry {
@@ -531,6 +573,18 @@ impl fmt::Display for Event {
                     )
                 }
             }
+            Event::SledCallFailed {
+                sled,
+                vmm,
+                call,
+                status: Some(status),
+            } => write!(f, "{sled} {call} {vmm}: answers {status}"),
+            Event::SledCallFailed {
+                sled,
+                vmm,
+                call,
+                status: None,
+            } => write!(f, "{sled} {call} {vmm}: never answers"),
             Event::PushRetry {
                 sled,
                 vmm,

@@ -22,6 +22,13 @@ pub const PLAIN_POINTS: &[&str] = &[
     "update.after_snapshot",
     // The watcher got a sled's answer, about to write it.
     "watcher.before_update",
+    // LOCK_INSTANCE, about to try the lock (each execution, replays too).
+    "update.before_lock",
+    // BECOME_UPDATER, about to inherit the lock (each execution).
+    "update.before_inherit_lock",
+    // The create saga's record undo without #7437: the record is Failed,
+    // not yet deleted.
+    "create.undo_after_fail",
 ];
 
 /// Every saga's nodes, in order, with the point prefix of its saga.

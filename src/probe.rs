@@ -10,7 +10,7 @@
 //! sense without the harness (the model and harness never mix), and turmoil
 //! runs every host of one simulation on one thread.
 
-use crate::event::Event;
+use crate::event::{Event, SledCall};
 use crate::ids::HostId;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -42,6 +42,20 @@ pub trait Probe {
     fn inject_error(&self, _host: HostId, _node: &str) -> bool {
         false
     }
+    /// How the sled agent `host` fails this `call`, if the observer makes
+    /// it fail: an error status, or [`SledFault::Hang`] (no answer).
+    fn sled_fault(&self, _host: HostId, _call: SledCall) -> Option<SledFault> {
+        None
+    }
+}
+
+/// How an observer makes a sled-agent call fail.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SledFault {
+    /// Answer with this HTTP status (not a 404 `NO_SUCH_INSTANCE`).
+    Status(u16),
+    /// Never answer: the caller's RPC times out.
+    Hang,
 }
 
 thread_local! {
@@ -103,6 +117,11 @@ pub async fn point(host: HostId, name: &str) {
 /// Whether the observer injects an error into saga node `node` on `host`.
 pub fn inject_error(host: HostId, node: &str) -> bool {
     current().is_some_and(|p| p.inject_error(host, node))
+}
+
+/// How the observer makes sled agent `host` fail `call`, if it does.
+pub fn sled_fault(host: HostId, call: SledCall) -> Option<SledFault> {
+    current().and_then(|p| p.sled_fault(host, call))
 }
 
 /// Whether `host` halted at a point. The network layer stops sending and

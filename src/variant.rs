@@ -81,6 +81,19 @@ impl Variant {
     pub fn reconciler_reaps_orphan_vmms(self) -> bool {
         self == Variant::Fixed
     }
+
+    /// Fixed branch (6): a sled agent answers `vmm_get_state` for a VMM
+    /// that has left its table while the push of its final `Destroyed` is
+    /// still being retried with that final state, not 404
+    /// NO_SUCH_INSTANCE. Without it (omicron #7282's mechanism), a guest
+    /// that shut itself down while the sled could not reach Nexus is found
+    /// "gone" by the instance_watcher, marked Failed with intent Running,
+    /// and restarted by reincarnation. A restarted sled agent has lost its
+    /// pushes and still answers 404, so a VMM lost with its sled is still
+    /// failed.
+    pub fn sled_reports_destroyed_while_pushing(self) -> bool {
+        self == Variant::Fixed
+    }
 }
 
 impl fmt::Display for Variant {

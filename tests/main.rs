@@ -3,6 +3,7 @@
 //! (`mod x;`): `every_test_file_is_declared` fails until it is.
 
 mod decisions;
+mod module_graph;
 mod network;
 mod panics;
 mod sled_agent;

@@ -75,6 +75,8 @@ fn control_plane(sim: &mut turmoil::Sim<'static>, variant: Variant, seed: u64) -
             sled: SledId(i),
             nexus_count: 1,
             timings: Timings::default(),
+            variant: model::variant::Variant::Omicron,
+            publish_before_forget: true,
         };
         sim.host(HostId::Sled(SledId(i)).name(), move || {
             model::sled_agent::run(

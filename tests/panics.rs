@@ -201,6 +201,8 @@ fn control_plane_creating() -> (turmoil::Sim<'static>, DbHandle, CreateOutcome) 
             sled: SledId(i),
             nexus_count: 1,
             timings: Timings::default(),
+            variant: model::variant::Variant::Omicron,
+            publish_before_forget: true,
         };
         sim.host(HostId::Sled(SledId(i)).name(), move || {
             model::sled_agent::run(cfg.clone(), 100 + i as u64)

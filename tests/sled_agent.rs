@@ -154,6 +154,8 @@ fn world(seed: u64, statuses: &[Rc<Cell<u16>>]) -> World {
         sled: SLED,
         nexus_count: statuses.len() as u8,
         timings: timings(),
+        variant: model::variant::Variant::Omicron,
+        publish_before_forget: true,
     };
     sim.host(HostId::Sled(SLED).name(), move || {
         sled_agent::run(cfg.clone(), seed ^ 0x5eed)
@@ -481,7 +483,9 @@ fn bounced_sled_forgets_its_vmms() {
 
 /// A push to a partitioned Nexus is retried with doubling backoff, capped,
 /// and delivered after the repair. Meanwhile the VMM stops: only its
-/// latest state, Destroyed, is delivered, after it left the table.
+/// latest state, Destroyed, is delivered; until Nexus acknowledged it the
+/// halted VMM stays in the table answering Destroyed, and only then does
+/// it leave (omicron #7928: publish, then deregister).
 #[test]
 fn push_retried_through_partition_sends_latest_state() {
     let mut w = world(6, &ok_nexus());
@@ -495,11 +499,12 @@ fn push_retried_through_partition_sends_latest_state() {
         assert!(pushed(&pushes).is_empty());
         put(RequestedState::Stopped).await;
         sleep(Duration::from_secs(10)).await;
-        assert_eq!(get().await, SledResponse::NoSuchInstance);
+        assert_eq!(get().await, ok(VmmState::Destroyed, 5));
         assert!(pushed(&pushes).is_empty());
         turmoil::repair(HostId::Sled(SLED).name(), HostId::Nexus(NexusId(0)).name());
         sleep(Duration::from_secs(5)).await;
         assert_eq!(pushed(&pushes), vec![(VmmState::Destroyed, 5)]);
+        assert_eq!(get().await, SledResponse::NoSuchInstance);
         Ok(())
     });
     w.sim.run().unwrap();

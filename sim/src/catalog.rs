@@ -13,6 +13,7 @@ use crate::scenario::load::{self, Scenario};
 use crate::scenario::ScenarioError;
 use crate::swarm::{self, SwarmShape};
 use crate::verdict::RunReport;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -180,8 +181,34 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> Result<(RunReport, Option<SwarmShape>)> {
-    let (plan, shape) = plan(s, case, seed)?;
-    let mut report = runner::run(&plan, &s.name, case, variant, seed);
+    run_without(s, case, variant, &FixSet::none(), seed)
+}
+
+/// [`run`] with omicron's fixes `without` turned off in the model
+/// (`--without-fix`).
+pub fn run_without(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    without: &FixSet,
+    seed: u64,
+) -> Result<(RunReport, Option<SwarmShape>)> {
+    run_with(s, case, variant, without, seed, runner::Checking::On)
+}
+
+/// [`run_without`] with checking on or off (the benchmark's checking
+/// overhead).
+pub fn run_with(
+    s: &Scenario,
+    case: Option<&str>,
+    variant: Variant,
+    without: &FixSet,
+    seed: u64,
+    checking: runner::Checking,
+) -> Result<(RunReport, Option<SwarmShape>)> {
+    let (mut plan, shape) = plan(s, case, seed)?;
+    plan.without_fixes = without.clone();
+    let mut report = runner::run_with(&plan, &s.name, case, variant, seed, checking);
     report.scenario = command_arg(s);
     Ok((report, shape))
 }

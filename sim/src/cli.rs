@@ -11,6 +11,7 @@
 use crate::error::Error;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use model::fixes::Fix;
 use model::variant::Variant;
 use std::ffi::OsString;
 use std::ops::Range;
@@ -106,6 +107,10 @@ pub enum Command {
     /// several shards, machines or days).
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
+    /// omicron's fixes the model embodies, one switch each (id, what,
+    /// omicron reference); `run` and `sweep` take `--without-fix ID`.
+    #[command(after_help = EXIT_CODES)]
+    Fixes,
 }
 
 /// How `run` prints the run.
@@ -147,6 +152,10 @@ pub struct RunArgs {
     /// file that runs the same trace.
     #[arg(long, value_name = "FILE")]
     pub emit_scenario: Option<std::path::PathBuf>,
+    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
+    /// fixes` lists them).
+    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
+    pub without_fix: Vec<Fix>,
 }
 
 /// `cargo sim shrink`.
@@ -213,6 +222,15 @@ pub struct SweepArgs {
     /// replayed by `cargo test`.
     #[arg(long, value_name = "FILE")]
     pub save_failures: Option<PathBuf>,
+    /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
+    /// fixes` lists them).
+    #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
+    pub without_fix: Vec<Fix>,
+    /// After the summary, print what the sweep reached (instance state x
+    /// intent pairs, named points, saga nodes undone, task decisions,
+    /// faults, named races) and what it never reached.
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// `cargo sim merge`.
@@ -288,6 +306,17 @@ pub fn parse_variant(s: &str) -> Result<Variant, Error> {
     })
 }
 
+/// Parses a fix id (`7437` or `#7437`), or says which ids there are.
+pub fn parse_fix(s: &str) -> Result<Fix, Error> {
+    Fix::parse(s).ok_or_else(|| {
+        let ids: Vec<&str> = Fix::ALL.iter().map(|f| f.id()).collect();
+        Error::usage(format!(
+            "unknown fix {s:?}: the fixes are {} (`cargo sim fixes` says what each is)",
+            ids.join(", ")
+        ))
+    })
+}
+
 /// Parses a sweep's `--variant`: one variant, or `all`.
 pub fn parse_variants(s: &str) -> Result<Variants, Error> {
     if s == "all" {
@@ -335,7 +364,7 @@ pub fn parse_shard(s: &str) -> Result<Shard, Error> {
 #[derive(Debug)]
 pub enum Parsed {
     /// A command to carry out.
-    Go(Cli),
+    Go(Box<Cli>),
     /// Text to print on stdout with exit 0 (`--help`, `--version`, no
     /// arguments).
     Show(String),
@@ -388,9 +417,9 @@ where
                     "scenario {dup:?} is named twice; name each scenario once"
                 )));
             }
-            Ok(Parsed::Go(cli))
+            Ok(Parsed::Go(Box::new(cli)))
         }
-        Some(_) => Ok(Parsed::Go(cli)),
+        Some(_) => Ok(Parsed::Go(Box::new(cli))),
     }
 }
 
@@ -418,6 +447,20 @@ fn accepted(cmd: &clap::Command, flag: &str) -> String {
         .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
         .and_then(|a| a.get_help().map(|h| h.to_string()))
         .unwrap_or_else(|| "a value".into())
+}
+
+/// ` (from VAR)` when `flag`'s value came from its environment variable.
+fn from_env(cmd: &clap::Command, flag: &str, args: &[OsString]) -> String {
+    let on_line = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    cmd.get_arguments()
+        .find(|a| a.get_long().is_some_and(|l| flag == format!("--{l}")))
+        .and_then(|a| a.get_env())
+        .filter(|var| !on_line && std::env::var_os(var).is_some())
+        .map(|var| format!(" (from {})", var.to_string_lossy()))
+        .unwrap_or_default()
 }
 
 /// clap's error as one line that says what is accepted.
@@ -455,10 +498,13 @@ fn one_line(e: &clap::Error, args: &[OsString]) -> String {
                 names.join(", ")
             )
         }
-        ErrorKind::ValueValidation => match std::error::Error::source(e) {
-            Some(src) => format!("{flag}: {src}"),
-            None => format!("bad value for {flag}: {}", accepted(&cmd, &flag)),
-        },
+        ErrorKind::ValueValidation => {
+            let from = from_env(&cmd, &flag, args);
+            match std::error::Error::source(e) {
+                Some(src) => format!("{flag}{from}: {src}"),
+                None => format!("bad value for {flag}{from}: {}", accepted(&cmd, &flag)),
+            }
+        }
         ErrorKind::InvalidValue => {
             let value = ctx(ContextKind::InvalidValue);
             if value.is_empty() {
@@ -504,9 +550,25 @@ mod tests {
 
     fn go(s: &str) -> Cli {
         match parse(s.split_whitespace()) {
-            Ok(Parsed::Go(c)) => c,
+            Ok(Parsed::Go(c)) => *c,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn without_fix_and_fixes() {
+        match go("run x --without-fix 7437 --without-fix #8053").command {
+            Some(Command::Run(r)) => {
+                assert_eq!(
+                    r.without_fix,
+                    [Fix::CreateUnwindSkipsFailed, Fix::IntendedState]
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(go("fixes").command, Some(Command::Fixes)));
+        let bad = parse("sweep --all --without-fix 1".split_whitespace()).unwrap_err();
+        assert!(bad.to_string().contains("10177"), "{bad}");
     }
 
     fn bad(s: &str) -> String {

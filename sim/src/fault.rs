@@ -2,6 +2,7 @@
 //! swarm draws one, the runner applies it ([`crate::faults`]) and the trace
 //! records it. In a file the kind is `fault = "<kind>"` beside its fields.
 
+use model::event::SledCall;
 use model::ids::{HostId, SledId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -69,11 +70,50 @@ pub enum Fault {
     GuestShutdown { instance: String },
     /// The sled agent forgot this instance's VMM (its Propolis died too).
     ForgetVmm { instance: String },
+    /// The sled agent answers `call` with the HTTP error `status` (400..=599,
+    /// not 404: that is `forget_vmm`) for `count` calls or `seconds` virtual
+    /// seconds, or until heal (sled-agent errors, omicron #7928 / #4259).
+    SledError {
+        #[serde(rename = "host", with = "sled_name")]
+        sled: SledId,
+        #[serde(with = "sled_call")]
+        call: SledCall,
+        status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+    },
+    /// The sled agent never answers `call` (the caller's RPC times out) for
+    /// `count` calls or `seconds` virtual seconds, or until heal.
+    SledHang {
+        #[serde(rename = "host", with = "sled_name")]
+        sled: SledId,
+        #[serde(with = "sled_call")]
+        call: SledCall,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+    },
+    /// This instance's booting VMM fails: the sled publishes Failed.
+    VmmFailsBooting { instance: String },
+    /// The sled agent restarts with an empty table while its Propolis zones
+    /// keep running (no start-up cleanup).
+    SledAgentRestartKeepsVmms {
+        #[serde(rename = "host", with = "sled_name")]
+        sled: SledId,
+    },
+    /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
+    /// back-fill, every Nexus back in the run's variant (until then every
+    /// Nexus runs `legacy`). The trace records it as
+    /// [`crate::record::RecordKind::Upgrade`], which names the variant.
+    Upgrade {},
 }
 
 impl Fault {
     /// Every kind, as a file spells it.
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 15] = [
         "crash",
         "power_loss",
         "restart",
@@ -84,6 +124,11 @@ impl Fault {
         "release",
         "guest_shutdown",
         "forget_vmm",
+        "sled_error",
+        "sled_hang",
+        "vmm_fails_booting",
+        "sled_agent_restart_keeps_vmms",
+        "upgrade",
     ];
 }
 
@@ -101,7 +146,79 @@ impl fmt::Display for Fault {
             Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
             Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
             Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
+            Fault::SledError {
+                sled,
+                call,
+                status,
+                count,
+                seconds,
+            } => {
+                write!(f, "{sled} answers {call} with {status}")?;
+                lasting(f, *count, *seconds)
+            }
+            Fault::SledHang {
+                sled,
+                call,
+                count,
+                seconds,
+            } => {
+                write!(f, "{sled} never answers {call}")?;
+                lasting(f, *count, *seconds)
+            }
+            Fault::VmmFailsBooting { instance } => {
+                write!(f, "{instance:?}'s VMM fails while booting")
+            }
+            Fault::SledAgentRestartKeepsVmms { sled } => write!(
+                f,
+                "{sled} agent restarts with an empty table; its VMMs keep running"
+            ),
+            Fault::Upgrade {} => f.write_str("upgrade to schema 140.0.0 (PR #8053)"),
         }
+    }
+}
+
+/// How long a sled fault lasts, as the trace says it.
+fn lasting(f: &mut fmt::Formatter<'_>, count: Option<u32>, seconds: Option<u64>) -> fmt::Result {
+    if let Some(n) = count {
+        write!(f, " ({n} calls)")?;
+    }
+    if let Some(t) = seconds {
+        write!(f, " (for {t}s)")?;
+    }
+    Ok(())
+}
+
+/// A sled-agent call as a file spells it (`register`, `put_state`,
+/// `get_state`).
+pub mod sled_call {
+    use super::SledCall;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Spelling {
+        Register,
+        PutState,
+        GetState,
+    }
+
+    /// Deserializes a call's name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SledCall, D::Error> {
+        Ok(match Spelling::deserialize(d)? {
+            Spelling::Register => SledCall::Register,
+            Spelling::PutState => SledCall::PutState,
+            Spelling::GetState => SledCall::GetState,
+        })
+    }
+
+    /// Serializes a call as its name.
+    pub fn serialize<S: Serializer>(c: &SledCall, s: S) -> Result<S::Ok, S::Error> {
+        match c {
+            SledCall::Register => Spelling::Register,
+            SledCall::PutState => Spelling::PutState,
+            SledCall::GetState => Spelling::GetState,
+        }
+        .serialize(s)
     }
 }
 
@@ -161,7 +278,7 @@ pub mod sled_name {
         match super::host_name::deserialize(d)? {
             HostId::Sled(s) => Ok(s),
             other => Err(D::Error::custom(format!(
-                "a `lose_sled` fault needs a sled (sled-N), not {:?}",
+                "this fault needs a sled (sled-N), not {:?}",
                 other.name()
             ))),
         }

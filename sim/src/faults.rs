@@ -10,8 +10,10 @@ use crate::workload::Command;
 use crate::world::World;
 use model::ids::{HostId, InstanceId, NexusId, SledId};
 use model::mgs::PowerState;
+use model::probe::SledFault;
 use model::sled_agent::api::SledRequest;
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// What is broken right now.
 #[derive(Default)]
@@ -123,12 +125,17 @@ impl Faults {
                 self.holds.retain(|(x, y)| !(x == a && y == b));
                 *a
             }
-            Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance } => {
+            Fault::GuestShutdown { instance }
+            | Fault::ForgetVmm { instance }
+            | Fault::VmmFailsBooting { instance } => {
                 recorder.record(HostId::Workload, RecordKind::Fault(f.clone()));
                 if let Some((sled, id)) = placement(world, recorder, instance) {
                     let request = match f {
                         Fault::GuestShutdown { .. } => {
                             SledRequest::SimGuestShutdown { instance: id }
+                        }
+                        Fault::VmmFailsBooting { .. } => {
+                            SledRequest::SimFailBooting { instance: id }
                         }
                         _ => SledRequest::SimForgetVmm { instance: id },
                     };
@@ -139,8 +146,79 @@ impl Faults {
                 }
                 return;
             }
+            Fault::SledError {
+                sled,
+                call,
+                count,
+                seconds,
+                ..
+            }
+            | Fault::SledHang {
+                sled,
+                call,
+                count,
+                seconds,
+            } => {
+                let fault = match f {
+                    Fault::SledError { status, .. } => SledFault::Status(*status),
+                    _ => SledFault::Hang,
+                };
+                recorder.arm_sled_fault(
+                    *sled,
+                    *call,
+                    fault,
+                    *count,
+                    seconds.map(Duration::from_secs),
+                );
+                HostId::Sled(*sled)
+            }
+            Fault::SledAgentRestartKeepsVmms { sled } => {
+                // Only the sled agent's process restarts: no Crash or
+                // Restart is recorded, so the checkers' view of the sled
+                // keeps its VMMs, which run on with nobody managing them.
+                let h = HostId::Sled(*sled);
+                recorder.record(h, RecordKind::Fault(f.clone()));
+                world.sim.bounce(h.name());
+                return;
+            }
+            Fault::Upgrade {} => {
+                self.upgrade(world, recorder);
+                return;
+            }
         };
         recorder.record(on, RecordKind::Fault(f.clone()));
+    }
+
+    /// PR #8053's offline upgrade: every Nexus down, the schema update's
+    /// back-fill on the db (`model::db::schema_update`), every Nexus back
+    /// in the run's variant.
+    fn upgrade(&mut self, world: &mut World<'_>, recorder: &Recorder) {
+        let nexuses: Vec<HostId> = (0..world.config.nexus_count)
+            .map(|n| HostId::Nexus(NexusId(n)))
+            .collect();
+        for h in &nexuses {
+            if self.crashed.insert(*h) {
+                world.sim.crash(h.name());
+            }
+        }
+        let mut events = Vec::new();
+        world
+            .db
+            .borrow_mut()
+            .migrate_instance_intended_state(&mut events);
+        for e in events {
+            recorder.record(HostId::Db, RecordKind::Model(e));
+        }
+        let to = world.variant;
+        world.nexus_variant.set(to);
+        world.config.variant = to;
+        recorder.record(HostId::Db, RecordKind::Upgrade { to });
+        for h in nexuses {
+            self.reconnect(world, h);
+            world.sim.bounce(h.name());
+            model::probe::clear_halted(h);
+            self.crashed.remove(&h);
+        }
     }
 
     /// Repairs the links a power loss of `h` cut.

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod checkers;
 pub mod cli;
+pub mod coverage;
 pub mod env;
 pub mod error;
 pub mod fault;

@@ -6,6 +6,7 @@ use intent_sim::catalog;
 use intent_sim::cli::{
     self, Cli, Command, Format, MergeArgs, Parsed, RunArgs, ShrinkArgs, SweepArgs,
 };
+use intent_sim::coverage::Coverage;
 use intent_sim::error::{Error, Result};
 use intent_sim::picture;
 use intent_sim::regressions;
@@ -14,6 +15,7 @@ use intent_sim::results;
 use intent_sim::summary::Summary;
 use intent_sim::sweep::{self, Group, Work};
 use intent_sim::verdict::Verdict;
+use model::fixes::Fix;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        Parsed::Go(cli) => execute(cli),
+        Parsed::Go(cli) => execute(*cli),
     });
     match result {
         Ok(code) => code,
@@ -75,6 +77,12 @@ fn execute(cli: Cli) -> Result<ExitCode> {
         Some(Command::Sweep(args)) => run_sweep(dir, args),
         Some(Command::Shrink(args)) => shrink(dir, args),
         Some(Command::Merge(args)) => merge(args),
+        Some(Command::Fixes) => {
+            for fix in Fix::ALL {
+                println!("{:<6} {:<80} {}", fix.id(), fix.what(), fix.reference());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -124,7 +132,8 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         // RUST_LOG's subscriber lives for the run only (`run`, not
         // `sweep`: one seed's detail is readable, thousands' is not).
         let log = logging::from_env().map_err(Error::Log)?;
-        let (plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
+        let (mut plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
+        plan.without_fixes = args.without_fix.iter().copied().collect();
         if let Some(path) = &args.emit_scenario {
             let text = intent_sim::scenario::emit::to_toml(&plan).map_err(Error::usage)?;
             std::fs::write(path, text).map_err(|source| Error::Io {
@@ -237,6 +246,7 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
                     scenario: s.clone(),
                     case: case.clone(),
                     variant,
+                    without_fixes: args.without_fix.iter().copied().collect(),
                 });
             }
         }
@@ -268,10 +278,17 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     let mut differences = 0u64;
     let progress = Progress::new(total);
     let check = args.check_determinism;
+    let reached = std::sync::Mutex::new(Coverage::default());
+    let count = |r: &intent_sim::verdict::RunReport| {
+        if args.coverage {
+            let c = Coverage::of(r);
+            reached.lock().expect("no panics hold it").merge(&c);
+        }
+    };
     sweep::drive(
         &work,
         jobs,
-        |g: &Group, seed| sweep::run_one(g, seed, check),
+        |g: &Group, seed| sweep::run_one_observed(g, seed, check, &count),
         |(r, diff)| {
             if let Some(d) = diff {
                 differences += 1;
@@ -304,6 +321,10 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     print!("{}", summary.render(args.failures, BUILD));
     for e in &broken {
         println!("BROKEN {e}");
+    }
+    if args.coverage {
+        let reached = reached.into_inner().expect("no panics hold it");
+        print!("\n{}", reached.table());
     }
     if check {
         println!(

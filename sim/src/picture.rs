@@ -18,6 +18,12 @@ const MAX_TEXT: usize = 90;
 /// Text Mermaid shows as written: no statement separators, entity codes or
 /// line breaks; cut to [`MAX_TEXT`].
 fn clean(s: &str) -> String {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("--> ")
+        .or_else(|| s.strip_prefix("<-- "))
+        .unwrap_or(s)
+        .replace("->", "→");
     let s: String = s
         .chars()
         .map(|c| match c {

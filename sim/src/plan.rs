@@ -8,6 +8,7 @@ use crate::fault::{host_name, Fault};
 use crate::record::PointArm;
 use model::config::Timings;
 use model::event::ApiOp;
+use model::fixes::FixSet;
 use model::ids::{HostId, Millis};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
@@ -45,6 +46,10 @@ pub struct Plan {
     /// Present only in the `swarm` scenario: the plan is drawn from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSettings>,
+    /// The upstream fixes the model runs without (`--without-fix`; not in
+    /// the file).
+    #[serde(skip)]
+    pub without_fixes: FixSet,
 }
 
 impl Plan {
@@ -72,6 +77,14 @@ impl Plan {
     /// Whether this is the swarm (expected violations are a ceiling).
     pub fn is_swarm(&self) -> bool {
         self.swarm.is_some()
+    }
+
+    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
+    /// then every Nexus boots `legacy` until the upgrade step.
+    pub fn upgrades(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fault(Fault::Upgrade {})))
     }
 }
 
@@ -310,7 +323,7 @@ impl Request {
     }
 }
 
-/// Arms a named point on a Nexus: crash or pause there.
+/// Arms a named point on a Nexus: crash, pause or hang there.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Arm {
@@ -318,6 +331,9 @@ pub struct Arm {
     #[serde(with = "host_name")]
     pub host: HostId,
     pub point: String,
+    /// For `arm = "hang"`: heal does not release the hang either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub through_heal: bool,
 }
 
 /// What an armed point does.
@@ -326,14 +342,21 @@ pub struct Arm {
 pub enum ArmKind {
     Crash,
     Pause,
+    /// The host waits at the point for ever, as a saga node or an RPC that
+    /// never answers (#8206, #4259); heal releases it unless
+    /// `through_heal`.
+    Hang,
 }
 
-impl ArmKind {
+impl Arm {
     /// The recorder's arm.
-    pub fn point_arm(self) -> PointArm {
-        match self {
+    pub fn point_arm(&self) -> PointArm {
+        match self.arm {
             ArmKind::Crash => PointArm::Crash,
             ArmKind::Pause => PointArm::Pause,
+            ArmKind::Hang => PointArm::Hang {
+                through_heal: self.through_heal,
+            },
         }
     }
 }

@@ -43,15 +43,20 @@ pub fn reason(
         if vmm.is_some_and(|v| v.runtime.state.is_terminal()) {
             return Some(format!("instance {} has a terminal active VMM", i.id));
         }
-        let status =
-            auto_restart_status(config.variant, i, vmm, now, config.timings.default_cooldown);
+        let status = auto_restart_status(
+            config.intent_variant(),
+            i,
+            vmm,
+            now,
+            config.timings.default_cooldown,
+        );
         if room
             && status.needs_reincarnation
             && i.auto_restart_policy != Some(AutoRestartPolicy::Never)
         {
             return Some(format!("instance {} awaits reincarnation", i.id));
         }
-        if config.variant.runs_intent_reconciler() && room {
+        if config.intent_variant().runs_intent_reconciler() && room {
             let wants_start = i.runtime.nexus_state == InstanceState::NoVmm
                 && i.intended_state == IntendedState::Running;
             let wants_stop = matches!(

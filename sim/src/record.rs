@@ -4,6 +4,7 @@
 
 use model::event::{ApiOp, Event};
 use model::ids::{HostId, InstanceId, Millis, ReqId};
+use model::variant::Variant;
 use std::fmt;
 
 /// One line of the trace.
@@ -29,6 +30,9 @@ pub enum RecordKind {
     Unpause { host: HostId, point: String },
     /// Faults stop; every host but lost sleds is up; the network is whole.
     Heal,
+    /// PR #8053's offline upgrade: every Nexus went down, the db got the
+    /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
+    Upgrade { to: Variant },
 }
 
 /// What the harness armed a named point to do.
@@ -38,6 +42,12 @@ pub enum PointArm {
     Pause,
     /// Saga node `<saga>.<NODE>` fails instead of running its action.
     InjectError,
+    /// The host waits at the point for ever, as a saga node or an RPC
+    /// that never answers (#8206, #4259); heal releases it unless
+    /// `through_heal`.
+    Hang {
+        through_heal: bool,
+    },
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -83,6 +93,10 @@ impl fmt::Display for Record {
             RecordKind::Heal => {
                 f.write_str("FAULT heal: faults stop, hosts restart, network repaired")
             }
+            RecordKind::Upgrade { to } => write!(
+                f,
+                "FAULT upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"
+            ),
             RecordKind::Point { name, action } => {
                 write!(
                     f,
@@ -91,6 +105,10 @@ impl fmt::Display for Record {
                         PointArm::Crash => "halt (crash armed)",
                         PointArm::Pause => "paused",
                         PointArm::InjectError => "error injected",
+                        PointArm::Hang {
+                            through_heal: false,
+                        } => "hangs (until heal)",
+                        PointArm::Hang { through_heal: true } => "hangs (for ever)",
                     }
                 )
             }

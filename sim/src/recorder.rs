@@ -5,9 +5,10 @@
 
 use crate::checkers::{Checker, Violation};
 use crate::record::{PointArm, Record, RecordKind};
+use model::event::SledCall;
 use model::event::{Event, Query, VmmGoneReason, WriteOutcome};
 use model::ids::{HostId, InstanceId, Millis, SledId, VmmId};
-use model::probe::{PointAction, Probe};
+use model::probe::{PointAction, Probe, SledFault};
 use model::states::{Generation, VmmState};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +30,19 @@ struct Inner {
     halted: Vec<HostId>,
     names: BTreeMap<InstanceId, String>,
     sleds: SledTables,
+    /// Sled-agent calls made to fail (`sled_error`, `sled_hang`).
+    sled_faults: BTreeMap<(SledId, SledCall), ArmedSledFault>,
+    /// Points armed to hang through heal.
+    hung_for_ever: BTreeSet<(HostId, String)>,
+}
+
+/// A sled-agent call made to fail, until `remaining` calls failed or
+/// virtual time `until`, whichever comes first (neither: until heal).
+#[derive(Clone, Copy, Debug)]
+struct ArmedSledFault {
+    fault: SledFault,
+    remaining: Option<u32>,
+    until: Option<Millis>,
 }
 
 /// Records one run. Install it with `model::probe::install`.
@@ -91,10 +105,41 @@ impl Recorder {
     }
 
     /// Disarms every point and releases every paused host (the heal).
+    /// Hangs armed `through_heal` stay armed and stay hung.
     pub fn disarm_all(&self) -> Vec<(HostId, String)> {
         let mut inner = self.inner.borrow_mut();
-        inner.armed.clear();
-        std::mem::take(&mut inner.paused).into_iter().collect()
+        inner
+            .armed
+            .retain(|_, arm| *arm == PointArm::Hang { through_heal: true });
+        inner.sled_faults.clear();
+        let hung = inner.hung_for_ever.clone();
+        let (kept, released): (BTreeSet<_>, BTreeSet<_>) = std::mem::take(&mut inner.paused)
+            .into_iter()
+            .partition(|k| hung.contains(k));
+        inner.paused = kept;
+        released.into_iter().collect()
+    }
+
+    /// Makes sled agent `sled` fail `call`: for `count` calls, for
+    /// `for_time` from now, or (neither) until heal.
+    pub fn arm_sled_fault(
+        &self,
+        sled: SledId,
+        call: SledCall,
+        fault: SledFault,
+        count: Option<u32>,
+        for_time: Option<std::time::Duration>,
+    ) {
+        let mut inner = self.inner.borrow_mut();
+        let until = for_time.map(|t| Millis(inner.now.0 + t.as_millis() as u64));
+        inner.sled_faults.insert(
+            (sled, call),
+            ArmedSledFault {
+                fault,
+                remaining: count,
+                until,
+            },
+        );
     }
 
     /// Hosts that halted at a point since the last call: crash them.
@@ -108,6 +153,16 @@ impl Recorder {
             .reached
             .iter()
             .any(|(h, p)| p == point && host.is_none_or(|x| x == *h))
+    }
+
+    /// Every named point some host passed so far.
+    pub fn points_reached(&self) -> BTreeSet<String> {
+        self.inner
+            .borrow()
+            .reached
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     pub fn is_paused_anywhere(&self) -> bool {
@@ -210,6 +265,7 @@ impl Inner {
                     reason,
                     VmmGoneReason::Unregistered
                         | VmmGoneReason::Destroyed
+                        | VmmGoneReason::Failed
                         | VmmGoneReason::Forgotten
                 );
                 if gone {
@@ -250,7 +306,9 @@ impl Probe for Recorder {
             // Error injections are armed on saga nodes (`start.ALLOC_SERVER`),
             // not on points; `inject_error` takes them.
             match inner.armed.get(&key) {
-                Some(PointArm::Crash | PointArm::Pause) => inner.armed.remove(&key),
+                Some(PointArm::Crash | PointArm::Pause | PointArm::Hang { .. }) => {
+                    inner.armed.remove(&key)
+                }
                 Some(PointArm::InjectError) | None => None,
             }
         };
@@ -274,8 +332,37 @@ impl Probe for Recorder {
                 inner.paused.insert((host, name.to_string()));
                 PointAction::Pause
             }
+            PointArm::Hang { through_heal } => {
+                inner.paused.insert((host, name.to_string()));
+                if through_heal {
+                    inner.hung_for_ever.insert((host, name.to_string()));
+                }
+                PointAction::Pause
+            }
             PointArm::InjectError => PointAction::Continue,
         }
+    }
+
+    fn sled_fault(&self, host: HostId, call: SledCall) -> Option<SledFault> {
+        let HostId::Sled(sled) = host else {
+            return None;
+        };
+        let mut inner = self.inner.borrow_mut();
+        let now = now_or(&inner);
+        let key = (sled, call);
+        let armed = inner.sled_faults.get_mut(&key)?;
+        if armed.until.is_some_and(|u| now >= u) {
+            inner.sled_faults.remove(&key);
+            return None;
+        }
+        let fault = armed.fault;
+        if let Some(n) = armed.remaining.as_mut() {
+            *n -= 1;
+            if *n == 0 {
+                inner.sled_faults.remove(&key);
+            }
+        }
+        Some(fault)
     }
 
     fn inject_error(&self, host: HostId, node: &str) -> bool {

@@ -27,7 +27,9 @@ pub struct Entry {
     /// The seed.
     pub seed: u64,
     /// What fired: a checker's name, or `crashed`, `diverged`, `hung`,
-    /// `missing` (an expected checker did not fire).
+    /// `missing` (an expected checker did not fire); `unrecorded` for a
+    /// fixed failure kept from before this file (its checker was not
+    /// written down).
     pub checker: String,
     /// The build that found it (`git describe`).
     pub build: String,

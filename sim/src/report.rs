@@ -29,7 +29,11 @@ pub fn repro(r: &RunReport) -> String {
 /// the repro lines, which name the build, come from [`repro`].
 pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    let _ = write!(out, "== {} variant={} seed={}", r.name, r.variant, r.seed);
+    if !r.without_fixes.is_empty() {
+        let _ = write!(out, " {}", r.without_fixes);
+    }
+    let _ = writeln!(out);
     if let Some(shape) = shape {
         let _ = writeln!(out, "{shape}");
         if full_trace {
@@ -100,17 +104,27 @@ pub fn findings(r: &RunReport) -> String {
 /// The exceptions the checkers applied, as the verdict prints them:
 /// ` (exception: no up sled has room for web)`, or nothing.
 pub fn exceptions(r: &RunReport) -> String {
-    let mut list: Vec<String> = r
-        .exceptions
-        .iter()
-        .map(|n| format!("exception: {}", rename(&n.exception, r)))
+    let list: Vec<String> = exception_list(r)
+        .into_iter()
+        .map(|e| format!("exception: {e}"))
         .collect();
-    list.dedup();
     if list.is_empty() {
         String::new()
     } else {
         format!(" ({})", list.join("; "))
     }
+}
+
+/// The exceptions the checkers applied, each in a few words with instance
+/// names (`no up sled has room for web`), once each.
+pub fn exception_list(r: &RunReport) -> Vec<String> {
+    let mut list: Vec<String> = r
+        .exceptions
+        .iter()
+        .map(|n| rename(&n.exception, r))
+        .collect();
+    list.dedup();
+    list
 }
 
 fn rename(line: &str, r: &RunReport) -> String {

@@ -38,6 +38,9 @@ pub struct RunResult {
     pub violated: Vec<Fired>,
     /// Violations on the known-upstream list.
     pub known: Vec<Fired>,
+    /// Liveness exceptions the checkers applied (`checker: exception`).
+    #[serde(default)]
+    pub exceptions: Vec<String>,
     /// How the story did not happen as written (first divergence).
     pub diverged: Option<String>,
     /// Why the run never became quiet.
@@ -78,6 +81,11 @@ impl RunResult {
             expected: r.matches_expectation(),
             violated: fired(&r.violations),
             known: fired(&r.known),
+            exceptions: r
+                .exceptions
+                .iter()
+                .map(|n| format!("{}: {}", n.checker, rename(&n.exception, r)))
+                .collect(),
             diverged: r.divergences.first().cloned(),
             hung: r.hung.clone(),
             crashed: r.crash.clone(),
@@ -105,6 +113,7 @@ impl RunResult {
             expected: false,
             violated: Vec::new(),
             known: Vec::new(),
+            exceptions: Vec::new(),
             diverged: None,
             hung: None,
             crashed: Some(format!("harness panic: {panic}")),
@@ -155,6 +164,13 @@ impl RunResult {
         }
         parts.join("; ")
     }
+}
+
+/// Instance ids written as the instances' names.
+fn rename(text: &str, r: &RunReport) -> String {
+    r.names.iter().fold(text.to_string(), |t, (id, name)| {
+        t.replace(&id.to_string(), name)
+    })
 }
 
 fn first_line(s: &str) -> &str {

@@ -83,6 +83,14 @@ struct Runner<'a> {
     unwaited: Vec<(ReqId, ApiOp, String, Vec<Expected>)>,
 }
 
+/// Whether a run judges its events: `Off` exists to measure what checking
+/// costs (the benchmark); every verdict comes from a run with `On`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Checking {
+    On,
+    Off,
+}
+
 /// Runs `plan` (scenario `scenario`, case `case`) in `variant` from `seed`.
 pub fn run(
     plan: &Plan,
@@ -91,9 +99,27 @@ pub fn run(
     variant: Variant,
     seed: u64,
 ) -> RunReport {
+    run_with(plan, scenario, case, variant, seed, Checking::On)
+}
+
+/// [`run`] with checking on or off. With `Off` no checker sees an event,
+/// so the report has no violations; the world, its draws and its records
+/// are the same as with `On`.
+pub fn run_with(
+    plan: &Plan,
+    scenario: &str,
+    case: Option<&str>,
+    variant: Variant,
+    seed: u64,
+    checking: Checking,
+) -> RunReport {
     let tree = SeedTree::new(seed);
     let cooldown = plan.model_timings().default_cooldown.0;
-    let recorder = Rc::new(Recorder::new(checkers::all(cooldown)));
+    let checkers = match checking {
+        Checking::On => checkers::all(cooldown),
+        Checking::Off => Vec::new(),
+    };
+    let recorder = Rc::new(Recorder::new(checkers));
     let _guard = model::probe::install(recorder.clone());
     // Times are at most a virtual day each (checked at load), so the sum
     // saturates only for absurd step counts.
@@ -194,6 +220,7 @@ pub fn run(
         case: case.map(str::to_string),
         seed,
         variant,
+        without_fixes: plan.without_fixes.clone(),
         violations,
         known,
         exceptions,
@@ -203,6 +230,7 @@ pub fn run(
         expected: plan.expected_violations(variant),
         expected_is_ceiling: plan.is_swarm(),
         records,
+        points: recorder.points_reached(),
         names: recorder.names(),
         ended_at: end.at,
         steps: runner.steps,
@@ -400,7 +428,7 @@ impl Runner<'_> {
                 }
             }
             Action::Fault(f) => self.faults.apply(&mut self.world, &self.recorder, f),
-            Action::Arm(a) => self.recorder.arm(a.host, &a.point, a.arm.point_arm()),
+            Action::Arm(a) => self.recorder.arm(a.host, &a.point, a.point_arm()),
             Action::Inject(i) => {
                 self.recorder
                     .arm(i.host, &i.inject.point(), PointArm::InjectError)

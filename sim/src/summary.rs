@@ -219,6 +219,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             known: Vec::new(),
+            exceptions: Vec::new(),
             diverged: None,
             hung: None,
             crashed: None,

@@ -282,6 +282,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                         t.saturating_sub(15_000),
                         Action::Arm(Arm {
                             arm: ArmKind::Crash,
+                            through_heal: false,
                             host,
                             point: point.to_string(),
                         }),
@@ -300,6 +301,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                         t,
                         Action::Arm(Arm {
                             arm: ArmKind::Pause,
+                            through_heal: false,
                             host,
                             point: point.clone(),
                         }),
@@ -342,6 +344,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         steps,
         variants: swarm.variants.clone(),
         swarm: swarm.swarm.clone(),
+        without_fixes: Default::default(),
     };
     (plan, shape)
 }

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::panics;
 use crate::results::RunResult;
 use crate::scenario::load::Scenario;
+use model::fixes::FixSet;
 use model::variant::Variant;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -27,6 +28,8 @@ pub struct Group {
     pub case: Option<String>,
     /// The variant.
     pub variant: Variant,
+    /// omicron's fixes turned off (`--without-fix`).
+    pub without_fixes: FixSet,
 }
 
 /// What a sweep covers.
@@ -124,9 +127,29 @@ pub type Ran = (RunResult, Option<Difference>);
 /// One sweep job: the run of `group` at `seed` (and, with `check`, a
 /// second run compared line by line with the first).
 pub fn run_one(group: &Group, seed: u64, check: bool) -> Result<Ran> {
-    let run = || crate::catalog::run(&group.scenario, group.case.as_deref(), group.variant, seed);
+    run_one_observed(group, seed, check, &|_| {})
+}
+
+/// [`run_one`], showing the run's report to `observe` first (`--coverage`
+/// counts what it reached).
+pub fn run_one_observed(
+    group: &Group,
+    seed: u64,
+    check: bool,
+    observe: &(dyn Fn(&crate::verdict::RunReport) + Sync),
+) -> Result<Ran> {
+    let run = || {
+        crate::catalog::run_without(
+            &group.scenario,
+            group.case.as_deref(),
+            group.variant,
+            &group.without_fixes,
+            seed,
+        )
+    };
     let started = std::time::Instant::now(); // determinism-ok: the result's wall ms, outside the run
     let (r, _) = run()?;
+    observe(&r);
     let wall_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let result = RunResult::of(&r, wall_ms);
     let diff = if check {
@@ -204,6 +227,7 @@ mod tests {
                 scenario,
                 case: None,
                 variant: Variant::Fixed,
+                without_fixes: FixSet::none(),
             }],
             seeds,
             shard,
@@ -226,6 +250,7 @@ mod tests {
                     expected: true,
                     violated: Vec::new(),
                     known: Vec::new(),
+                    exceptions: Vec::new(),
                     diverged: None,
                     hung: None,
                     crashed: None,
@@ -289,6 +314,29 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(crashed, [417]);
+        // The summary stays intact, with that seed as its one crashed run.
+        let mut summary = crate::summary::Summary::default();
+        drive(
+            &w,
+            2,
+            fixture(417),
+            |(r, _)| {
+                summary.add(&r);
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        assert_eq!((summary.runs(), summary.unexpected()), (600, 1));
+        let text = summary.render(false, "b");
+        assert!(
+            text.contains("seed 417: crashed: harness panic: assertion"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cargo sim run stop-finds-vmm-gone --seed 417 --variant fixed"),
+            "{text}"
+        );
     }
 
     #[test]

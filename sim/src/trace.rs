@@ -29,7 +29,8 @@ pub fn in_story(record: &Record) -> bool {
         | RecordKind::Fault(_)
         | RecordKind::Point { .. }
         | RecordKind::Unpause { .. }
-        | RecordKind::Heal => true,
+        | RecordKind::Heal
+        | RecordKind::Upgrade { .. } => true,
         RecordKind::Model(e) => match e {
             Event::HostStarted => true,
             Event::ApiAccepted { .. } | Event::ApiRejected { .. } => true,
@@ -51,7 +52,7 @@ pub fn in_story(record: &Record) -> bool {
             },
             Event::ReservationWrite { .. } => false,
             Event::VmmOnSled { .. } | Event::VmmGone { .. } => true,
-            Event::SledPutState { .. } => true,
+            Event::SledPutState { .. } | Event::SledCallFailed { .. } => true,
             Event::PushRetry { .. } => false,
             Event::TaskDecision { .. } => true,
         },

@@ -2,6 +2,7 @@
 
 use crate::checkers::Violation;
 use crate::record::Record;
+use model::fixes::FixSet;
 use model::ids::{InstanceId, Millis};
 use model::variant::Variant;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,6 +47,8 @@ pub struct RunReport {
     pub case: Option<String>,
     pub seed: u64,
     pub variant: Variant,
+    /// The upstream fixes the run turned off.
+    pub without_fixes: FixSet,
     /// Violations not on the known-upstream list.
     pub violations: Vec<Violation>,
     /// Violations on the known-upstream list.
@@ -64,6 +67,8 @@ pub struct RunReport {
     /// Whether `expected` is a ceiling (swarm) rather than an exact set.
     pub expected_is_ceiling: bool,
     pub records: Vec<Record>,
+    /// The named points some host passed (armed or not): coverage.
+    pub points: BTreeSet<String>,
     pub names: BTreeMap<InstanceId, String>,
     pub ended_at: Millis,
     pub steps: u64,
@@ -163,14 +168,19 @@ impl RunReport {
     /// The command that reproduces this run with `cargo sim`.
     pub fn repro_sim(&self) -> String {
         format!(
-            "cargo sim run {}{} --seed {} --variant {}",
+            "cargo sim run {}{} --seed {} --variant {}{}",
             self.scenario,
             self.case
                 .as_ref()
                 .map(|c| format!(" --case {c}"))
                 .unwrap_or_default(),
             self.seed,
-            self.variant
+            self.variant,
+            if self.without_fixes.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", self.without_fixes)
+            }
         )
     }
 

@@ -34,7 +34,14 @@ pub struct World<'a> {
     pub sim: turmoil::Sim<'a>,
     pub db: DbHandle,
     pub workload: WorkloadHandle,
+    /// The configuration Nexus runs now (its variant changes at an
+    /// upgrade).
     pub config: ModelConfig,
+    /// The variant every Nexus boots in: `legacy` until a plan's upgrade
+    /// sets the run's variant.
+    pub nexus_variant: Rc<Cell<Variant>>,
+    /// The run's variant (after any upgrade).
+    pub variant: Variant,
 }
 
 /// The model configuration a plan describes.
@@ -42,6 +49,7 @@ pub fn model_config(plan: &Plan, variant: Variant) -> ModelConfig {
     let mut config = ModelConfig::new(variant, plan.topology.nexus, plan.topology.sleds);
     config.sled_capacity = plan.topology.sled_capacity;
     config.timings = plan.model_timings();
+    config.without_fixes = plan.without_fixes.clone();
     config
 }
 
@@ -54,7 +62,13 @@ pub fn build<'a>(
     recorder: Rc<Recorder>,
     duration: Duration,
 ) -> World<'a> {
-    let config = model_config(plan, variant);
+    let boot_variant = if plan.upgrades() {
+        Variant::Legacy
+    } else {
+        variant
+    };
+    let config = model_config(plan, boot_variant);
+    let nexus_variant = Rc::new(Cell::new(boot_variant));
     let mut sim = turmoil::Builder::new()
         .rng_seed(tree.child_seed("turmoil"))
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
@@ -80,10 +94,13 @@ pub fn build<'a>(
             model: config.clone(),
         };
         let boots = Cell::new(0u64);
+        let boot_variant = nexus_variant.clone();
         sim.host(HostId::Nexus(NexusId(i)).name(), move || {
             let boot = boots.replace(boots.get() + 1);
             let seed = tree.child_seed(&format!("nexus-{i}/boot-{boot}"));
-            model::nexus::run(cfg.clone(), seed)
+            let mut cfg = cfg.clone();
+            cfg.model.variant = boot_variant.get();
+            model::nexus::run(cfg, seed)
         });
     }
     for i in 0..plan.topology.sleds {
@@ -91,6 +108,9 @@ pub fn build<'a>(
             sled: SledId(i),
             nexus_count: plan.topology.nexus,
             timings: config.timings.clone(),
+            variant: config.variant,
+            // omicron since #7928.
+            publish_before_forget: true,
         };
         let boots = Cell::new(0u64);
         sim.host(HostId::Sled(SledId(i)).name(), move || {
@@ -114,5 +134,7 @@ pub fn build<'a>(
         db,
         workload,
         config,
+        nexus_variant,
+        variant,
     }
 }

@@ -8,12 +8,16 @@
 
 mod cli;
 mod common;
+mod coverage;
 mod diverging;
+mod fixes;
 mod headlines;
 mod roundtrip;
 mod sagas;
 mod scenario_files;
 mod swarm_finds;
+mod trace_hashes;
+mod workbench;
 
 /// `autotests = false` means an undeclared file would silently not run.
 #[test]
@@ -25,7 +29,8 @@ fn every_test_file_is_declared() {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let is_module = path.extension().is_some_and(|e| e == "rs")
             || (path.is_dir() && path.join("mod.rs").is_file());
-        if !is_module || ["main", "cases"].contains(&stem.as_str()) {
+        // `mutations` is its own binary, built with the test-only feature.
+        if !is_module || ["main", "cases", "mutations"].contains(&stem.as_str()) {
             continue;
         }
         assert!(

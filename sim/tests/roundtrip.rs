@@ -44,6 +44,40 @@ fn roundtrip_plans() {
     }
 }
 
+/// Every scenario file's plans (each case's) emit and load back unchanged:
+/// the faults and steps no swarm draws (`sled_error`, `sled_hang`,
+/// `upgrade`, `arm = "hang"` with `through_heal`, ...) round-trip too.
+#[test]
+fn roundtrip_scenario_files() {
+    let all = catalog::all().unwrap_or_else(|e| panic!("{e}"));
+    let mut checked = 0;
+    let mut texts = String::new();
+    for s in all.iter().filter(|s| !s.is_swarm()) {
+        for case in catalog::cases(s) {
+            let (plan, _) = catalog::plan(s, case.as_deref(), 0).unwrap_or_else(|e| panic!("{e}"));
+            let text = emit::to_toml(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
+            let loaded = load_str(&s.name, Path::new("emitted.toml"), &text).unwrap_or_else(|e| {
+                panic!("{}: the emitted file does not load: {e}\n{text}", plan.name)
+            });
+            let mut back = loaded.plan().clone();
+            back.name = plan.name.clone();
+            assert_eq!(plan, back, "{}: the plan changed on the way", plan.name);
+            checked += 1;
+            texts.push_str(&text);
+        }
+    }
+    assert!(checked > 20, "only {checked} plans checked");
+    for kind in [
+        "\"sled_error\"",
+        "\"vmm_fails_booting\"",
+        "\"sled_agent_restart_keeps_vmms\"",
+        "\"upgrade\"",
+        "\"hang\"",
+    ] {
+        assert!(texts.contains(kind), "no scenario file emits {kind}");
+    }
+}
+
 #[test]
 fn roundtrip_traces() {
     let sel = env::selection(20).unwrap_or_else(|e| panic!("{e}"));

@@ -100,3 +100,35 @@ fn a_replayed_seed_gives_the_same_events_and_verdict() {
         assert_eq!(a.mismatch(), b.mismatch());
     }
 }
+
+/// Swarm seeds that once broke `fixed` (issue 8), pinned. 9965: a user's
+/// stop found no such VMM (404, `mark_vmm_failed`) an instant before the
+/// start saga's ENSURE_REGISTERED registered it, after the saga's re-read
+/// (branch 4) had passed, so the sled ran a VMM whose record had ended
+/// beside the instance's next VMM (single_active_vmm, resources_released).
+/// Branch 5 (the reconciler unregisters a running VMM that is not its
+/// instance's active VMM) removes it. 16128 ended hung; with the
+/// reconciler's backoff and orphan reaping it settles.
+#[test]
+fn fixed_swarm_seeds_9965_and_16128_hold() {
+    let r = run(Variant::Fixed, 9965);
+    assert!(
+        r.violations.is_empty() && r.hung.is_none() && r.matches_expectation(),
+        "seed 9965 fixed: {:?} {:?}",
+        r.violations,
+        r.hung
+    );
+    assert!(
+        lines(&r)
+            .iter()
+            .any(|l| l.contains("not the active VMM: unregister it")),
+        "seed 9965 fixed no longer reaps the orphan: the plan changed; find the seed again"
+    );
+    let r = run(Variant::Fixed, 16128);
+    assert!(
+        r.violations.is_empty() && r.hung.is_none() && r.matches_expectation(),
+        "seed 16128 fixed: {:?} {:?}",
+        r.violations,
+        r.hung
+    );
+}

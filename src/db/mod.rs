@@ -7,6 +7,7 @@
 
 pub mod protocol;
 pub mod rows;
+pub mod schema_update;
 pub mod store;
 
 use crate::clock;

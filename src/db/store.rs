@@ -10,6 +10,7 @@ use super::rows::{
 };
 use crate::event::{Cause, Event, Query, ReincarnationReason, WriteOutcome};
 use crate::ids::{InstanceId, LockId, Millis, NexusId, SagaId, SledId, VmmId};
+use crate::mutation::{self, Mutation};
 use crate::states::{AutoRestartPolicy, InstanceState, IntendedState, VmmFailureReason, VmmState};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -121,6 +122,28 @@ impl Db {
                 .propolis_id
                 .and_then(|v| self.vmms.get(&v).cloned()),
         }
+    }
+
+    /// Writes `intent` on `before`'s row without a generation bump (a
+    /// back-fill's `UPDATE`, which sets every row it matches), reporting
+    /// the write.
+    pub(super) fn backfill_intent(
+        &mut self,
+        cause: &Cause,
+        before: &InstanceRow,
+        intent: IntendedState,
+        events: &mut Vec<Event>,
+    ) {
+        let mut after = before.clone();
+        after.intended_state = intent;
+        let mut tx = Tx { cause, events };
+        tx.instance(
+            Query::InstanceIntendedStateBackfill,
+            WriteOutcome::Applied,
+            Some(before),
+            Some(&after),
+        );
+        self.instances.insert(before.id, after);
     }
 
     fn live_instance(&self, id: InstanceId) -> Option<&InstanceRow> {
@@ -422,7 +445,9 @@ impl Db {
                 .propolis_id
                 .and_then(|p| self.vmms.get(&p))
                 .map(|vmm| (vmm.id, vmm.runtime.gen));
-            if before.runtime.gen != v.instance_gen || vmm_now != v.vmm {
+            if (before.runtime.gen != v.instance_gen || vmm_now != v.vmm)
+                && !mutation::on(Mutation::DbIntentWriteUnvalidated)
+            {
                 let mut would = before.clone();
                 would.intended_state = intent;
                 tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&would));
@@ -453,7 +478,9 @@ impl Db {
         };
         let mut after = before.clone();
         after.runtime = new;
-        let outcome = if before.runtime.gen >= after.runtime.gen {
+        let outcome = if before.runtime.gen >= after.runtime.gen
+            && !mutation::on(Mutation::DbInstanceGuardOff)
+        {
             WriteOutcome::StaleGeneration
         } else if require_intent.is_some_and(|i| before.intended_state != i)
             || !check_constraint_holds(&after.runtime)
@@ -494,7 +521,7 @@ impl Db {
         let mut after = before.clone();
         after.updater_id = Some(to);
         after.updater_gen = before.updater_gen.next();
-        if before.updater_id != from {
+        if before.updater_id != from && !mutation::on(Mutation::DbLockCasIgnoresHolder) {
             tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&after));
             return DbResponse::Write(false);
         }
@@ -541,15 +568,16 @@ impl Db {
         if let Some(i) = new_intent {
             after.intended_state = i;
         }
-        let outcome = if before.updater_id != Some(lock) {
-            WriteOutcome::Conflict
-        } else if before.runtime.gen >= after.runtime.gen {
-            WriteOutcome::StaleGeneration
-        } else if !check_constraint_holds(&after.runtime) {
-            WriteOutcome::Conflict
-        } else {
-            WriteOutcome::Applied
-        };
+        let outcome =
+            if before.updater_id != Some(lock) && !mutation::on(Mutation::DbCommitIgnoresLock) {
+                WriteOutcome::Conflict
+            } else if before.runtime.gen >= after.runtime.gen {
+                WriteOutcome::StaleGeneration
+            } else if !check_constraint_holds(&after.runtime) {
+                WriteOutcome::Conflict
+            } else {
+                WriteOutcome::Applied
+            };
         tx.instance(
             Query::InstanceCommitUpdate,
             outcome,
@@ -571,15 +599,18 @@ impl Db {
             // The saga's node is being replayed.
             return DbResponse::Write(true);
         }
+        // `instance_mark_destroyed_and_detach_disks`
+        // (`nexus/db-queries/src/db/datastore/instance.rs` ~L1469) sets only
+        // the state and `time_deleted`: the generation and the state's
+        // time stay as they were.
         let mut after = before.clone();
         after.runtime.nexus_state = InstanceState::Destroyed;
-        after.runtime.gen = before.runtime.gen.next();
-        after.runtime.time_updated = now;
         after.time_deleted = Some(now);
-        let allowed = matches!(
+        let allowed = (matches!(
             before.runtime.nexus_state,
             InstanceState::NoVmm | InstanceState::Failed
-        ) && before.runtime.propolis_id.is_none();
+        ) && before.runtime.propolis_id.is_none())
+            || mutation::on(Mutation::DbDeleteWithVmm);
         if !allowed {
             tx.instance(
                 Query::ProjectDeleteInstance,
@@ -616,7 +647,7 @@ impl Db {
         }
         let outcome = if before.time_deleted.is_some() {
             WriteOutcome::NotFound
-        } else if before.runtime.gen >= new.gen {
+        } else if before.runtime.gen >= new.gen && !mutation::on(Mutation::DbVmmGuardOff) {
             WriteOutcome::StaleGeneration
         } else {
             WriteOutcome::Applied
@@ -659,12 +690,18 @@ impl Db {
             .filter(|i| {
                 i.time_deleted.is_none()
                     && i.updater_id.is_none()
-                    && i.auto_restart_policy != Some(AutoRestartPolicy::Never)
-                    && (!require_intent_running || i.intended_state == IntendedState::Running)
-                    && match i.runtime.time_last_auto_restarted {
-                        None => true,
-                        Some(t) => now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown),
-                    }
+                    && (i.auto_restart_policy != Some(AutoRestartPolicy::Never)
+                        || mutation::on(Mutation::DbReincarnateNeverPolicy))
+                    && (!require_intent_running
+                        || i.intended_state == IntendedState::Running
+                        || mutation::on(Mutation::DbReincarnateIgnoresIntent))
+                    && (mutation::on(Mutation::DbReincarnateIgnoresCooldown)
+                        || match i.runtime.time_last_auto_restarted {
+                            None => true,
+                            Some(t) => {
+                                now >= t + i.auto_restart_cooldown.unwrap_or(default_cooldown)
+                            }
+                        })
             })
             .map(|i| self.with_vmm(i))
             .filter(|iv| match reason {

@@ -1,115 +1,29 @@
 //! Nexus's instance operations (`nexus/src/app/instance.rs`): the external
-//! API handlers, the sled agents' state pushes, and the VMM-update path they
-//! share (`process_vmm_update`, `mark_vmm_failed`).
+//! API handlers. The VMM-update path they share with the sagas and the
+//! sled agents' pushes is in `vmm_update.rs`.
 
 use super::decisions::{
     compute_state, instance_start_allowed, select_runtime_change_action, ApiError,
     RuntimeChangeAction, StartAllowed,
 };
 use super::external_api::{ApiRequest, ApiResponse, InstanceView};
-use super::internal_api::{InternalRequest, InternalResponse};
 use super::sagas::{self, instance_create, instance_delete, instance_start, SagaOutcome};
+use super::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use super::{DbUnavailable, Nexus};
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse, InstanceAndVmm, ValidatedAt};
-use crate::db::rows::{InstanceRow, InstanceRuntime, VmmRow, VmmRuntime};
+use crate::db::rows::{InstanceRow, InstanceRuntime};
 use crate::event::{ApiOp, Cause, Event};
+use crate::fixes::Fix;
 use crate::ids::{InstanceId, ReqId};
+use crate::mutation::{self, Mutation};
 use crate::rpc::RpcError;
-use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
+use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{
     AutoRestartPolicy, Generation, InstanceState, IntendedState, RequestedState, StartReason,
-    VmmFailureReason, VmmState,
+    VmmFailureReason,
 };
 use std::rc::Rc;
-
-/// Whether a caller waits for the update saga a VMM change needs.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum UpdateSagaWait {
-    /// Run it inline (the watcher, `mark_vmm_failed`).
-    Wait,
-    /// Start it and return (`notify_vmm_updated` from a push).
-    Spawn,
-}
-
-/// `process_vmm_update`: writes the VMM's new state (generation-guarded) and
-/// runs an update saga if the VMM changed to a terminal state.
-pub async fn process_vmm_update(
-    nexus: &Rc<Nexus>,
-    cause: Cause,
-    vmm: &VmmRow,
-    new: SledVmmState,
-    wait: UpdateSagaWait,
-) -> Result<bool, DbUnavailable> {
-    let req = DbRequest::VmmUpdateRuntime {
-        id: vmm.id,
-        new: VmmRuntime {
-            state: new.state,
-            gen: new.gen,
-        },
-        failure_reason: None,
-    };
-    let applied = nexus.db_write(cause, req).await?;
-    if applied && new.state.is_terminal() {
-        run_update_saga(nexus, vmm.instance_id, wait).await;
-    }
-    Ok(applied)
-}
-
-async fn run_update_saga(nexus: &Rc<Nexus>, instance: InstanceId, wait: UpdateSagaWait) {
-    match wait {
-        UpdateSagaWait::Wait => sagas::instance_update::update_instance(nexus, instance).await,
-        UpdateSagaWait::Spawn => {
-            let nexus = nexus.clone();
-            tokio::task::spawn_local(async move {
-                sagas::instance_update::update_instance(&nexus, instance).await
-            });
-        }
-    }
-}
-
-/// `mark_vmm_failed`: writes the VMM as Failed with generation+1 of the
-/// caller's possibly stale copy (a newer state from the sled agent wins),
-/// then runs the update saga inline, which makes the instance Failed.
-pub async fn mark_vmm_failed(
-    nexus: &Rc<Nexus>,
-    cause: Cause,
-    vmm: &VmmRow,
-    reason: VmmFailureReason,
-) -> Result<(), DbUnavailable> {
-    let req = DbRequest::VmmUpdateRuntime {
-        id: vmm.id,
-        new: VmmRuntime {
-            state: VmmState::Failed,
-            gen: vmm.runtime.gen.next(),
-        },
-        failure_reason: Some(reason),
-    };
-    if nexus.db_write(cause, req).await? {
-        run_update_saga(nexus, vmm.instance_id, UpdateSagaWait::Wait).await;
-    }
-    Ok(())
-}
-
-/// `cpapi_instances_put` → `notify_vmm_updated`: applies a sled agent's
-/// pushed state and starts the update saga it needs without waiting.
-pub async fn cpapi_instances_put(nexus: &Rc<Nexus>, req: InternalRequest) -> InternalResponse {
-    let InternalRequest::CpapiInstancesPut { sled, state } = req;
-    let cause = Cause::SledPush { sled };
-    let vmm = match nexus
-        .db(cause.clone(), DbRequest::VmmFetch { id: state.vmm })
-        .await
-    {
-        Ok(DbResponse::Vmm(Some(vmm))) => vmm,
-        Ok(DbResponse::Vmm(None)) => return InternalResponse { status: 404 },
-        Ok(other) => panic!("db answered VmmFetch with {other:?}"),
-        Err(_) => return InternalResponse { status: 503 },
-    };
-    match process_vmm_update(nexus, cause, &vmm, state, UpdateSagaWait::Spawn).await {
-        Ok(_) => InternalResponse { status: 204 },
-        Err(_) => InternalResponse { status: 503 },
-    }
-}
 
 /// One external API request in flight.
 struct Request<'a> {
@@ -189,7 +103,7 @@ impl Request<'_> {
         point: &str,
         validate: impl Fn(&InstanceAndVmm) -> Result<T, ApiError>,
     ) -> Result<(InstanceAndVmm, T), ApiError> {
-        let variant = self.nexus.cfg.variant;
+        let variant = self.nexus.cfg.intent_variant();
         let id = iv.instance.id;
         if !variant.tracks_intent() {
             self.nexus.point(point).await;
@@ -314,7 +228,7 @@ impl Request<'_> {
                 match sagas::execute(self.nexus, saga, params).await {
                     SagaOutcome::Done(_) => Ok((202, view(id))),
                     SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
-                        Err(ApiError::new(e.status.max(500), e.message))
+                        Err(ApiError::new(e.status, e.message))
                     }
                 }
             }
@@ -326,7 +240,13 @@ impl Request<'_> {
     async fn request_state(&self, iv: InstanceAndVmm, requested: RequestedState) -> HandlerResult {
         let id = iv.instance.id;
         let (intent, point) = match requested {
+            RequestedState::Stopped if mutation::on(Mutation::ApiStopWritesRunning) => {
+                (IntendedState::Running, "stop.after_intent_write")
+            }
             RequestedState::Stopped => (IntendedState::Stopped, "stop.after_intent_write"),
+            RequestedState::Reboot if mutation::on(Mutation::ApiRebootWritesStopped) => {
+                (IntendedState::Stopped, "reboot.after_intent_write")
+            }
             RequestedState::Reboot => (IntendedState::Running, "reboot.after_intent_write"),
             RequestedState::Running => (IntendedState::Running, "start.after_intent_write"),
         };
@@ -391,11 +311,52 @@ impl Request<'_> {
                             "instance's VMM is gone from its sled; the instance is moving to Failed",
                         ))
                     }
-                    Err(RpcError::Timeout) => {
-                        Err(ApiError::new(504, "sled agent did not answer in time"))
+                    // Not `vmm_gone`: the sled's status goes back to the
+                    // caller and the instance is left as it is
+                    // (`impl From<SledAgentInstanceError> for HttpError`,
+                    // `nexus/src/app/instance.rs` ~L123; omicron's
+                    // `test_instances_are_not_marked_failed_on_other_sled_agent_errors`).
+                    Ok(SledResponse::Error(status)) => {
+                        if !self.nexus.cfg.has_fix(Fix::OnlyVmmGoneFails) && status != 400 {
+                            // Before RFD 486 / #6455: any error but a 400
+                            // fails the instance.
+                            mark_vmm_failed(
+                                self.nexus,
+                                self.cause(),
+                                &vmm,
+                                VmmFailureReason::FromSledAgent,
+                            )
+                            .await
+                            .map_err(db_down)?;
+                        }
+                        Err(ApiError::new(
+                            status,
+                            format!("sled agent answered {status}"),
+                        ))
                     }
-                    Err(RpcError::Refused) | Err(RpcError::Closed) => {
-                        Err(ApiError::new(502, "sled agent unreachable"))
+                    Err(e) => {
+                        if !self.nexus.cfg.has_fix(Fix::OnlyVmmGoneFails) {
+                            // Before RFD 486 / #6455 (#4711's rule): any
+                            // sled-agent error but a 400 means the
+                            // instance is unhealthy, and it is failed
+                            // (#5235: a stop that timed out).
+                            mark_vmm_failed(
+                                self.nexus,
+                                self.cause(),
+                                &vmm,
+                                VmmFailureReason::FromSledAgent,
+                            )
+                            .await
+                            .map_err(db_down)?;
+                        }
+                        Err(match e {
+                            RpcError::Timeout => {
+                                ApiError::new(504, "sled agent did not answer in time")
+                            }
+                            RpcError::Refused | RpcError::Closed => {
+                                ApiError::new(502, "sled agent unreachable")
+                            }
+                        })
                     }
                 }
             }

@@ -12,6 +12,7 @@ pub mod external_api;
 pub mod instance;
 pub mod internal_api;
 pub mod sagas;
+pub mod vmm_update;
 
 use crate::config::ModelConfig;
 use crate::db::protocol::{DbCall, DbRequest, DbResponse, InstanceAndVmm};
@@ -204,7 +205,7 @@ pub async fn run(cfg: NexusConfig, rng_seed: u64) -> turmoil::Result {
             rpc::port::NEXUS_INTERNAL,
             move |req: internal_api::InternalRequest| {
                 let nexus = internal.clone();
-                async move { instance::cpapi_instances_put(&nexus, req).await }
+                async move { vmm_update::cpapi_instances_put(&nexus, req).await }
             },
         )
         .await;

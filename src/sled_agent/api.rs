@@ -35,6 +35,10 @@ pub enum SledRequest {
     /// (`instance_unregister` on omicron's sim sled agent, as PR #8053's
     /// test does).
     SimForgetVmm { instance: InstanceId },
+    /// Test hook: the instance's VMM fails while it is starting (its
+    /// Propolis zone is gone or Propolis lost the VM before it ran;
+    /// #10516): the sled agent publishes `Failed` and forgets it.
+    SimFailBooting { instance: InstanceId },
 }
 
 #[derive(Clone, Serialize, Deserialize, Debug, PartialEq, Eq)]
@@ -43,6 +47,11 @@ pub enum SledResponse {
     Ok(SledVmmState),
     /// 404 with `error_code = NO_SUCH_INSTANCE` (RFD 486 section 6.3).
     NoSuchInstance,
+    /// Any other error response, with its HTTP status (a 500 from a
+    /// failing `instance_ensure_state`, a 503, or the 410 of a VMM whose
+    /// runner is terminating). Nexus's `vmm_gone` is false for these: they
+    /// never fail the VMM (`nexus/src/app/instance.rs` ~L175).
+    Error(u16),
     /// A test hook found nothing to act on.
     NothingToDo,
     /// The answer to `VmmList`: each VMM, its instance and its state.

@@ -19,11 +19,13 @@ pub mod api;
 pub mod publish;
 
 use crate::config::Timings;
-use crate::event::{Event, VmmGoneReason};
+use crate::event::{Event, SledCall, VmmGoneReason};
 use crate::ids::{HostId, InstanceId, SledId, VmmId};
-use crate::probe;
+use crate::mutation::{self, Mutation};
+use crate::probe::{self, SledFault};
 use crate::rpc;
 use crate::states::{Generation, RequestedState, VmmState};
+use crate::variant::Variant;
 use api::{SledRequest, SledResponse, SledVmmState};
 use publish::{Publisher, RetryPolicy};
 use std::cell::{Cell, RefCell};
@@ -37,6 +39,16 @@ pub struct SledAgentConfig {
     /// Nexus hosts `nexus-0..nexus_count-1`: the ones internal DNS may name.
     pub nexus_count: u8,
     pub timings: Timings,
+    /// The behaviour variant (`Variant::sled_reports_destroyed_while_pushing`).
+    pub variant: Variant,
+    /// omicron #7928 (`sled-agent/src/instance.rs`, the instance runner's
+    /// exit): a VMM whose Propolis halted stays in the table, answering
+    /// with its final `Destroyed` state, until Nexus has acknowledged that
+    /// state's push; only then is it deregistered. `false` is the behaviour
+    /// before the fix: the VMM leaves the table as it halts, so a watcher
+    /// poll that lands before the push gets 404 `NO_SUCH_INSTANCE` and
+    /// fails a VMM that stopped cleanly. See [`Agent::halted`].
+    pub publish_before_forget: bool,
 }
 
 /// Runs the software of host `sled-N`. `rng_seed` seeds the choice of Nexus
@@ -51,7 +63,13 @@ pub async fn run(cfg: SledAgentConfig, rng_seed: u64) -> turmoil::Result {
     let agent = Rc::new(Agent::new(cfg, rng_seed));
     rpc::serve(host, rpc::port::SLED_AGENT, move |req: SledRequest| {
         let agent = agent.clone();
-        async move { agent.handle(req) }
+        async move {
+            match agent.injected_fault(&req) {
+                None => agent.handle(req),
+                Some(SledFault::Status(status)) => SledResponse::Error(status),
+                Some(SledFault::Hang) => std::future::pending().await,
+            }
+        }
     })
     .await?;
     Ok(())
@@ -61,8 +79,10 @@ pub async fn run(cfg: SledAgentConfig, rng_seed: u64) -> turmoil::Result {
 /// reported `Starting` covers both a VMM that was only registered (omicron's
 /// `Instance` with `running_state: None`, no Propolis zone yet) and one
 /// whose Propolis was asked to run and is booting. The distinction decides
-/// what a stop does. `Destroyed` is no phase: a destroyed VMM leaves the
-/// table at once.
+/// what a stop does. A VMM destroyed by a request (unregister, or a stop
+/// before Propolis existed) leaves the table at once; one whose Propolis
+/// halted on its own is [`Phase::Halted`] until its final state is
+/// published (#7928).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Phase {
     /// Registered; nobody asked it to run yet.
@@ -74,6 +94,17 @@ enum Phase {
     Rebooting,
     /// Destroyed after `vmm_stop_time`.
     Stopping,
+    /// Propolis halted and its zone is gone; the final `Destroyed` state is
+    /// being published to Nexus. The runner still owns the VMM: get-state
+    /// answers `Destroyed`, put-state answers 410 (`Error::Terminating`,
+    /// `sled-agent/src/sled_agent.rs` ~L278), and the VMM leaves the table
+    /// once Nexus acknowledged the push (omicron #7928). `failed`: the VMM
+    /// failed instead (its zone or Propolis vanished, `ZoneGone` /
+    /// `NoInstance` in `handle_monitor_message`), and the final state is
+    /// `Failed` (`fail_vmm_and_terminate`).
+    Halted {
+        failed: bool,
+    },
 }
 
 impl Phase {
@@ -85,6 +116,8 @@ impl Phase {
             Phase::Running => VmmState::Running,
             Phase::Rebooting => VmmState::Rebooting,
             Phase::Stopping => VmmState::Stopping,
+            Phase::Halted { failed: false } => VmmState::Destroyed,
+            Phase::Halted { failed: true } => VmmState::Failed,
         }
     }
 }
@@ -106,6 +139,11 @@ enum PutAction {
     /// return[s] it to the caller", with no push, since no Propolis will
     /// ever report one.
     DestroyNow,
+    /// The runner is publishing the final state and then exits: requests
+    /// queued for it are answered `Error::Terminating`, a 410 Gone with
+    /// code `NO_SUCH_INSTANCE` (`sled-agent/src/sled_agent.rs` ~L278).
+    /// Nexus's `vmm_gone` looks for a 404, so this is "another error".
+    Terminating,
 }
 
 /// The answer to `VmmPutState`, following omicron's `put_state`
@@ -138,6 +176,8 @@ fn put_state_action(phase: Phase, requested: RequestedState) -> PutAction {
         // `VmNotRunning` (no Propolis) or "can't request Reboot with
         // pending resting state".
         (Phase::Registered | Phase::Booting | Phase::Stopping, R::Reboot) => Refused,
+
+        (Phase::Halted { .. }, R::Running | R::Stopped | R::Reboot) => Terminating,
     }
 }
 
@@ -190,13 +230,53 @@ impl Agent {
         }
     }
 
+    /// The harness's fault for this request, if it injects one (the
+    /// scenario fault `sled_error` or `sled_hang`): omicron's simulated
+    /// sled agent's `set_instance_ensure_state_error`, as
+    /// `test_instances_are_not_marked_failed_on_other_sled_agent_errors`
+    /// uses it, generalised to the three calls Nexus makes of a VMM.
+    fn injected_fault(&self, req: &SledRequest) -> Option<SledFault> {
+        let (call, vmm) = match req {
+            SledRequest::VmmRegister { vmm, .. } => (SledCall::Register, *vmm),
+            SledRequest::VmmPutState { vmm, .. } => (SledCall::PutState, *vmm),
+            SledRequest::VmmGetState { vmm } => (SledCall::GetState, *vmm),
+            SledRequest::VmmUnregister { .. }
+            | SledRequest::VmmList
+            | SledRequest::SimGuestShutdown { .. }
+            | SledRequest::SimForgetVmm { .. }
+            | SledRequest::SimFailBooting { .. } => return None,
+        };
+        let fault = probe::sled_fault(self.host, call)?;
+        probe::emit(
+            self.host,
+            Event::SledCallFailed {
+                sled: self.cfg.sled,
+                vmm,
+                call,
+                status: match fault {
+                    SledFault::Status(s) => Some(s),
+                    SledFault::Hang => None,
+                },
+            },
+        );
+        Some(fault)
+    }
+
     fn handle(self: &Rc<Self>, req: SledRequest) -> SledResponse {
         match req {
             SledRequest::VmmRegister { vmm, instance } => self.register(vmm, instance),
             SledRequest::VmmPutState { vmm, state } => self.put_state(vmm, state),
             SledRequest::VmmGetState { vmm } => match self.vmms.borrow().get(&vmm) {
                 Some(v) => SledResponse::Ok(v.state(vmm)),
-                None => SledResponse::NoSuchInstance,
+                None => match self.publisher.pending_state(vmm) {
+                    Some(s)
+                        if s.state == VmmState::Destroyed
+                            && self.cfg.variant.sled_reports_destroyed_while_pushing() =>
+                    {
+                        SledResponse::Ok(s)
+                    }
+                    _ => SledResponse::NoSuchInstance,
+                },
             },
             SledRequest::VmmUnregister { vmm } => self.unregister(vmm),
             SledRequest::VmmList => SledResponse::Vmms(
@@ -208,6 +288,7 @@ impl Agent {
             ),
             SledRequest::SimGuestShutdown { instance } => self.guest_shutdown(instance),
             SledRequest::SimForgetVmm { instance } => self.forget(instance),
+            SledRequest::SimFailBooting { instance } => self.fail_booting(instance),
         }
     }
 
@@ -269,7 +350,15 @@ impl Agent {
         let Some(phase) = phase else {
             return SledResponse::NoSuchInstance;
         };
-        let state = match put_state_action(phase, requested) {
+        let action = match put_state_action(phase, requested) {
+            PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow
+                if mutation::on(Mutation::SledStopIgnored) =>
+            {
+                PutAction::Unchanged
+            }
+            action => action,
+        };
+        let state = match action {
             PutAction::Unchanged => self.current(vmm),
             PutAction::Refused => {
                 tracing::debug!(
@@ -281,6 +370,7 @@ impl Agent {
             }
             PutAction::Enter(next) => self.enter(vmm, next),
             PutAction::DestroyNow => self.destroy(vmm, VmmGoneReason::Destroyed),
+            PutAction::Terminating => return SledResponse::Error(410),
         };
         SledResponse::Ok(state)
     }
@@ -297,11 +387,13 @@ impl Agent {
         let changed = v.phase.reported() != phase.reported();
         v.phase = phase;
         if changed {
-            v.gen = v.gen.next();
+            if !mutation::on(Mutation::SledGenNotBumped) {
+                v.gen = v.gen.next();
+            }
             self.emit_state(vmm, v.instance, phase.reported(), v.gen);
         }
         let delay = match phase {
-            Phase::Registered | Phase::Running => None,
+            Phase::Registered | Phase::Running | Phase::Halted { .. } => None,
             Phase::Booting | Phase::Rebooting => Some(self.cfg.timings.vmm_boot_time),
             Phase::Stopping => Some(self.cfg.timings.vmm_stop_time),
         };
@@ -327,12 +419,61 @@ impl Agent {
             // Unregistered, forgotten, or moved on to another phase.
             _ => return,
         };
-        let state = match phase {
-            Phase::Booting | Phase::Rebooting => self.enter(vmm, Phase::Running),
-            Phase::Stopping => self.destroy(vmm, VmmGoneReason::Destroyed),
-            Phase::Registered | Phase::Running => unreachable!("{phase:?} has no timer"),
-        };
+        match phase {
+            Phase::Booting | Phase::Rebooting => {
+                let state = self.enter(vmm, Phase::Running);
+                self.publisher.publish(state);
+            }
+            Phase::Stopping => {
+                self.halted(vmm, false);
+            }
+            Phase::Registered | Phase::Running | Phase::Halted { .. } => {
+                unreachable!("{phase:?} has no timer")
+            }
+        }
+    }
+
+    /// Propolis halted on its own (a stop or a guest power-off finished):
+    /// publish `Destroyed` and forget the VMM. With
+    /// [`SledAgentConfig::publish_before_forget`] (omicron #7928) the VMM
+    /// stays in the table as [`Phase::Halted`] until Nexus acknowledged the
+    /// push, so a watcher poll in between reads `Destroyed`, not 404;
+    /// without it the VMM leaves the table first, as before the fix.
+    /// Returns the final state.
+    fn halted(self: &Rc<Self>, vmm: VmmId, failed: bool) -> SledVmmState {
+        let state = self.enter(vmm, Phase::Halted { failed });
         self.publisher.publish(state);
+        if !self.cfg.publish_before_forget {
+            self.deregister(vmm);
+            return state;
+        }
+        let agent = self.clone();
+        tokio::task::spawn_local(async move {
+            agent.publisher.finished(vmm).await;
+            agent.deregister(vmm);
+        });
+        state
+    }
+
+    /// `ticket.deregister()` after the final state was published: the
+    /// halted VMM leaves the table, unless it already left (forgotten).
+    fn deregister(&self, vmm: VmmId) {
+        let removed = self.vmms.borrow_mut().remove(&vmm);
+        if let Some(v) = removed {
+            let reason = match v.phase {
+                Phase::Halted { failed: true } => VmmGoneReason::Failed,
+                Phase::Halted { failed: false } => VmmGoneReason::Destroyed,
+                Phase::Registered
+                | Phase::Booting
+                | Phase::Running
+                | Phase::Rebooting
+                | Phase::Stopping => {
+                    debug_assert!(false, "only a halted VMM is deregistered");
+                    VmmGoneReason::Destroyed
+                }
+            };
+            self.emit_gone(vmm, v.instance, reason);
+        }
     }
 
     /// The VMM reaches `Destroyed` (a new generation) and leaves the table.
@@ -342,7 +483,15 @@ impl Agent {
             .borrow_mut()
             .remove(&vmm)
             .expect("destroy: the VMM is in the table");
-        let gen = v.gen.next();
+        debug_assert!(
+            !matches!(v.phase, Phase::Halted { .. }),
+            "a halted VMM already has its final state"
+        );
+        let gen = if mutation::on(Mutation::SledDestroySameGen) {
+            v.gen
+        } else {
+            v.gen.next()
+        };
         self.emit_state(vmm, v.instance, VmmState::Destroyed, gen);
         self.emit_gone(vmm, v.instance, reason);
         SledVmmState {
@@ -355,11 +504,18 @@ impl Agent {
     /// `vmm_unregister`: the zone is torn down whatever the VM was doing,
     /// and the final state goes back in the reply (omicron's
     /// `VmmUnregisterResponse::updated_runtime`).
+    ///
+    /// A halted VMM whose final state is being published is already
+    /// Destroyed: omicron queues the terminate request until the runner
+    /// exits and answers it with that state (`InstanceRunner::run`'s
+    /// drain of `terminate_rx`).
     fn unregister(&self, vmm: VmmId) -> SledResponse {
-        if !self.vmms.borrow().contains_key(&vmm) {
-            return SledResponse::NoSuchInstance;
+        let phase = self.vmms.borrow().get(&vmm).map(|v| v.phase);
+        match phase {
+            None => SledResponse::NoSuchInstance,
+            Some(Phase::Halted { .. }) => SledResponse::Ok(self.current(vmm)),
+            Some(_) => SledResponse::Ok(self.destroy(vmm, VmmGoneReason::Unregistered)),
         }
-        SledResponse::Ok(self.destroy(vmm, VmmGoneReason::Unregistered))
     }
 
     /// The first VMM (by id) of `instance` whose phase `pick` accepts.
@@ -378,8 +534,8 @@ impl Agent {
     fn guest_shutdown(self: &Rc<Self>, instance: InstanceId) -> SledResponse {
         let has_guest = |phase| match phase {
             Phase::Booting | Phase::Running | Phase::Rebooting => true,
-            // No Propolis yet, or already powering off.
-            Phase::Registered | Phase::Stopping => false,
+            // No Propolis yet, already powering off, or halted.
+            Phase::Registered | Phase::Stopping | Phase::Halted { .. } => false,
         };
         let Some(vmm) = self.find(instance, has_guest) else {
             return SledResponse::NothingToDo;
@@ -387,6 +543,18 @@ impl Agent {
         let state = self.enter(vmm, Phase::Stopping);
         self.publisher.publish(state);
         SledResponse::Ok(state)
+    }
+
+    /// Test hook: a booting VMM fails (#10516, the faithful form of #9095):
+    /// its Propolis zone is gone before the guest ran, so the runner forces
+    /// it to `Failed`, publishes that and deregisters it
+    /// (`fail_vmm_and_terminate`, `sled-agent/src/instance.rs`). Only a
+    /// VMM whose Propolis is booting can do this.
+    fn fail_booting(self: &Rc<Self>, instance: InstanceId) -> SledResponse {
+        let Some(vmm) = self.find(instance, |phase| phase == Phase::Booting) else {
+            return SledResponse::NothingToDo;
+        };
+        SledResponse::Ok(self.halted(vmm, true))
     }
 
     /// Test hook: the sled agent loses the VMM without telling anyone

@@ -89,6 +89,8 @@ pub struct Publisher {
     /// turmoil-notes section 4 rule 3).
     pending: RefCell<BTreeMap<VmmId, Pending>>,
     next_task: Cell<u64>,
+    /// Woken whenever a push finishes or is cancelled ([`Publisher::finished`]).
+    settled: tokio::sync::Notify,
 }
 
 impl Publisher {
@@ -102,6 +104,7 @@ impl Publisher {
             rng: RefCell::new(ChaCha8Rng::seed_from_u64(rng_seed)),
             pending: RefCell::new(BTreeMap::new()),
             next_task: Cell::new(0),
+            settled: tokio::sync::Notify::new(),
         }
     }
 
@@ -121,10 +124,30 @@ impl Publisher {
         tokio::task::spawn_local(self.clone().push_loop(state.vmm, task));
     }
 
+    /// The state a push under way for `vmm` will send next, if any.
+    pub fn pending_state(&self, vmm: VmmId) -> Option<SledVmmState> {
+        self.pending.borrow().get(&vmm).map(|p| p.state)
+    }
+
     /// Drops the VMM's pending push, if any: the sled agent lost all trace
     /// of the VMM.
     pub fn cancel(&self, vmm: VmmId) {
         self.pending.borrow_mut().remove(&vmm);
+        self.settled.notify_waiters();
+    }
+
+    /// Returns once no push of `vmm` is under way: its latest state was
+    /// acknowledged (or permanently refused, as omicron's
+    /// `publish_state_to_nexus` also gives up then), or the push was
+    /// cancelled.
+    pub async fn finished(&self, vmm: VmmId) {
+        loop {
+            let settled = self.settled.notified();
+            if !self.pending.borrow().contains_key(&vmm) {
+                return;
+            }
+            settled.await;
+        }
     }
 
     /// The state task `task` should send next, or `None` once its push is
@@ -146,6 +169,7 @@ impl Publisher {
             .is_some_and(|p| p.task == task && p.state.gen == sent.gen);
         if done {
             pending.remove(&vmm);
+            self.settled.notify_waiters();
         }
         done
     }

@@ -11,9 +11,12 @@
 //! cooldown. Two auto-restart sagas in flight at once (one resumed after a
 //! Nexus crash, one newly selected) may each commit in turn, a few seconds
 //! apart, when the first unwinds before its VMM runs; each was selected
-//! within the rules, so that is not judged a violation here. Reconciler and
-//! user starts carry out a user's intent and are `no_unintended_restart`'s
-//! business, so only `AutoRestart` is judged.
+//! within the rules, so that is not judged a violation here. User starts
+//! carry out a user's request and are `no_unintended_restart`'s business.
+//! A reconciler start (`fixed`) of an instance that was Failed is a restart
+//! by something other than a user request, whatever reason its saga
+//! carries: it is judged too (its policy must not be `never`), so a
+//! reconciler that revives what reincarnation may not is caught.
 
 use super::history::extend_unique;
 use super::requests::{mark_as_starting, RequestTracker};
@@ -69,6 +72,29 @@ impl Checker for AutoRestartRespectsPolicy {
         let Some(info) = t.saga(m.saga) else {
             return;
         };
+        if info.reason == Some(StartReason::IntentReconciler)
+            && m.before.runtime.nexus_state == InstanceState::Failed
+            && m.before.auto_restart_policy == Some(AutoRestartPolicy::Never)
+        {
+            let mut evidence = Vec::new();
+            if let Some(l) = &info.created_line {
+                evidence.push(l.clone());
+            }
+            evidence.push(t.line().to_string());
+            extend_unique(&mut evidence, t.history(m.instance, 12));
+            out.push(Violation {
+                checker: NAME,
+                mechanism: "reconciler restart of a Failed instance with policy never".to_string(),
+                instance: Some(m.instance),
+                at: record.at,
+                message: format!(
+                    "start saga {} (IntentReconciler) committed MARK_AS_STARTING of {}, which was Failed with auto_restart_policy never",
+                    m.saga, m.instance
+                ),
+                evidence,
+            });
+            return;
+        }
         if info.reason != Some(StartReason::AutoRestart) {
             return;
         }
@@ -283,6 +309,22 @@ mod tests {
         assert_eq!(
             v[0].mechanism,
             "auto-restart of a Vmm on a Running VMM instance"
+        );
+    }
+
+    /// A mutated `fixed` reconciler that restarts a Failed instance whose
+    /// policy is never: fires, although its saga's reason is not
+    /// AutoRestart.
+    #[test]
+    fn fires_on_a_reconciler_restart_of_a_failed_never_instance() {
+        let mut s = Story::new();
+        let id = failed(&mut s, Some(AutoRestartPolicy::Never));
+        s.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "reconciler restart of a Failed instance with policy never"
         );
     }
 }

@@ -1,6 +1,8 @@
 //! `db_constraints` (safety): on every applied write, `state = vmm` exactly
 //! when an active VMM is set (omicron's CHECK constraint in `dbinit.sql`),
-//! and the active VMM belongs to its instance.
+//! and the active VMM belongs to its instance and is not soft-deleted (the
+//! update saga clears the instance's active VMM before `MARK_VMM_DELETED`,
+//! so a deleted active VMM means some write skipped that order).
 //!
 //! The model's db enforces the CHECK constraint itself, as CockroachDB
 //! does; this checker guards the guard, and catches what no constraint in
@@ -69,6 +71,15 @@ impl Checker for DbConstraints {
                             ),
                             None,
                         )),
+                        Some(row) if row.time_deleted.is_some() => found.push((
+                            a.id,
+                            "active VMM is soft-deleted".to_string(),
+                            format!(
+                                "{query:?} made VMM {v} active for {}, but its row is soft-deleted",
+                                a.id
+                            ),
+                            None,
+                        )),
                         Some(row) if row.instance_id != a.id => found.push((
                             a.id,
                             "active VMM belongs to another instance".to_string(),
@@ -90,6 +101,22 @@ impl Checker for DbConstraints {
             } => {
                 // A VMM row re-pointed at another instance while some
                 // instance has it active.
+                if v.time_deleted.is_some()
+                    && self
+                        .tracker
+                        .instance_row(v.instance_id)
+                        .is_some_and(|i| i.runtime.propolis_id == Some(v.id))
+                {
+                    found.push((
+                        v.instance_id,
+                        "active VMM is soft-deleted".to_string(),
+                        format!(
+                            "{query:?} soft-deleted VMM {}, the active VMM of {}",
+                            v.id, v.instance_id
+                        ),
+                        None,
+                    ));
+                }
                 let owner = self.tracker.vmm_row(v.id).map(|r| r.instance_id);
                 if owner.is_some_and(|o| o != v.instance_id)
                     && owner
@@ -227,5 +254,33 @@ mod tests {
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "active VMM has no row");
+    }
+
+    /// A mutated system: a reaper that soft-deletes the VMM an instance
+    /// still has active (the model's db refuses it, so the write is
+    /// recorded as a mutated db would have applied it). Fires.
+    #[test]
+    fn fires_when_an_active_vmm_is_soft_deleted() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, None);
+        let vmm = s.active_vmm(id);
+        let before = s.db.vmm(vmm).unwrap().clone();
+        let mut after = before.clone();
+        after.time_deleted = Some(model::ids::Millis(s.now));
+        s.model(
+            model::ids::HostId::Db,
+            Event::VmmWrite {
+                query: model::event::Query::VmmMarkDeleted,
+                cause: model::event::Cause::Task {
+                    task: model::event::BackgroundTask::AbandonedVmmReaper,
+                },
+                outcome: WriteOutcome::Applied,
+                before: Some(Box::new(before)),
+                after: Some(Box::new(after)),
+            },
+        );
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "active VMM is soft-deleted");
     }
 }

@@ -10,8 +10,7 @@
 //! reconciler) of an instance whose guest shut itself down on its sled
 //! since the last run-like request was accepted fires, whether or not
 //! Nexus ever recorded the shutdown. A guest shut itself down when its VMM
-//! went Stopping or Destroyed on the sled with no accepted put-state
-//! Stopped for it; a push lost on the way to Nexus does not change what the
+//! went Stopping on its sled with no accepted put-state Stopped for it; a push lost on the way to Nexus does not change what the
 //! sled knew.
 //!
 //! `MARK_AS_STARTING` is the moment a start saga commits to running the
@@ -23,7 +22,7 @@ use super::history::extend_unique;
 use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
-use model::event::{Event, VmmGoneReason};
+use model::event::Event;
 use model::ids::{InstanceId, VmmId};
 use model::states::{RequestedState, StartReason, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,16 +58,15 @@ impl NoUnintendedRestart {
             } => {
                 self.stop_requested.insert(*vmm);
             }
+            // The shutdown begins when the VMM goes Stopping; not at
+            // Destroyed: an unregistered VMM is reported Destroyed (then
+            // gone as Unregistered) without stopping, and a run-like
+            // request accepted while the guest was stopping came after the
+            // shutdown.
             Event::VmmOnSled {
                 vmm,
                 instance,
-                state: VmmState::Stopping | VmmState::Destroyed,
-                ..
-            }
-            | Event::VmmGone {
-                vmm,
-                instance,
-                reason: VmmGoneReason::Destroyed,
+                state: VmmState::Stopping,
                 ..
             } if !self.stop_requested.contains(vmm) => {
                 self.guest_down

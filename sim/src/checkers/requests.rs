@@ -350,7 +350,10 @@ impl RequestTracker {
                     self.remember(id, line);
                 }
             }
-            RecordKind::Point { .. } | RecordKind::Unpause { .. } | RecordKind::Heal => {}
+            RecordKind::Point { .. }
+            | RecordKind::Unpause { .. }
+            | RecordKind::Heal
+            | RecordKind::Upgrade { .. } => {}
         }
     }
 
@@ -553,9 +556,9 @@ impl RequestTracker {
             Event::VmmOnSled { instance, .. } | Event::VmmGone { instance, .. } => {
                 about = Some(*instance)
             }
-            Event::SledPutState { vmm, .. } | Event::PushRetry { vmm, .. } => {
-                about = self.vmms.get(vmm).map(|v| v.instance_id)
-            }
+            Event::SledPutState { vmm, .. }
+            | Event::SledCallFailed { vmm, .. }
+            | Event::PushRetry { vmm, .. } => about = self.vmms.get(vmm).map(|v| v.instance_id),
             Event::TaskDecision {
                 instance, decision, ..
             } => {

@@ -49,6 +49,9 @@ pub struct SledTables {
     /// stop found no such VMM and ended its record (omicron's
     /// sis_ensure_registered checks nothing before registering).
     registered_after_given_up: BTreeSet<VmmId>,
+    /// Sleds whose agent is restarting while their VMMs run on
+    /// (`sled_agent_restart_keeps_vmms`): the next start keeps the table.
+    agent_restarting: BTreeSet<SledId>,
 }
 
 impl SledTables {
@@ -104,11 +107,18 @@ impl SledTables {
             }
             // A sled agent that starts has an empty table; a lost sled that
             // starts again had its power restored.
+            // A sled agent restarted without the start-up cleanup: its
+            // Propolis zones, and so its VMMs, are still there.
             RecordKind::Model(Event::HostStarted) => {
                 if let HostId::Sled(s) = rec.host {
-                    self.empty(s);
+                    if !self.agent_restarting.remove(&s) {
+                        self.empty(s);
+                    }
                     self.lost.remove(&s);
                 }
+            }
+            RecordKind::Fault(Fault::SledAgentRestartKeepsVmms { sled: s }) => {
+                self.agent_restarting.insert(*s);
             }
             RecordKind::Fault(Fault::Crash {
                 host: HostId::Sled(s),

@@ -111,6 +111,15 @@ struct Story<'p> {
     now: Millis,
 }
 
+/// A sled fault's `count` and `seconds` are at least 1 when set.
+fn at_least_one(count: Option<u32>, seconds: Option<u64>, path: &FieldPath) -> Check {
+    match (count, seconds) {
+        (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
+        (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
+        _ => Ok(()),
+    }
+}
+
 fn pair(a: HostId, b: HostId) -> (HostId, HostId) {
     if a <= b {
         (a, b)
@@ -201,6 +210,12 @@ impl<'p> Story<'p> {
                 if a.arm == ArmKind::Pause {
                     *self.paused.entry((a.host, &a.point)).or_default() += 1;
                 }
+                if a.through_heal && a.arm != ArmKind::Hang {
+                    return err(
+                        path.key("through_heal"),
+                        "`through_heal` is for `arm = \"hang\"` only",
+                    );
+                }
             }
             Action::Unpause(u) => {
                 if !u.unpause {
@@ -254,9 +269,40 @@ impl<'p> Story<'p> {
             Fault::Release { a, b } => self.link(*a, *b, path),
             // A guest or VMM fault before the create does nothing: allowed
             // (the swarm draws them so).
-            Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance } => {
+            Fault::GuestShutdown { instance }
+            | Fault::ForgetVmm { instance }
+            | Fault::VmmFailsBooting { instance } => {
                 self.instance(instance, &path.key("instance"), false)
             }
+            Fault::SledError {
+                sled,
+                status,
+                count,
+                seconds,
+                ..
+            } => {
+                if !(400..=599).contains(status) || *status == 404 {
+                    return err(
+                        path.key("status"),
+                        format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"),
+                    );
+                }
+                at_least_one(*count, *seconds, path)?;
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::SledHang {
+                sled,
+                count,
+                seconds,
+                ..
+            } => {
+                at_least_one(*count, *seconds, path)?;
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::SledAgentRestartKeepsVmms { sled } => {
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::Upgrade {} => Ok(()),
         }
     }
 

@@ -58,7 +58,8 @@ impl Scenario {
 
 /// Loads and checks one scenario file. Its name is the file's stem.
 pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
-    if !path.is_file() {
+    // A missing file is `cannot read` (below); a folder is `not a file`.
+    if path.exists() && !path.is_file() {
         return Err(ScenarioError::file(path, "not a file"));
     }
     let text = std::fs::read_to_string(path)

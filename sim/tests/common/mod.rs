@@ -90,9 +90,10 @@ impl Story {
     /// Arms a point on nexus-0; `InjectError` is an `inject` step on the
     /// saga node `point` (`<saga>.<NODE>`).
     pub fn arm(&mut self, point: &str, arm: PointArm) -> &mut Story {
-        let arm = match arm {
-            PointArm::Crash => ArmKind::Crash,
-            PointArm::Pause => ArmKind::Pause,
+        let (arm, through_heal) = match arm {
+            PointArm::Crash => (ArmKind::Crash, false),
+            PointArm::Pause => (ArmKind::Pause, false),
+            PointArm::Hang { through_heal } => (ArmKind::Hang, through_heal),
             PointArm::InjectError => {
                 let (saga, node) = point.split_once('.').expect("<saga>.<NODE>");
                 return self.push(Action::Inject(Inject {
@@ -108,6 +109,7 @@ impl Story {
             arm,
             host: NEXUS,
             point: point.to_string(),
+            through_heal,
         }))
     }
 
@@ -168,6 +170,7 @@ impl Story {
             steps: self.steps.clone(),
             variants: Default::default(),
             swarm: None,
+            without_fixes: Default::default(),
         }
     }
     pub fn run(&self, variant: Variant, seed: u64) -> RunReport {

@@ -6,6 +6,7 @@
 use super::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
+use crate::mutation::{self, Mutation};
 use crate::nexus::Nexus;
 use std::rc::Rc;
 
@@ -17,6 +18,9 @@ pub struct AbandonedVmmReaperStatus {
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> AbandonedVmmReaperStatus {
+    if mutation::on(Mutation::ReaperOff) {
+        return AbandonedVmmReaperStatus::default();
+    }
     let ctx = TaskContext {
         nexus,
         task: BackgroundTask::AbandonedVmmReaper,

@@ -31,9 +31,10 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::InstanceRuntime;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::{InstanceId, Millis, SledId};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::mutation::{self, Mutation};
 use crate::nexus::sagas::SagaOutcome;
 use crate::nexus::sagas::{self, instance_delete, instance_start};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason, VmmState};
@@ -189,10 +190,14 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                 )
                 .await;
             }
-            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) | Err(_) => {}
+            // Any other sled error: not gone; try again next period.
+            Ok(SledResponse::NothingToDo | SledResponse::Vmms(_) | SledResponse::Error(_))
+            | Err(_) => {}
         }
     }
-    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms() {
+    if ctx.nexus.cfg.variant.reconciler_reaps_orphan_vmms()
+        && !mutation::on(Mutation::ReconcilerKeepsOrphans)
+    {
         status.orphans_reaped = reap_orphans(&ctx).await;
     }
     status

@@ -10,6 +10,7 @@ use super::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision, ReincarnationReason};
+use crate::mutation::{self, Mutation};
 use crate::nexus::sagas::{self, instance_start, SagaOutcome};
 use crate::nexus::Nexus;
 use crate::states::StartReason;
@@ -24,6 +25,9 @@ pub struct InstanceReincarnationStatus {
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
+    if mutation::on(Mutation::ReincarnationOff) {
+        return InstanceReincarnationStatus::default();
+    }
     let ctx = TaskContext {
         nexus,
         task: BackgroundTask::InstanceReincarnation,
@@ -35,7 +39,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
     ] {
         let req = DbRequest::FindReincarnatable {
             reason,
-            require_intent_running: ctx.nexus.cfg.variant.tracks_intent(),
+            require_intent_running: ctx.nexus.cfg.intent_variant().tracks_intent(),
             now: clock::now(),
             default_cooldown: ctx.nexus.cfg.timings.default_cooldown,
         };

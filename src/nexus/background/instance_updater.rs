@@ -6,6 +6,7 @@
 use super::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
+use crate::mutation::{self, Mutation};
 use crate::nexus::sagas::{self, instance_update};
 use crate::nexus::Nexus;
 use std::rc::Rc;
@@ -17,6 +18,9 @@ pub struct InstanceUpdaterStatus {
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> InstanceUpdaterStatus {
+    if mutation::on(Mutation::UpdaterOff) {
+        return InstanceUpdaterStatus { sagas_started: 0 };
+    }
     let ctx = TaskContext {
         nexus,
         task: BackgroundTask::InstanceUpdater,

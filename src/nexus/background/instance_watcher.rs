@@ -10,7 +10,8 @@ use crate::db::rows::VmmRow;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::HostId;
 use crate::mgs::{MgsRequest, MgsResponse, PowerState};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::mutation::{self, Mutation};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::rpc;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
@@ -57,8 +58,19 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
     let req = SledRequest::VmmGetState { vmm: vmm.id };
     let finding = match ctx.nexus.sled(vmm.sled_id, &req).await {
         Ok(SledResponse::Ok(state)) => Finding::Reported(state),
+        Ok(SledResponse::NoSuchInstance) if mutation::on(Mutation::WatcherIgnoresGoneVmm) => {
+            Finding::Inconclusive
+        }
         Ok(SledResponse::NoSuchInstance) => Finding::Failed(VmmFailureReason::NoSuchInstance),
-        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_)) => Finding::Inconclusive,
+        // Any other error response: inconclusive, no change
+        // (`instance_watcher.rs` `check_instance`; omicron's
+        // `test_instances_are_not_marked_failed_on_other_sled_agent_errors_by_instance_watcher`).
+        Ok(SledResponse::NothingToDo | SledResponse::Vmms(_) | SledResponse::Error(_)) => {
+            Finding::Inconclusive
+        }
+        Err(_) if mutation::on(Mutation::WatcherFailsUnreachable) => {
+            Finding::Failed(VmmFailureReason::SledOff)
+        }
         Err(_) => match sled_power(ctx, vmm).await {
             Some(PowerState::A2) => Finding::Failed(VmmFailureReason::SledOff),
             Some(PowerState::A0) | None => Finding::Inconclusive,

@@ -13,6 +13,7 @@ pub mod saga_recovery;
 use super::Nexus;
 use crate::event::{BackgroundTask, Cause, Decision, Event};
 use crate::ids::InstanceId;
+use crate::mutation::{self, Mutation};
 use futures::future::LocalBoxFuture;
 use std::rc::Rc;
 use std::time::Duration;
@@ -107,7 +108,8 @@ pub fn start_all(nexus: &Rc<Nexus>) {
             Box::new(abandoned_vmm_reaper::activate(n).await) as Box<dyn std::fmt::Debug>
         })
     });
-    if nexus.cfg.variant.runs_intent_reconciler() {
+    if nexus.cfg.intent_variant().runs_intent_reconciler() && !mutation::on(Mutation::ReconcilerOff)
+    {
         spawn(
             nexus,
             t.intent_reconciler_period,

@@ -7,6 +7,7 @@
 use super::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
+use crate::mutation::{self, Mutation};
 use crate::nexus::{sagas, Nexus};
 use std::rc::Rc;
 
@@ -17,6 +18,9 @@ pub struct SagaRecoveryStatus {
 }
 
 pub async fn activate(nexus: Rc<Nexus>) -> SagaRecoveryStatus {
+    if mutation::on(Mutation::RecoveryOff) {
+        return SagaRecoveryStatus::default();
+    }
     let ctx = TaskContext {
         nexus,
         task: BackgroundTask::SagaRecovery,

@@ -6,8 +6,9 @@
 //! runs a separate instance-start saga afterwards (see `instance.rs`).
 
 use super::{ActionError, ActionResult, Node, Saga, SagaContext};
-use crate::db::protocol::DbRequest;
+use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName};
+use crate::fixes::Fix;
 use crate::ids::InstanceId;
 use crate::states::InstanceState;
 use futures::future::LocalBoxFuture;
@@ -68,10 +69,43 @@ fn sic_create_instance_record_undo<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if !ctx.nexus.cfg.has_fix(Fix::CreateUnwindSkipsFailed) {
+            return sic_delete_instance_record_before_7437(ctx, p).await;
+        }
         let req = DbRequest::InstanceDeleteCreating { id: p.record.id };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         Ok(())
     })
+}
+
+/// The undo before #7437 (`sic_delete_instance_record` at `ec4b5dc3c0`):
+/// only Stopped or Failed instances could be deleted, so it first wrote the
+/// record `Failed` with generation+1, then called `project_delete_instance`.
+/// In between, the instance is Failed and `instance_reincarnation` may start
+/// it (#7326); the delete then finds a VMM and fails, and so does the undo.
+async fn sic_delete_instance_record_before_7437(ctx: &SagaContext, p: &Params) -> ActionResult {
+    let failed = InstanceRuntime {
+        nexus_state: InstanceState::Failed,
+        gen: p.record.runtime.gen.next(),
+        propolis_id: None,
+        time_last_auto_restarted: None,
+        time_updated: crate::clock::now(),
+    };
+    let req = DbRequest::InstanceUpdateRuntime {
+        id: p.record.id,
+        new: failed,
+        require_intent: None,
+    };
+    ctx.nexus.db_until_answered(ctx.cause(), req).await;
+    ctx.nexus.point("create.undo_after_fail").await;
+    let req = DbRequest::ProjectDeleteInstance { id: p.record.id };
+    match ctx.nexus.db_until_answered(ctx.cause(), req).await {
+        DbResponse::Write(true) => Ok(()),
+        _ => Err(ActionError::new(
+            500,
+            "cannot delete instance: instance is running or has not yet fully stopped",
+        )),
+    }
 }
 
 /// Writes `NoVmm` with generation+1 relative to the record node 1 made. A

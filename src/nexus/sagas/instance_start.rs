@@ -10,8 +10,9 @@ use super::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName, VmmRow, VmmRuntime};
 use crate::ids::{InstanceId, SledId, VmmId};
+use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, Reincarnatability};
-use crate::nexus::instance::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{
     Generation, InstanceState, IntendedState, RequestedState, StartReason, VmmFailureReason,
@@ -156,6 +157,9 @@ fn sis_alloc_server_undo<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::StartAllocUndoKeepsReservation) {
+            return Ok(());
+        }
         let req = DbRequest::SledReservationDelete {
             vmm: propolis_id(p),
         };
@@ -206,7 +210,7 @@ fn sis_destroy_vmm_record<'a>(
         let req = DbRequest::VmmMarkSagaUnwound { id: propolis_id(p) };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         let status = auto_restart_status(
-            ctx.nexus.cfg.variant,
+            ctx.nexus.cfg.intent_variant(),
             &p.instance,
             None,
             clock::now(),
@@ -254,12 +258,19 @@ fn sis_move_to_starting<'a>(
             }
             None => {}
         }
-        let runtime = &iv.instance.runtime;
+        let runtime = if mutation::on(Mutation::StartSkipRefetch) {
+            &p.instance.runtime
+        } else {
+            &iv.instance.runtime
+        };
         let new = InstanceRuntime {
             nexus_state: InstanceState::Vmm,
             gen: runtime.gen.next(),
             propolis_id: Some(ours),
             time_last_auto_restarted: match p.reason {
+                StartReason::AutoRestart if mutation::on(Mutation::StartNoRestartStamp) => {
+                    runtime.time_last_auto_restarted
+                }
                 StartReason::AutoRestart => Some(clock::now()),
                 StartReason::AutoStart | StartReason::User | StartReason::IntentReconciler => {
                     runtime.time_last_auto_restarted
@@ -270,9 +281,10 @@ fn sis_move_to_starting<'a>(
         let require_intent = ctx
             .nexus
             .cfg
-            .variant
+            .intent_variant()
             .mark_as_starting_requires_running_intent()
-            .then_some(IntendedState::Running);
+            .then_some(IntendedState::Running)
+            .filter(|_| !mutation::on(Mutation::StartMarkIgnoresIntent));
         let req = DbRequest::InstanceUpdateRuntime {
             id: p.instance.id,
             new: new.clone(),
@@ -301,6 +313,9 @@ fn sis_move_to_starting_undo<'a>(
         let Some(started) = p.started.clone() else {
             return Ok(());
         };
+        if mutation::on(Mutation::StartMarkUndoSkipped) {
+            return Ok(());
+        }
         let req = DbRequest::InstanceUpdateRuntime {
             id: p.instance.id,
             new: InstanceRuntime {
@@ -345,6 +360,7 @@ fn sis_ensure_registered<'a>(
             .cfg
             .variant
             .ensure_registered_requires_active_vmm()
+            && !mutation::on(Mutation::StartRegistersAnyVmm)
         {
             let iv = ctx
                 .nexus
@@ -380,6 +396,10 @@ fn sis_ensure_registered<'a>(
             ) => Err(ActionError::new(
                 500,
                 "sled agent refused to register the VMM",
+            )),
+            Ok(SledResponse::Error(status)) => Err(ActionError::new(
+                status,
+                format!("sled agent answered {status} to vmm_register"),
             )),
             Err(e) => Err(sled_error(e)),
         }
@@ -435,6 +455,10 @@ fn sis_ensure_running<'a>(
             ) => Err(ActionError::new(
                 500,
                 "sled agent has no such VMM (NO_SUCH_INSTANCE)",
+            )),
+            Ok(SledResponse::Error(status)) => Err(ActionError::new(
+                status,
+                format!("sled agent answered {status} to vmm_put_state"),
             )),
             Err(e) => Err(sled_error(e)),
         }

@@ -6,14 +6,17 @@
 
 use super::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::clock;
-use crate::db::protocol::DbRequest;
+use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::SagaName;
+use crate::fixes::Fix;
 use crate::ids::{InstanceId, LockId, SagaId};
+use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, UpdatesRequired};
 use crate::nexus::Nexus;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
+use std::time::Duration;
 
 /// `start-instance-update`'s state. The real saga's id and lock id are drawn
 /// when the parent is created, so a replayed node starts the same child.
@@ -70,23 +73,62 @@ pub async fn update_instance(nexus: &Rc<Nexus>, instance: InstanceId) {
 }
 
 /// A try-lock: if another saga holds the lock, this saga does nothing.
-/// Transient db errors are retried forever (#10177).
+/// Transient db errors are retried for ever (#10177); a deleted instance is
+/// not retried (#10785): the lock is simply not taken.
 fn siu_lock_instance<'a>(
     ctx: &'a SagaContext,
     p: &'a mut StartParams,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        let cfg = &ctx.nexus.cfg;
+        ctx.nexus.point("update.before_lock").await;
         let req = DbRequest::InstanceUpdaterLock {
             id: p.instance_id,
             lock: p.lock,
         };
-        let locked = matches!(
-            ctx.nexus.db_until_answered(ctx.cause(), req).await,
-            crate::db::protocol::DbResponse::Write(true)
-        );
-        p.locked = Some(locked);
+        let mut answer = if cfg.has_fix(Fix::LockInstanceRetries) {
+            ctx.nexus.db_until_answered(ctx.cause(), req.clone()).await
+        } else {
+            // Before #10177: one attempt; a db error fails the node, whose
+            // undo (the unlock) steno never runs, even if an earlier
+            // execution of this node already took the lock (#10166).
+            ctx.nexus
+                .db(ctx.cause(), req.clone())
+                .await
+                .map_err(|_| ActionError::new(503, "database unavailable"))?
+        };
+        if cfg.has_fix(Fix::LockInstanceRetries) && !cfg.has_fix(Fix::LockGivesUpOnDeleted) {
+            // Before #10785: `instance_updater_lock` on a deleted instance
+            // is an error that is not "locked by another saga", and the
+            // #10177 loop retried it for ever (#10784).
+            let mut wait = LOCK_RETRY_INITIAL;
+            while !matches!(answer, DbResponse::Write(true))
+                && instance_deleted(ctx, p.instance_id).await
+            {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(LOCK_RETRY_MAX);
+                answer = ctx.nexus.db_until_answered(ctx.cause(), req.clone()).await;
+            }
+        }
+        p.locked = Some(matches!(answer, DbResponse::Write(true)));
         Ok(())
     })
+}
+
+/// The lock retry's backoff (`retry_policy_internal_service`).
+const LOCK_RETRY_INITIAL: Duration = Duration::from_millis(250);
+const LOCK_RETRY_MAX: Duration = Duration::from_secs(180);
+
+/// Whether the instance record is deleted (or gone), read until answered.
+async fn instance_deleted(ctx: &SagaContext, id: InstanceId) -> bool {
+    match ctx
+        .nexus
+        .db_until_answered(ctx.cause(), DbRequest::InstanceFetch { id })
+        .await
+    {
+        DbResponse::Instance(iv) => iv.is_none_or(|iv| iv.instance.time_deleted.is_some()),
+        other => panic!("db answered InstanceFetch with {other:?}"),
+    }
 }
 
 fn siu_lock_instance_undo<'a>(
@@ -123,8 +165,9 @@ fn siu_fetch_state_and_start_real_saga<'a>(
             .await
             .map_err(|_| ActionError::new(503, "database unavailable"))?;
         ctx.nexus.point("update.after_snapshot").await;
-        let updates = iv
-            .and_then(|iv| UpdatesRequired::for_instance(ctx.nexus.cfg.variant, &iv, clock::now()));
+        let updates = iv.and_then(|iv| {
+            UpdatesRequired::for_instance(ctx.nexus.cfg.intent_variant(), &iv, clock::now())
+        });
         match updates {
             None => unlock(ctx, p.instance_id, p.lock).await,
             Some(updates) => {
@@ -190,20 +233,31 @@ const NODES: &[Node<Params>] = &[
     },
 ];
 
-/// Inherits the lock from the parent by CAS; retried forever on db errors
+/// Inherits the lock from the parent by CAS; retried for ever on db errors
 /// (#10801).
 fn siu_become_updater<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        ctx.nexus.point("update.before_inherit_lock").await;
         let req = DbRequest::InstanceUpdaterInheritLock {
             id: p.instance_id,
             parent: p.parent_lock,
             child: p.lock,
         };
-        match ctx.nexus.db_until_answered(ctx.cause(), req).await {
-            crate::db::protocol::DbResponse::Write(true) => Ok(()),
+        let answer = if ctx.nexus.cfg.has_fix(Fix::BecomeUpdaterRetries) {
+            ctx.nexus.db_until_answered(ctx.cause(), req).await
+        } else {
+            // Before #10801: one attempt; a db error fails the node without
+            // its undo, even if an earlier execution inherited the lock.
+            ctx.nexus
+                .db(ctx.cause(), req)
+                .await
+                .map_err(|_| ActionError::new(503, "database unavailable"))?
+        };
+        match answer {
+            DbResponse::Write(true) => Ok(()),
             _ => Err(ActionError::conflict("could not inherit the updater lock")),
         }
     })
@@ -233,7 +287,10 @@ fn siu_commit_instance_updates<'a>(
             id: p.instance_id,
             lock: p.lock,
             new: p.updates.new_runtime.clone(),
-            new_intent: p.updates.new_intent,
+            new_intent: p
+                .updates
+                .new_intent
+                .filter(|_| !mutation::on(Mutation::UpdateCommitKeepsIntent)),
         };
         match ctx.nexus.db_write(ctx.cause(), req).await {
             Ok(true) => Ok(()),
@@ -268,6 +325,9 @@ fn siu_destroyed_release_sled_resources<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::UpdateSkipRelease) {
+            return Ok(());
+        }
         let req = DbRequest::SledReservationDelete {
             vmm: p.updates.destroy_vmm,
         };
@@ -282,6 +342,9 @@ fn siu_destroyed_mark_vmm_deleted<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
+        if mutation::on(Mutation::UpdateSkipMarkDeleted) {
+            return Ok(());
+        }
         let req = DbRequest::VmmMarkDeleted {
             id: p.updates.destroy_vmm,
         };
@@ -301,12 +364,12 @@ fn siu_chain_successor_saga<'a>(
             return Ok(());
         };
         let nexus = &ctx.nexus;
-        if UpdatesRequired::for_instance(nexus.cfg.variant, &iv, clock::now()).is_some() {
+        if UpdatesRequired::for_instance(nexus.cfg.intent_variant(), &iv, clock::now()).is_some() {
             let nexus = nexus.clone();
             let id = p.instance_id;
             tokio::task::spawn_local(async move { update_instance(&nexus, id).await });
         } else if auto_restart_status(
-            nexus.cfg.variant,
+            nexus.cfg.intent_variant(),
             &iv.instance,
             iv.vmm.as_ref(),
             clock::now(),
