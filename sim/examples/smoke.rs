@@ -1,76 +1,46 @@
-use intent_sim::plan::*;
+//! A smoke run: a small story written as a scenario file, loaded into its
+//! plan and run in one variant (`cargo run --example smoke -- legacy`).
+
 use intent_sim::runner;
-use model::event::ApiOp;
-use model::states::ExternalState;
+use intent_sim::scenario::load_str;
 use model::variant::Variant;
-use std::time::Duration;
+use std::path::Path;
+
+const STORY: &str = r#"
+description = "The sled agent forgets web's VMM; a stop finds it gone."
+[topology]
+sleds = 2
+[[instance]]
+name = "web"
+[[step]]
+request = "create"
+instance = "web"
+start = true
+expect = 201
+[[step]]
+wait = { instance = "web", state = "Running" }
+within = 60
+[[step]]
+fault = "forget_vmm"
+instance = "web"
+[[step]]
+request = "stop"
+instance = "web"
+expect = 503
+[[step]]
+wait = { instance = "web", state = "Failed" }
+within = 60
+[[step]]
+sleep = 120
+[variants.legacy]
+[variants.omicron]
+[variants.fixed]
+"#;
 
 fn main() {
-    let plan = Plan {
-        name: "smoke".into(),
-        nexus_count: 1,
-        sled_count: 2,
-        sled_capacity: 4,
-        timings: Default::default(),
-        instances: [("web".to_string(), None)].into_iter().collect(),
-        steps: vec![
-            PlanStep {
-                at: None,
-                action: Action::Request {
-                    op: ApiOp::Create {
-                        start: true,
-                        auto_restart_policy: None,
-                    },
-                    instance: "web".into(),
-                    expect: vec![Expected::Status(201)],
-                    wait: true,
-                },
-            },
-            PlanStep {
-                at: None,
-                action: Action::Wait {
-                    cond: Condition::State {
-                        instance: "web".into(),
-                        state: ExternalState::Running,
-                    },
-                    within: Duration::from_secs(60),
-                },
-            },
-            PlanStep {
-                at: None,
-                action: Action::Fault(FaultAction::ForgetVmm("web".into())),
-            },
-            PlanStep {
-                at: None,
-                action: Action::Request {
-                    op: ApiOp::Stop,
-                    instance: "web".into(),
-                    expect: vec![Expected::Status(503)],
-                    wait: true,
-                },
-            },
-            PlanStep {
-                at: None,
-                action: Action::Wait {
-                    cond: Condition::State {
-                        instance: "web".into(),
-                        state: ExternalState::Failed,
-                    },
-                    within: Duration::from_secs(60),
-                },
-            },
-            PlanStep {
-                at: None,
-                action: Action::Sleep(Duration::from_secs(120)),
-            },
-        ],
-        expected_violations: Default::default(),
-        must_reach: vec![],
-        is_swarm: false,
-        without_fixes: Default::default(),
-    };
+    let s = load_str("smoke", Path::new("smoke.toml"), STORY).unwrap_or_else(|e| panic!("{e}"));
     let variant = Variant::parse(&std::env::args().nth(1).unwrap_or("omicron".into())).unwrap();
-    let r = runner::run(&plan, "smoke", None, variant, 1);
+    let r = runner::run(s.plan(), "smoke", None, variant, 1);
     for rec in &r.records {
         println!("{}", intent_sim::trace::render(rec, &r.names));
     }

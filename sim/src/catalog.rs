@@ -7,9 +7,10 @@
 //! parents of the binary (`target/release/intent-sim` of a clone).
 
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan};
+use crate::plan::Plan;
 use crate::runner;
 use crate::scenario::load::{self, Scenario};
+use crate::scenario::ScenarioError;
 use crate::swarm::{self, SwarmShape};
 use crate::verdict::RunReport;
 use model::fixes::FixSet;
@@ -53,9 +54,19 @@ pub fn scenarios_dir(dir: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
-/// Every scenario in the folder (see [`scenarios_dir`]), sorted by name.
-pub fn all_in(dir: Option<&Path>) -> Result<Vec<Scenario>> {
+/// Every scenario file in the folder (see [`scenarios_dir`]), sorted by
+/// name, each loaded or broken: one broken file does not stop the others.
+pub fn files_in(dir: Option<&Path>) -> Result<Vec<std::result::Result<Scenario, ScenarioError>>> {
     Ok(load::discover(&scenarios_dir(dir)?)?)
+}
+
+/// Every scenario in the folder that loads, sorted by name (a broken file
+/// is reported by `list` and `sweep --all`, and when it is named).
+pub fn all_in(dir: Option<&Path>) -> Result<Vec<Scenario>> {
+    Ok(files_in(dir)?
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .collect())
 }
 
 /// Every scenario in the default folder, sorted by name.
@@ -74,7 +85,15 @@ pub fn find_in(dir: Option<&Path>, arg: &str) -> Result<Scenario> {
     if is_path(arg) {
         return Ok(load::load_file(Path::new(arg))?);
     }
-    let all = all_in(dir)?;
+    let files = files_in(dir)?;
+    let stem = |e: &ScenarioError| e.file.file_stem().is_some_and(|s| s == arg);
+    if let Some(Err(e)) = files.iter().find(|f| matches!(f, Err(e) if stem(e))) {
+        return Err(e.clone().into());
+    }
+    let all: Vec<Scenario> = files
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .collect();
     let known: Vec<String> = all.iter().map(|s| s.name.clone()).collect();
     all.into_iter()
         .find(|s| s.name == arg)
@@ -91,7 +110,7 @@ pub fn find(name: &str) -> Result<Scenario> {
 
 /// The cases of a scenario (`None` for a scenario without cases).
 pub fn cases(s: &Scenario) -> Vec<Option<String>> {
-    s.runs().into_iter().map(|r| r.case).collect()
+    s.runs().iter().map(|r| r.case.clone()).collect()
 }
 
 /// The cases `case` selects: that one (checked), or every case when none
@@ -127,14 +146,9 @@ pub fn command_arg(s: &Scenario) -> String {
 }
 
 /// The plan of one run, and the swarm's drawn shape when it is the swarm.
-pub fn plan(
-    s: &Scenario,
-    case: Option<&str>,
-    variant: Variant,
-    seed: u64,
-) -> Result<(Plan, Option<SwarmShape>)> {
+pub fn plan(s: &Scenario, case: Option<&str>, seed: u64) -> Result<(Plan, Option<SwarmShape>)> {
     if s.is_swarm() {
-        let (plan, shape) = swarm::plan(&s.spec, seed, variant);
+        let (plan, shape) = swarm::plan(s.plan(), seed);
         return Ok((plan, Some(shape)));
     }
     let runs = s.runs();
@@ -156,15 +170,7 @@ pub fn plan(
                 .expect("select_cases checked the case")
         }
     };
-    let name = match case {
-        Some(c) => format!("{}/{c}", s.name),
-        None => s.name.clone(),
-    };
-    let plan = plan::from_run(&name, &s.spec, run, variant).map_err(|message| Error::Plan {
-        scenario: name.clone(),
-        message,
-    })?;
-    Ok((plan, None))
+    Ok((run.plan.clone(), None))
 }
 
 /// Runs one case of a scenario in one variant from one seed. The report's
@@ -200,7 +206,7 @@ pub fn run_with(
     seed: u64,
     checking: runner::Checking,
 ) -> Result<(RunReport, Option<SwarmShape>)> {
-    let (mut plan, shape) = plan(s, case, variant, seed)?;
+    let (mut plan, shape) = plan(s, case, seed)?;
     plan.without_fixes = without.clone();
     let mut report = runner::run_with(&plan, &s.name, case, variant, seed, checking);
     report.scenario = command_arg(s);

@@ -97,6 +97,12 @@ pub enum Command {
     /// every unexpected run with its repro line.
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
+    /// A failing run made small: delta debugging of its plan while the same
+    /// checker fails the same way; writes a scenario file with a
+    /// description, violates and must_reach (example: `cargo sim shrink
+    /// swarm --seed 20 --variant legacy -o scenarios/found/x.toml`).
+    #[command(after_help = EXIT_CODES)]
+    Shrink(ShrinkArgs),
     /// The sweep summary of JSON lines written by `sweep --json` (from
     /// several shards, machines or days).
     #[command(after_help = MERGE_EXAMPLES)]
@@ -142,10 +148,37 @@ pub struct RunArgs {
     /// How to print the run: text, mermaid or json.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also write the run's plan (a swarm's drawn one too) as a scenario
+    /// file that runs the same trace.
+    #[arg(long, value_name = "FILE")]
+    pub emit_scenario: Option<std::path::PathBuf>,
     /// Turn omicron's fix ID off in the model (repeatable; `cargo sim
     /// fixes` lists them).
     #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
     pub without_fix: Vec<Fix>,
+}
+
+/// `cargo sim shrink`.
+#[derive(Args, Debug)]
+pub struct ShrinkArgs {
+    /// A scenario name (`cargo sim list`) or a path to a scenario `.toml`.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: String,
+    /// The seed of the failing run: a u64, decimal or hex.
+    #[arg(long, value_parser = parse_seed, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// The variant the run fails in: legacy, omicron or fixed.
+    #[arg(long, value_parser = parse_variant, default_value = "fixed")]
+    pub variant: Variant,
+    /// The case of the scenario that fails.
+    #[arg(long, value_name = "CASE")]
+    pub case: Option<String>,
+    /// Where to write the small scenario.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: std::path::PathBuf,
+    /// At most this many runs.
+    #[arg(long, default_value = "500", value_parser = parse_jobs)]
+    pub max_runs: usize,
 }
 
 /// `cargo sim sweep`.

@@ -168,6 +168,9 @@ impl Coverage {
         for record in &r.records {
             match &record.kind {
                 RecordKind::Fault(f) => c.hit(Kind::Fault, fault_kind(f).to_string()),
+                RecordKind::Upgrade { .. } => c.hit(Kind::Fault, "upgrade".to_string()),
+                RecordKind::Unpause { .. } => c.hit(Kind::Fault, "unpause".to_string()),
+                RecordKind::Heal => c.hit(Kind::Fault, "heal".to_string()),
                 RecordKind::Model(e) => match e {
                     Event::InstanceWrite {
                         outcome,
@@ -378,10 +381,10 @@ fn starting(running: &Running, instance: InstanceId) -> bool {
 
 fn fault_kind(f: &Fault) -> &'static str {
     match f {
-        Fault::Crash(_) => "crash",
-        Fault::PowerLoss(_) => "power loss",
-        Fault::Restart(_) => "restart",
-        Fault::SledLost(_) => "sled lost",
+        Fault::Crash { .. } => "crash",
+        Fault::PowerLoss { .. } => "power loss",
+        Fault::Restart { .. } => "restart",
+        Fault::LoseSled { .. } => "sled lost",
         Fault::Partition { oneway: false, .. } => "partition",
         Fault::Partition { oneway: true, .. } => "partition one-way",
         Fault::Repair { .. } => "repair",
@@ -389,15 +392,11 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::Release { .. } => "release",
         Fault::GuestShutdown { .. } => "guest shutdown",
         Fault::ForgetVmm { .. } => "forget vmm",
-        Fault::Upgrade { .. } => "upgrade",
-        Fault::SledFault {
-            status: Some(_), ..
-        } => "sled error",
-        Fault::SledFault { status: None, .. } => "sled hang",
+        Fault::Upgrade {} => "upgrade",
+        Fault::SledError { .. } => "sled error",
+        Fault::SledHang { .. } => "sled hang",
         Fault::VmmFailsBooting { .. } => "vmm fails booting",
-        Fault::SledAgentRestartKeepsVmms(_) => "sled agent restart keeps vmms",
-        Fault::Unpause { .. } => "unpause",
-        Fault::Heal => "heal",
+        Fault::SledAgentRestartKeepsVmms { .. } => "sled agent restart keeps vmms",
     }
 }
 

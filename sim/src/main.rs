@@ -3,7 +3,9 @@
 //! see `cargo sim --help`.
 
 use intent_sim::catalog;
-use intent_sim::cli::{self, Cli, Command, Format, MergeArgs, Parsed, RunArgs, SweepArgs};
+use intent_sim::cli::{
+    self, Cli, Command, Format, MergeArgs, Parsed, RunArgs, ShrinkArgs, SweepArgs,
+};
 use intent_sim::coverage::Coverage;
 use intent_sim::error::{Error, Result};
 use intent_sim::picture;
@@ -13,7 +15,7 @@ use intent_sim::results;
 use intent_sim::summary::Summary;
 use intent_sim::sweep::{self, Group, Work};
 use intent_sim::verdict::Verdict;
-use model::fixes::{Fix, FixSet};
+use model::fixes::Fix;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +53,16 @@ fn execute(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None => unreachable!("parse shows the help when no command is given"),
         Some(Command::List) => {
-            for s in catalog::all_in(dir)? {
-                let first = first_sentence(&s.spec.description);
+            for file in catalog::files_in(dir)? {
+                let s = match file {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let name = e.file.file_stem().unwrap_or_default().to_string_lossy();
+                        println!("{name:<40} BROKEN: {e}");
+                        continue;
+                    }
+                };
+                let first = first_sentence(&s.plan().description);
                 let cases = catalog::cases(&s).into_iter().flatten().count();
                 let cases = if cases > 0 {
                     format!(" [{cases} cases]")
@@ -65,6 +75,7 @@ fn execute(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Run(args)) => run(dir, args),
         Some(Command::Sweep(args)) => run_sweep(dir, args),
+        Some(Command::Shrink(args)) => shrink(dir, args),
         Some(Command::Merge(args)) => merge(args),
         Some(Command::Fixes) => {
             for fix in Fix::ALL {
@@ -84,6 +95,31 @@ fn first_sentence(text: &str) -> String {
     }
 }
 
+fn shrink(dir: Option<&std::path::Path>, args: ShrinkArgs) -> Result<ExitCode> {
+    let s = catalog::find_in(dir, &args.scenario)?;
+    let (plan, _) = catalog::plan(&s, args.case.as_deref(), args.seed)?;
+    let shrunk =
+        intent_sim::shrink::shrink(&plan, args.variant, args.seed, args.max_runs, &mut |line| {
+            eprintln!("shrink: {line}")
+        })
+        .map_err(Error::usage)?;
+    let kept = intent_sim::shrink::as_scenario(&shrunk, &args.scenario, args.variant, args.seed);
+    let text = intent_sim::scenario::emit::to_toml(&kept).map_err(Error::usage)?;
+    std::fs::write(&args.out, text).map_err(|source| Error::Io {
+        path: args.out.clone(),
+        source,
+    })?;
+    println!(
+        "{}: {} steps failing {} in {} from seed {}",
+        args.out.display(),
+        kept.steps.len(),
+        shrunk.target.signature,
+        args.variant,
+        args.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
     let name = args
         .scenario
@@ -96,9 +132,18 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         // RUST_LOG's subscriber lives for the run only (`run`, not
         // `sweep`: one seed's detail is readable, thousands' is not).
         let log = logging::from_env().map_err(Error::Log)?;
-        let without: FixSet = args.without_fix.iter().copied().collect();
-        let (r, shape) =
-            catalog::run_without(&s, case.as_deref(), args.variant, &without, args.seed)?;
+        let (mut plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
+        plan.without_fixes = args.without_fix.iter().copied().collect();
+        if let Some(path) = &args.emit_scenario {
+            let text = intent_sim::scenario::emit::to_toml(&plan).map_err(Error::usage)?;
+            std::fs::write(path, text).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let mut r =
+            intent_sim::runner::run(&plan, &s.name, case.as_deref(), args.variant, args.seed);
+        r.scenario = catalog::command_arg(&s);
         drop(log);
         let bad = r.verdict() != Verdict::Held;
         failed |= bad;
@@ -170,8 +215,18 @@ impl Progress {
 fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode> {
     // A bad RUST_LOG is bad input here too, though a sweep logs nothing.
     drop(logging::from_env().map_err(Error::Log)?);
+    // One broken file does not stop the others: it is reported after the
+    // summary, and the sweep is not as expected.
+    let mut broken = Vec::new();
     let scenarios = if args.all {
-        catalog::all_in(dir)?
+        let mut ok = Vec::new();
+        for file in catalog::files_in(dir)? {
+            match file {
+                Ok(s) => ok.push(s),
+                Err(e) => broken.push(e.to_string()),
+            }
+        }
+        ok
     } else {
         args.names
             .iter()
@@ -264,6 +319,9 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
         eprintln!("saved {} unexpected runs to {}", saved.len(), p.display());
     }
     print!("{}", summary.render(args.failures, BUILD));
+    for e in &broken {
+        println!("BROKEN {e}");
+    }
     if args.coverage {
         let reached = reached.into_inner().expect("no panics hold it");
         print!("\n{}", reached.table());
@@ -274,7 +332,9 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
             summary.runs()
         );
     }
-    Ok(code(summary.unexpected() > 0 || differences > 0))
+    Ok(code(
+        summary.unexpected() > 0 || differences > 0 || !broken.is_empty(),
+    ))
 }
 
 fn merge(args: MergeArgs) -> Result<ExitCode> {

@@ -1,77 +1,424 @@
 //! The plan of one run: topology, timings, instances, the timeline of
-//! steps, and what the run is expected to show. A scenario file compiles
-//! to a plan per variant; the swarm draws one from the seed (the same in
-//! every variant).
+//! steps, and what each variant is expected to show. It is what a scenario
+//! file deserializes into (one plan per case), what the swarm draws from a
+//! seed, and what `--emit-scenario` and `shrink` write back as a file: the
+//! step enum and its leaf types carry the file's field names.
 
+use crate::fault::{host_name, Fault};
 use crate::record::PointArm;
-use crate::scenario::load::ScenarioRun;
-use crate::scenario::spec::{self, ScenarioSpec};
 use model::config::Timings;
-use model::event::{ApiOp, SledCall};
+use model::event::ApiOp;
 use model::fixes::FixSet;
-use model::ids::{HostId, Millis, SledId};
-use model::probe::SledFault;
+use model::ids::{HostId, Millis};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
-use std::collections::{BTreeMap, BTreeSet};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
-use std::time::Duration;
 
-#[derive(Clone, Debug, PartialEq)]
+pub use crate::scenario::times::{secs, secs_opt};
+
+/// One run's plan. A scenario file's `[topology]`, `[timings]`,
+/// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
-    /// `scenario` or `scenario/case`.
+    /// `scenario` or `scenario/case` (not in the file: its name).
+    #[serde(skip)]
     pub name: String,
-    pub nexus_count: u8,
-    pub sled_count: u8,
-    pub sled_capacity: u8,
-    pub timings: Timings,
-    /// Instance name to its auto-restart policy (None: the default).
-    pub instances: BTreeMap<String, Option<AutoRestartPolicy>>,
+    /// What story this plan tells, and which omicron behaviour it pins.
+    pub description: String,
+    /// The seed a kept story was found (shrunk) with: its tests run from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub timings: TimingOverrides,
+    /// The instances the story uses, with their create parameters.
+    #[serde(default, rename = "instance")]
+    pub instances: Vec<InstanceDecl>,
+    /// The timeline, run in order.
+    #[serde(default, rename = "step")]
     pub steps: Vec<PlanStep>,
-    /// The checkers expected to fire (a scenario: exactly these; the
-    /// swarm: at most these).
-    pub expected_violations: BTreeSet<String>,
-    /// Conditions the story must reach.
-    pub must_reach: Vec<Condition>,
-    /// Swarm plans allow a subset of `expected_violations`.
-    pub is_swarm: bool,
-    /// The upstream fixes the model runs without (`--without-fix`).
+    /// Per variant: the checkers expected to fire and what must be reached.
+    pub variants: VariantExpectations,
+    /// Present only in the `swarm` scenario: the plan is drawn from the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmSettings>,
+    /// The upstream fixes the model runs without (`--without-fix`; not in
+    /// the file).
+    #[serde(skip)]
     pub without_fixes: FixSet,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+impl Plan {
+    /// Model timings with this plan's overrides.
+    pub fn model_timings(&self) -> Timings {
+        self.timings.apply()
+    }
+
+    /// An instance's auto-restart policy (None: NULL, the default).
+    pub fn policy(&self, instance: &str) -> Option<AutoRestartPolicy> {
+        let decl = self.instances.iter().find(|i| i.name == instance)?;
+        decl.auto_restart_policy.map(PolicySpec::policy)
+    }
+
+    /// The checkers expected to fire in `variant` (the swarm: at most these).
+    pub fn expected_violations(&self, variant: Variant) -> BTreeSet<String> {
+        self.variants
+            .get(variant)
+            .violates
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Whether this is the swarm (expected violations are a ceiling).
+    pub fn is_swarm(&self) -> bool {
+        self.swarm.is_some()
+    }
+
+    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
+    /// then every Nexus boots `legacy` until the upgrade step.
+    pub fn upgrades(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Fault(Fault::Upgrade {})))
+    }
+}
+
+/// `[topology]`: host counts.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Nexus hosts, 1 to 3.
+    #[serde(default = "one")]
+    pub nexus: u8,
+    /// Sleds, 1 to 4.
+    #[serde(default = "one")]
+    pub sleds: u8,
+    /// VMMs one sled can hold (default 4).
+    #[serde(default = "four")]
+    pub sled_capacity: u8,
+}
+
+fn one() -> u8 {
+    1
+}
+
+fn four() -> u8 {
+    4
+}
+
+impl Default for Topology {
+    fn default() -> Topology {
+        Topology {
+            nexus: 1,
+            sleds: 1,
+            sled_capacity: 4,
+        }
+    }
+}
+
+/// `[timings]`: overrides of omicron's default timings, in virtual seconds
+/// (at most a virtual day each).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingOverrides {
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub watcher_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub reincarnation_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub updater_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub reaper_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub saga_recovery_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub intent_reconciler_period: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub vmm_boot: Option<Millis>,
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    pub vmm_stop: Option<Millis>,
+}
+
+impl TimingOverrides {
+    /// The periods, by field name (each must be at least one second).
+    pub fn periods(&self) -> [(&'static str, Option<Millis>); 6] {
+        [
+            ("watcher_period", self.watcher_period),
+            ("reincarnation_period", self.reincarnation_period),
+            ("updater_period", self.updater_period),
+            ("reaper_period", self.reaper_period),
+            ("saga_recovery_period", self.saga_recovery_period),
+            ("intent_reconciler_period", self.intent_reconciler_period),
+        ]
+    }
+
+    /// omicron's default timings with these overrides.
+    pub fn apply(&self) -> Timings {
+        let mut t = Timings::default();
+        let set = |d: &mut std::time::Duration, v: Option<Millis>| {
+            if let Some(v) = v {
+                *d = v.as_duration();
+            }
+        };
+        set(&mut t.watcher_period, self.watcher_period);
+        set(&mut t.reincarnation_period, self.reincarnation_period);
+        set(&mut t.updater_period, self.updater_period);
+        set(&mut t.reaper_period, self.reaper_period);
+        set(&mut t.saga_recovery_period, self.saga_recovery_period);
+        set(
+            &mut t.intent_reconciler_period,
+            self.intent_reconciler_period,
+        );
+        set(&mut t.vmm_boot_time, self.vmm_boot);
+        set(&mut t.vmm_stop_time, self.vmm_stop);
+        if let Some(c) = self.cooldown {
+            t.default_cooldown = c;
+        }
+        t
+    }
+}
+
+/// `[[instance]]`: an instance the story uses.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceDecl {
+    /// An omicron name.
+    pub name: String,
+    /// `never` or `best_effort`; absent means NULL (the default policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_restart_policy: Option<PolicySpec>,
+}
+
+/// omicron's `InstanceAutoRestartPolicy`, as the API spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicySpec {
+    Never,
+    BestEffort,
+}
+
+impl PolicySpec {
+    /// The model's policy.
+    pub fn policy(self) -> AutoRestartPolicy {
+        match self {
+            PolicySpec::Never => AutoRestartPolicy::Never,
+            PolicySpec::BestEffort => AutoRestartPolicy::BestEffort,
+        }
+    }
+
+    /// The spelling of a model policy.
+    pub fn of(p: AutoRestartPolicy) -> PolicySpec {
+        match p {
+            AutoRestartPolicy::Never => PolicySpec::Never,
+            AutoRestartPolicy::BestEffort => PolicySpec::BestEffort,
+        }
+    }
+}
+
+/// One `[[step]]`: when, and what. In the file the action's key (`request`,
+/// `fault`, `arm`, `unpause`, `wait`, `sleep`, `inject`) sits beside `at`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanStep {
-    /// Not before this virtual time.
+    /// Not before this virtual time (seconds in the file, milliseconds
+    /// here); otherwise at once after the previous step.
+    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
     pub at: Option<Millis>,
     pub action: Action,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// What a step does; the variant's name is the key that sets it in a file.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
-    Request {
-        op: ApiOp,
-        instance: String,
-        /// Any of these is fine; empty: anything.
-        expect: Vec<Expected>,
-        wait: bool,
-    },
-    Fault(FaultAction),
-    Arm {
-        host: HostId,
-        point: String,
-        arm: PointArm,
-    },
-    Unpause {
-        host: HostId,
-        point: String,
-    },
-    Wait {
-        cond: Condition,
-        within: Duration,
-    },
-    Sleep(Duration),
+    Request(Request),
+    Fault(Fault),
+    Arm(Arm),
+    Unpause(Unpause),
+    Wait(Wait),
+    Sleep(Sleep),
+    Inject(Inject),
 }
 
+impl Action {
+    /// Every action key, in the README's order.
+    pub const KEYS: [&'static str; 7] = [
+        "request", "fault", "arm", "unpause", "wait", "sleep", "inject",
+    ];
+}
+
+/// An API request.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// create, start, stop, reboot, delete or get.
+    pub request: RequestKind,
+    pub instance: String,
+    /// For `create` (required there): start it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<bool>,
+    /// The response the request must get.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expect>,
+    /// Send and go on without waiting for the response.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_wait: bool,
+}
+
+/// The API operations a story sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Create,
+    Start,
+    Stop,
+    Reboot,
+    Delete,
+    Get,
+}
+
+impl RequestKind {
+    /// The kind of a model operation.
+    pub fn of(op: ApiOp) -> RequestKind {
+        match op {
+            ApiOp::Create { .. } => RequestKind::Create,
+            ApiOp::Start => RequestKind::Start,
+            ApiOp::Stop => RequestKind::Stop,
+            ApiOp::Reboot => RequestKind::Reboot,
+            ApiOp::Delete => RequestKind::Delete,
+            ApiOp::Get => RequestKind::Get,
+        }
+    }
+}
+
+impl Request {
+    /// The model's operation (a create takes the instance's policy).
+    pub fn op(&self, policy: Option<AutoRestartPolicy>) -> ApiOp {
+        match self.request {
+            RequestKind::Create => ApiOp::Create {
+                start: self.start.unwrap_or(true),
+                auto_restart_policy: policy,
+            },
+            RequestKind::Start => ApiOp::Start,
+            RequestKind::Stop => ApiOp::Stop,
+            RequestKind::Reboot => ApiOp::Reboot,
+            RequestKind::Delete => ApiOp::Delete,
+            RequestKind::Get => ApiOp::Get,
+        }
+    }
+
+    /// The responses accepted in `variant` (empty: any).
+    pub fn accepted(&self, variant: Variant) -> Vec<Expected> {
+        self.expect
+            .as_ref()
+            .map(|e| e.for_variant(variant).to_vec())
+            .unwrap_or_default()
+    }
+}
+
+/// Arms a named point on a Nexus: crash, pause or hang there.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Arm {
+    pub arm: ArmKind,
+    #[serde(with = "host_name")]
+    pub host: HostId,
+    pub point: String,
+    /// For `arm = "hang"`: heal does not release the hang either.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub through_heal: bool,
+}
+
+/// What an armed point does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmKind {
+    Crash,
+    Pause,
+    /// The host waits at the point for ever, as a saga node or an RPC that
+    /// never answers (#8206, #4259); heal releases it unless
+    /// `through_heal`.
+    Hang,
+}
+
+impl Arm {
+    /// The recorder's arm.
+    pub fn point_arm(&self) -> PointArm {
+        match self.arm {
+            ArmKind::Crash => PointArm::Crash,
+            ArmKind::Pause => PointArm::Pause,
+            ArmKind::Hang => PointArm::Hang {
+                through_heal: self.through_heal,
+            },
+        }
+    }
+}
+
+/// Releases a host paused at a point.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unpause {
+    /// Always `true` in a file.
+    pub unpause: bool,
+    #[serde(with = "host_name")]
+    pub host: HostId,
+    pub point: String,
+}
+
+/// Waits until a condition holds, within a time.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    pub wait: Condition,
+    /// Virtual seconds in the file.
+    #[serde(with = "secs")]
+    pub within: Millis,
+}
+
+/// Lets virtual time pass.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sleep {
+    /// Virtual seconds in the file.
+    #[serde(with = "secs")]
+    pub sleep: Millis,
+}
+
+/// Makes saga node `<saga>.<NODE>` fail instead of running its action, the
+/// next time `host` reaches it (steno's `saga_inject_error`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inject {
+    pub inject: InjectNode,
+    #[serde(with = "host_name")]
+    pub host: HostId,
+}
+
+/// A saga node.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InjectNode {
+    /// `create`, `start`, `update`, ...
+    pub saga: String,
+    /// The node's omicron name (`ENSURE_REGISTERED`).
+    pub node: String,
+}
+
+impl InjectNode {
+    /// The node's name as the model reaches it: `<saga>.<NODE>`.
+    pub fn point(&self) -> String {
+        format!("{}.{}", self.saga, self.node)
+    }
+}
+
+/// A response a request may get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expected {
     Status(u16),
@@ -87,105 +434,177 @@ impl fmt::Display for Expected {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultAction {
-    Crash(HostId),
-    /// A power loss: the host is cut off from every other host, then
-    /// crashed, so what it had in flight is lost in silence instead of
-    /// closing cleanly (turmoil-notes section 1.4). A restart reconnects it.
-    PowerLoss(HostId),
-    Restart(HostId),
-    LoseSled(SledId),
-    Partition {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Repair {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Hold {
-        a: HostId,
-        b: HostId,
-    },
-    Release {
-        a: HostId,
-        b: HostId,
-    },
-    GuestShutdown(String),
-    ForgetVmm(String),
-    /// The sled agent fails `call` (an error status, or no answer) for
-    /// `count` calls or `for_time`, or until heal.
-    SledFault {
-        sled: SledId,
-        call: SledCall,
-        fault: SledFault,
-        count: Option<u32>,
-        for_time: Option<Duration>,
-    },
-    /// The instance's booting VMM fails; the sled publishes Failed.
-    VmmFailsBooting(String),
-    /// The sled agent restarts with an empty table while its Propolis
-    /// zones keep running (no start-up cleanup).
-    SledAgentRestartKeepsVmms(SledId),
-    /// PR #8053's offline upgrade: every Nexus down, the schema 140.0.0
-    /// back-fill, every Nexus back in the run's variant (until then every
-    /// Nexus runs `legacy`).
-    Upgrade,
+/// `expect`: a response, a list (any of them), or a table by variant of
+/// those (a variant not in the table has no expectation).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(
+    untagged,
+    expecting = "a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
+)]
+pub enum Expect {
+    One(Expected),
+    Any(Vec<Expected>),
+    ByVariant(ExpectByVariant),
 }
 
-impl Plan {
-    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
-    /// then every Nexus boots `legacy` until the upgrade step.
-    pub fn upgrades(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Fault(FaultAction::Upgrade)))
+/// `expect = { legacy = ..., omicron = ..., fixed = ... }`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectByVariant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omicron: Option<OneOrMany>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<OneOrMany>,
+}
+
+/// A response or a list of them.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(
+    untagged,
+    expecting = "a status code 100..=599, \"none\", or a list of those"
+)]
+pub enum OneOrMany {
+    One(Expected),
+    Any(Vec<Expected>),
+}
+
+impl OneOrMany {
+    fn as_slice(&self) -> &[Expected] {
+        match self {
+            OneOrMany::One(e) => std::slice::from_ref(e),
+            OneOrMany::Any(l) => l,
+        }
     }
 }
 
-impl fmt::Display for FaultAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let arrow = |oneway: bool| if oneway { "->" } else { "<->" };
+impl Expect {
+    /// The responses accepted in `variant` (empty: any).
+    pub fn for_variant(&self, variant: Variant) -> &[Expected] {
         match self {
-            FaultAction::Crash(h) => write!(f, "crash {h}"),
-            FaultAction::PowerLoss(h) => write!(f, "power loss on {h}"),
-            FaultAction::Restart(h) => write!(f, "restart {h}"),
-            FaultAction::LoseSled(s) => write!(f, "lose {s}"),
-            FaultAction::Partition { a, b, oneway } => {
-                write!(f, "partition {a} {} {b}", arrow(*oneway))
+            Expect::One(e) => std::slice::from_ref(e),
+            Expect::Any(l) => l,
+            Expect::ByVariant(t) => match variant {
+                Variant::Legacy => t.legacy.as_ref(),
+                Variant::Omicron => t.omicron.as_ref(),
+                Variant::Fixed => t.fixed.as_ref(),
             }
-            FaultAction::Repair { a, b, oneway } => write!(f, "repair {a} {} {b}", arrow(*oneway)),
-            FaultAction::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
-            FaultAction::Release { a, b } => write!(f, "release {a} <-> {b}"),
-            FaultAction::GuestShutdown(i) => write!(f, "guest of {i:?} powers off"),
-            FaultAction::ForgetVmm(i) => write!(f, "sled agent forgets {i:?}'s VMM"),
-            FaultAction::SledFault {
-                sled,
-                call,
-                fault,
-                count,
-                for_time,
-            } => {
-                match fault {
-                    SledFault::Status(s) => write!(f, "{sled} answers {call} with {s}")?,
-                    SledFault::Hang => write!(f, "{sled} never answers {call}")?,
-                }
-                if let Some(n) = count {
-                    write!(f, " ({n} calls)")?;
-                }
-                if let Some(t) = for_time {
-                    write!(f, " (for {}s)", t.as_secs())?;
-                }
-                Ok(())
-            }
-            FaultAction::VmmFailsBooting(i) => write!(f, "{i:?}'s VMM fails while booting"),
-            FaultAction::SledAgentRestartKeepsVmms(s) => {
-                write!(f, "{s} agent restarts; its VMMs keep running")
-            }
-            FaultAction::Upgrade => write!(f, "upgrade to schema 140.0.0 (PR #8053)"),
+            .map_or(&[], OneOrMany::as_slice),
+        }
+    }
+
+    /// Every list in it, to check none is empty.
+    pub fn lists(&self) -> Vec<&[Expected]> {
+        match self {
+            Expect::One(e) => vec![std::slice::from_ref(e)],
+            Expect::Any(l) => vec![l],
+            Expect::ByVariant(t) => [&t.legacy, &t.omicron, &t.fixed]
+                .into_iter()
+                .flatten()
+                .map(OneOrMany::as_slice)
+                .collect(),
+        }
+    }
+}
+
+const EXPECTED: &str = "a status code 100..=599 or \"none\"";
+
+impl<'de> Deserialize<'de> for Expected {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Word(String),
+        }
+        match Raw::deserialize(d).map_err(|_| D::Error::custom(format!("expected {EXPECTED}")))? {
+            Raw::Int(v) => match u16::try_from(v) {
+                Ok(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
+                _ => Err(D::Error::invalid_value(Unexpected::Signed(v), &EXPECTED)),
+            },
+            Raw::Word(w) if w == "none" => Ok(Expected::NoResponse),
+            Raw::Word(w) => Err(D::Error::custom(format!("expected {EXPECTED}, got {w:?}"))),
+        }
+    }
+}
+
+impl Serialize for Expected {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expected::Status(v) => s.serialize_u16(*v),
+            Expected::NoResponse => s.serialize_str("none"),
+        }
+    }
+}
+
+/// Something a story reaches. In a file, one of `state`, `vmm_state`,
+/// `point` or `trace` names the kind.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The instance's external state.
+    State(StateCond),
+    /// The state of the instance's newest VMM record.
+    VmmState(VmmStateCond),
+    /// A named point reached after this step (on `host`, if given).
+    Point(PointCond),
+    /// A trace line containing this text.
+    Trace(TraceCond),
+}
+
+impl Condition {
+    /// The condition keys, in the README's order.
+    pub const KEYS: [&'static str; 4] = ["state", "vmm_state", "point", "trace"];
+}
+
+/// `{ instance = "web", state = "Running" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateCond {
+    pub instance: String,
+    pub state: ExternalState,
+}
+
+/// `{ instance = "web", vmm_state = "SagaUnwound" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmmStateCond {
+    pub instance: String,
+    pub vmm_state: VmmState,
+}
+
+/// `{ point = "update.after_snapshot", host = "nexus-0" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointCond {
+    pub point: String,
+    #[serde(
+        default,
+        with = "host_name::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub host: Option<HostId>,
+}
+
+/// `{ trace = "text" }` (instance ids are written as their names).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceCond {
+    pub trace: String,
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::State(c) => write!(f, "{:?} is {}", c.instance, c.state),
+            Condition::VmmState(c) => write!(f, "{:?}'s VMM is {}", c.instance, c.vmm_state),
+            Condition::Point(PointCond { point, host }) => match host {
+                Some(h) => write!(f, "{h} reaches {point}"),
+                None => write!(f, "a host reaches {point}"),
+            },
+            Condition::Trace(t) => write!(f, "a trace line contains {:?}", t.trace),
         }
     }
 }
@@ -193,330 +612,83 @@ impl fmt::Display for FaultAction {
 impl fmt::Display for PlanStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(at) = self.at {
-            write!(f, "at {at}: ")?;
+            write!(f, "at {at:?}: ")?;
         }
         match &self.action {
-            Action::Request {
-                op, instance, wait, ..
-            } => write!(
+            Action::Request(r) => write!(
                 f,
-                "{op} {instance:?}{}",
-                if *wait { "" } else { " (no wait)" }
+                "{} {:?}{}",
+                r.op(None).name(),
+                r.instance,
+                if r.no_wait { " (no wait)" } else { "" }
             ),
             Action::Fault(x) => write!(f, "{x}"),
-            Action::Arm { host, point, arm } => write!(f, "arm {arm:?} at {point} on {host}"),
-            Action::Unpause { host, point } => write!(f, "unpause {host} at {point}"),
-            Action::Wait { cond, within } => {
-                write!(f, "wait until {cond}, within {}s", within.as_secs())
-            }
-            Action::Sleep(d) => write!(f, "sleep {}s", d.as_secs()),
+            Action::Arm(a) => write!(f, "arm {:?} at {} on {}", a.arm, a.point, a.host),
+            Action::Unpause(u) => write!(f, "unpause {} at {}", u.host, u.point),
+            Action::Wait(w) => write!(f, "wait until {}, within {}ms", w.wait, w.within.0),
+            Action::Sleep(s) => write!(f, "sleep {}ms", s.sleep.0),
+            Action::Inject(i) => write!(f, "inject an error at {} on {}", i.inject.point(), i.host),
         }
     }
 }
 
-/// Something a story reaches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Condition {
-    /// The instance's external state.
-    State {
-        instance: String,
-        state: ExternalState,
-    },
-    /// The state of the instance's newest VMM record.
-    VmmState { instance: String, state: VmmState },
-    /// A named point reached (on a host, if given).
-    Point { point: String, host: Option<HostId> },
-    /// A trace line containing this text.
-    Trace(String),
+/// `[variants]`: one expectation per variant.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantExpectations {
+    pub legacy: VariantExpectation,
+    pub omicron: VariantExpectation,
+    pub fixed: VariantExpectation,
 }
 
-impl fmt::Display for Condition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Condition::State { instance, state } => write!(f, "{instance:?} is {state}"),
-            Condition::VmmState { instance, state } => {
-                write!(f, "{instance:?}'s VMM is {state}")
-            }
-            Condition::Point { point, host } => match host {
-                Some(h) => write!(f, "{h} reaches {point}"),
-                None => write!(f, "a host reaches {point}"),
-            },
-            Condition::Trace(t) => write!(f, "a trace line contains {t:?}"),
+impl VariantExpectations {
+    /// The expectation of `variant`.
+    pub fn get(&self, variant: Variant) -> &VariantExpectation {
+        match variant {
+            Variant::Legacy => &self.legacy,
+            Variant::Omicron => &self.omicron,
+            Variant::Fixed => &self.fixed,
         }
     }
-}
 
-/// Parses a state by its variant name (`Running`), as serde names it.
-fn parse_variant<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    use serde::de::IntoDeserializer;
-    T::deserialize(s.into_deserializer())
-        .map_err(|_: serde::de::value::Error| ())
-        .ok()
-}
-
-/// An external instance state by name (`Running`).
-pub fn parse_external_state(s: &str) -> Option<ExternalState> {
-    parse_variant(s)
-}
-
-/// A VMM state by name (`SagaUnwound`).
-pub fn parse_vmm_state(s: &str) -> Option<VmmState> {
-    parse_variant(s)
-}
-
-fn host(s: &Option<String>, what: &str) -> Result<HostId, String> {
-    let s = s.as_deref().ok_or_else(|| format!("{what} needs a host"))?;
-    HostId::parse(s).ok_or_else(|| format!("unknown host {s:?}"))
-}
-
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-/// Builds the condition a spec names.
-pub fn condition(c: &spec::Condition) -> Result<Condition, String> {
-    if let Some(state) = &c.state {
-        let instance = c
-            .instance
-            .clone()
-            .ok_or("a state condition needs an instance")?;
-        let state =
-            parse_external_state(state).ok_or_else(|| format!("unknown state {state:?}"))?;
-        return Ok(Condition::State { instance, state });
-    }
-    if let Some(state) = &c.vmm_state {
-        let instance = c
-            .instance
-            .clone()
-            .ok_or("a vmm_state condition needs an instance")?;
-        let state = parse_vmm_state(state).ok_or_else(|| format!("unknown VMM state {state:?}"))?;
-        return Ok(Condition::VmmState { instance, state });
-    }
-    if let Some(point) = &c.point {
-        let host = match &c.host {
-            Some(h) => Some(HostId::parse(h).ok_or_else(|| format!("unknown host {h:?}"))?),
-            None => None,
-        };
-        return Ok(Condition::Point {
-            point: point.clone(),
-            host,
-        });
-    }
-    if let Some(t) = &c.trace {
-        return Ok(Condition::Trace(t.clone()));
-    }
-    Err("a condition needs state, vmm_state, point or trace".into())
-}
-
-fn expected(e: &spec::ExpectOne) -> Result<Expected, String> {
-    match e {
-        spec::ExpectOne::Status(s) => Ok(Expected::Status(*s)),
-        spec::ExpectOne::Word(w) if w == "none" => Ok(Expected::NoResponse),
-        spec::ExpectOne::Word(w) => Err(format!("unknown response {w:?}")),
-    }
-}
-
-fn expectations(e: &Option<spec::Expect>, variant: Variant) -> Result<Vec<Expected>, String> {
-    match e.as_ref().and_then(|e| e.for_variant(variant)) {
-        None => Ok(Vec::new()),
-        Some(accepted) => accepted.iter().map(expected).collect(),
-    }
-}
-
-fn step(
-    s: &spec::Step,
-    variant: Variant,
-    instances: &BTreeMap<String, Option<AutoRestartPolicy>>,
-) -> Result<PlanStep, String> {
-    let at = s.at.map(Millis::from_secs);
-    let instance = || s.instance.clone().ok_or("this step needs an instance");
-    let action = if let Some(kind) = s.request {
-        let name = instance()?;
-        let op = match kind {
-            spec::RequestKind::Create => ApiOp::Create {
-                start: s.start.unwrap_or(true),
-                auto_restart_policy: instances.get(&name).copied().flatten(),
-            },
-            spec::RequestKind::Start => ApiOp::Start,
-            spec::RequestKind::Stop => ApiOp::Stop,
-            spec::RequestKind::Reboot => ApiOp::Reboot,
-            spec::RequestKind::Delete => ApiOp::Delete,
-            spec::RequestKind::Get => ApiOp::Get,
-        };
-        Action::Request {
-            op,
-            instance: name,
-            expect: expectations(&s.expect, variant)?,
-            wait: !s.no_wait,
+    /// The expectation of `variant`, mutably.
+    pub fn get_mut(&mut self, variant: Variant) -> &mut VariantExpectation {
+        match variant {
+            Variant::Legacy => &mut self.legacy,
+            Variant::Omicron => &mut self.omicron,
+            Variant::Fixed => &mut self.fixed,
         }
-    } else if let Some(kind) = s.fault {
-        let pair = || -> Result<(HostId, HostId), String> {
-            Ok((
-                host(&s.host, "this fault")?,
-                host(&s.peer, "this fault's peer")?,
-            ))
-        };
-        Action::Fault(match kind {
-            spec::FaultKind::Crash => FaultAction::Crash(host(&s.host, "crash")?),
-            spec::FaultKind::Restart => FaultAction::Restart(host(&s.host, "restart")?),
-            spec::FaultKind::LoseSled => match host(&s.host, "lose_sled")? {
-                HostId::Sled(sled) => FaultAction::LoseSled(sled),
-                other => return Err(format!("lose_sled needs a sled, not {other}")),
-            },
-            spec::FaultKind::Partition => {
-                let (a, b) = pair()?;
-                FaultAction::Partition {
-                    a,
-                    b,
-                    oneway: s.oneway,
-                }
-            }
-            spec::FaultKind::Repair => {
-                let (a, b) = pair()?;
-                FaultAction::Repair {
-                    a,
-                    b,
-                    oneway: s.oneway,
-                }
-            }
-            spec::FaultKind::Hold => {
-                let (a, b) = pair()?;
-                FaultAction::Hold { a, b }
-            }
-            spec::FaultKind::Release => {
-                let (a, b) = pair()?;
-                FaultAction::Release { a, b }
-            }
-            spec::FaultKind::GuestShutdown => FaultAction::GuestShutdown(instance()?),
-            spec::FaultKind::ForgetVmm => FaultAction::ForgetVmm(instance()?),
-            spec::FaultKind::VmmFailsBooting => FaultAction::VmmFailsBooting(instance()?),
-            spec::FaultKind::SledAgentRestartKeepsVmms => {
-                match host(&s.host, "sled_agent_restart_keeps_vmms")? {
-                    HostId::Sled(sled) => FaultAction::SledAgentRestartKeepsVmms(sled),
-                    other => return Err(format!("this fault needs a sled, not {other}")),
-                }
-            }
-            spec::FaultKind::SledError | spec::FaultKind::SledHang => {
-                let sled = match host(&s.host, "a sled fault")? {
-                    HostId::Sled(sled) => sled,
-                    other => return Err(format!("a sled fault needs a sled, not {other}")),
-                };
-                let call = match s.call.ok_or("a sled fault needs a call")? {
-                    spec::SledCallSpec::Register => SledCall::Register,
-                    spec::SledCallSpec::PutState => SledCall::PutState,
-                    spec::SledCallSpec::GetState => SledCall::GetState,
-                };
-                let fault = if kind == spec::FaultKind::SledError {
-                    SledFault::Status(s.status.ok_or("sled_error needs a status")?)
-                } else {
-                    SledFault::Hang
-                };
-                FaultAction::SledFault {
-                    sled,
-                    call,
-                    fault,
-                    count: s.count,
-                    for_time: s.seconds.map(Duration::from_secs),
-                }
-            }
-            spec::FaultKind::Upgrade => FaultAction::Upgrade,
-        })
-    } else if let Some(arm) = s.arm {
-        Action::Arm {
-            host: host(&s.host, "arm")?,
-            point: s.point.clone().ok_or("arm needs a point")?,
-            arm: match arm {
-                spec::ArmKind::Crash => PointArm::Crash,
-                spec::ArmKind::Pause => PointArm::Pause,
-                spec::ArmKind::Hang => PointArm::Hang {
-                    through_heal: s.through_heal,
-                },
-            },
-        }
-    } else if s.unpause {
-        Action::Unpause {
-            host: host(&s.host, "unpause")?,
-            point: s.point.clone().ok_or("unpause needs a point")?,
-        }
-    } else if let Some(c) = &s.wait {
-        Action::Wait {
-            cond: condition(c)?,
-            within: secs(s.within.ok_or("wait needs within")?),
-        }
-    } else if let Some(n) = s.sleep {
-        Action::Sleep(secs(n))
-    } else {
-        return Err("a step needs request, fault, arm, unpause, wait or sleep".into());
-    };
-    Ok(PlanStep { at, action })
-}
-
-/// Timings with a scenario's overrides applied.
-pub fn timings(o: &spec::TimingOverrides) -> Timings {
-    let mut t = Timings::default();
-    let set = |d: &mut Duration, v: Option<u64>| {
-        if let Some(v) = v {
-            *d = secs(v);
-        }
-    };
-    set(&mut t.watcher_period, o.watcher_period);
-    set(&mut t.reincarnation_period, o.reincarnation_period);
-    set(&mut t.updater_period, o.updater_period);
-    set(&mut t.reaper_period, o.reaper_period);
-    set(&mut t.saga_recovery_period, o.saga_recovery_period);
-    set(&mut t.intent_reconciler_period, o.intent_reconciler_period);
-    set(&mut t.vmm_boot_time, o.vmm_boot);
-    set(&mut t.vmm_stop_time, o.vmm_stop);
-    if let Some(c) = o.cooldown {
-        t.default_cooldown = Millis::from_secs(c);
     }
-    t
+
+    /// Every variant's expectation, in the order legacy, omicron, fixed.
+    pub fn iter(&self) -> impl Iterator<Item = (Variant, &VariantExpectation)> {
+        Variant::ALL.into_iter().map(move |v| (v, self.get(v)))
+    }
 }
 
-/// The plan of one run of a scenario file (one case) in one variant.
-pub fn from_run(
-    name: &str,
-    spec: &ScenarioSpec,
-    run: &ScenarioRun,
-    variant: Variant,
-) -> Result<Plan, String> {
-    let steps = &run.steps;
-    let instances: BTreeMap<String, Option<AutoRestartPolicy>> = spec
-        .instances
-        .iter()
-        .map(|i| {
-            let policy = i.auto_restart_policy.map(|p| match p {
-                spec::PolicySpec::Never => AutoRestartPolicy::Never,
-                spec::PolicySpec::BestEffort => AutoRestartPolicy::BestEffort,
-            });
-            (i.name.clone(), policy)
-        })
-        .collect();
-    let steps = steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| step(s, variant, &instances).map_err(|e| format!("step {}: {e}", i + 1)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let expect = match variant {
-        Variant::Legacy => &run.variants.legacy,
-        Variant::Omicron => &run.variants.omicron,
-        Variant::Fixed => &run.variants.fixed,
-    };
-    Ok(Plan {
-        name: name.to_string(),
-        nexus_count: spec.topology.nexus,
-        sled_count: spec.topology.sleds,
-        sled_capacity: spec.topology.sled_capacity.unwrap_or(4),
-        timings: timings(&spec.timings),
-        instances,
-        steps,
-        expected_violations: expect.violates.iter().cloned().collect(),
-        must_reach: expect
-            .must_reach
-            .iter()
-            .map(condition)
-            .collect::<Result<Vec<_>, _>>()?,
-        is_swarm: spec.swarm.is_some(),
-        without_fixes: FixSet::none(),
-    })
+/// What one variant is expected to show.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantExpectation {
+    /// The exact set of checkers expected to fire (the swarm: the set that
+    /// may fire).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violates: Vec<String>,
+    /// Conditions the run must reach, or the verdict is `diverged`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub must_reach: Vec<Condition>,
+    /// Why this expectation differs from the design's table, citing omicron.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// `[swarm]`: the swarm's knobs; the rest is drawn from the seed.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwarmSettings {
+    /// Length of the fault phase, virtual seconds.
+    #[serde(with = "secs")]
+    pub fault_phase: Millis,
+    /// How many instances the workload creates at most.
+    pub max_instances: u8,
 }

@@ -2,8 +2,8 @@
 //! events, the workload's requests and their outcomes, and the faults the
 //! harness injected, each stamped with virtual time and host.
 
-use model::event::{ApiOp, Event, SledCall};
-use model::ids::{HostId, InstanceId, Millis, ReqId, SledId};
+use model::event::{ApiOp, Event};
+use model::ids::{HostId, InstanceId, Millis, ReqId};
 use model::variant::Variant;
 use std::fmt;
 
@@ -26,6 +26,13 @@ pub enum RecordKind {
     Fault(Fault),
     /// A host reached an armed named point.
     Point { name: String, action: PointArm },
+    /// A paused named point was released.
+    Unpause { host: HostId, point: String },
+    /// Faults stop; every host but lost sleds is up; the network is whole.
+    Heal,
+    /// PR #8053's offline upgrade: every Nexus went down, the db got the
+    /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
+    Upgrade { to: Variant },
 }
 
 /// What the harness armed a named point to do.
@@ -73,69 +80,7 @@ pub enum RequestOutcome {
     NoResponse,
 }
 
-/// A fault the harness injected, or the heal that ends the fault phase.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum Fault {
-    Crash(HostId),
-    /// Cut off from every host, then crashed.
-    PowerLoss(HostId),
-    Restart(HostId),
-    /// A sled powered off for good: crashed, and mgs reports it off.
-    SledLost(SledId),
-    Partition {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Repair {
-        a: HostId,
-        b: HostId,
-        oneway: bool,
-    },
-    Hold {
-        a: HostId,
-        b: HostId,
-    },
-    Release {
-        a: HostId,
-        b: HostId,
-    },
-    /// The guest of this instance's VMM powered itself off.
-    GuestShutdown {
-        instance: String,
-    },
-    /// The sled agent forgot this instance's VMM (its Propolis died too).
-    ForgetVmm {
-        instance: String,
-    },
-    /// A sled agent fails a call: an error status, or no answer (`status`
-    /// `None`), for `count` calls or `seconds`, or until heal.
-    SledFault {
-        sled: SledId,
-        call: SledCall,
-        status: Option<u16>,
-        count: Option<u32>,
-        seconds: Option<u64>,
-    },
-    /// This instance's booting VMM failed (the sled publishes Failed).
-    VmmFailsBooting {
-        instance: String,
-    },
-    /// The sled agent restarted with an empty table; its VMMs run on.
-    SledAgentRestartKeepsVmms(SledId),
-    /// PR #8053's offline upgrade: every Nexus went down, the db got the
-    /// schema 140.0.0 back-fill, and every Nexus came back in `to`.
-    Upgrade {
-        to: Variant,
-    },
-    /// A paused named point was released.
-    Unpause {
-        host: HostId,
-        point: String,
-    },
-    /// Faults stop; every host but lost sleds is up; the network is whole.
-    Heal,
-}
+pub use crate::fault::Fault;
 
 impl fmt::Display for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -144,6 +89,14 @@ impl fmt::Display for Record {
             RecordKind::Model(e) => write!(f, "{e}"),
             RecordKind::Workload(w) => write!(f, "{w}"),
             RecordKind::Fault(x) => write!(f, "FAULT {x}"),
+            RecordKind::Unpause { host, point } => write!(f, "FAULT release {host} at {point}"),
+            RecordKind::Heal => {
+                f.write_str("FAULT heal: faults stop, hosts restart, network repaired")
+            }
+            RecordKind::Upgrade { to } => write!(
+                f,
+                "FAULT upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"
+            ),
             RecordKind::Point { name, action } => {
                 write!(
                     f,
@@ -181,65 +134,6 @@ impl fmt::Display for WorkloadEvent {
                     RequestOutcome::NoResponse => f.write_str("no response"),
                 }
             }
-        }
-    }
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Crash(h) => write!(f, "crash {h}"),
-            Fault::PowerLoss(h) => write!(f, "power loss on {h} (cut off, then crashed)"),
-            Fault::Restart(h) => write!(f, "restart {h}"),
-            Fault::SledLost(s) => write!(f, "{s} lost (powered off for good)"),
-            Fault::Partition { a, b, oneway } => {
-                write!(
-                    f,
-                    "partition {a} {} {b}",
-                    if *oneway { "->" } else { "<->" }
-                )
-            }
-            Fault::Repair { a, b, oneway } => {
-                write!(f, "repair {a} {} {b}", if *oneway { "->" } else { "<->" })
-            }
-            Fault::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
-            Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
-            Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
-            Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),
-            Fault::SledFault {
-                sled,
-                call,
-                status,
-                count,
-                seconds,
-            } => {
-                match status {
-                    Some(s) => write!(f, "{sled} answers {call} with {s}")?,
-                    None => write!(f, "{sled} never answers {call}")?,
-                }
-                if let Some(n) = count {
-                    write!(f, " ({n} calls)")?;
-                }
-                if let Some(t) = seconds {
-                    write!(f, " (for {t}s)")?;
-                }
-                Ok(())
-            }
-            Fault::VmmFailsBooting { instance } => {
-                write!(f, "{instance:?}'s VMM fails while booting")
-            }
-            Fault::SledAgentRestartKeepsVmms(s) => {
-                write!(
-                    f,
-                    "{s} agent restarts with an empty table; its VMMs keep running"
-                )
-            }
-            Fault::Upgrade { to } => write!(
-                f,
-                "upgrade: every Nexus down, schema 140.0.0 back-fill, every Nexus back as {to}"
-            ),
-            Fault::Unpause { host, point } => write!(f, "release {host} at {point}"),
-            Fault::Heal => f.write_str("heal: faults stop, hosts restart, network repaired"),
         }
     }
 }

@@ -4,10 +4,14 @@
 //! deadline; then liveness.
 
 use crate::checkers::{self, FinalState};
+use crate::faults::Faults;
 use crate::known_upstream;
-use crate::plan::{Action, Condition, Expected, FaultAction, Plan, PlanStep};
+use crate::plan::{
+    Action, Condition, Expected, Plan, PlanStep, PointCond, StateCond, TraceCond, VmmStateCond,
+};
 use crate::quiet;
-use crate::record::{Fault, RecordKind, RequestOutcome};
+use crate::record::PointArm;
+use crate::record::{RecordKind, RequestOutcome};
 use crate::recorder::Recorder;
 use crate::seed::SeedTree;
 use crate::trace;
@@ -15,15 +19,11 @@ use crate::verdict::RunReport;
 use crate::workload::Command;
 use crate::world::{self, World};
 use model::event::ApiOp;
-use model::ids::{HostId, Millis, ReqId, SledId};
-use model::mgs::PowerState;
+use model::ids::{Millis, ReqId};
 use model::nexus::decisions::compute_state;
-use model::probe::SledFault;
-use model::sled_agent::api::SledRequest;
 use model::variant::Variant;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ use std::time::Duration;
 /// retries after the heal may wait that long), with margin (design
 /// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
-    let t = &plan.timings;
+    let t = &plan.model_timings();
     t.watcher_period
         + t.reincarnation_period
         + t.default_cooldown.as_duration()
@@ -69,13 +69,9 @@ struct Runner<'a> {
     req_rng: ChaCha8Rng,
     next_step: usize,
     waiting: Waiting,
+    variant: Variant,
     divergences: Vec<String>,
-    crashed: BTreeSet<HostId>,
-    lost: BTreeSet<SledId>,
-    partitions: Vec<(HostId, HostId, bool)>,
-    /// The links a power loss cut, per host, repaired when it restarts.
-    powered_off: Vec<(HostId, Vec<HostId>)>,
-    holds: Vec<(HostId, HostId)>,
+    faults: Faults,
     reached: Vec<bool>,
     /// Records scanned for trace conditions so far.
     trace_cursor: usize,
@@ -118,30 +114,34 @@ pub fn run_with(
     checking: Checking,
 ) -> RunReport {
     let tree = SeedTree::new(seed);
-    let cooldown = plan.timings.default_cooldown.0;
+    let cooldown = plan.model_timings().default_cooldown.0;
     let checkers = match checking {
         Checking::On => checkers::all(cooldown),
         Checking::Off => Vec::new(),
     };
     let recorder = Rc::new(Recorder::new(checkers));
     let _guard = model::probe::install(recorder.clone());
-    let story_budget: Duration = plan
-        .steps
-        .iter()
-        .map(|s| match &s.action {
-            Action::Wait { within, .. } => *within,
-            Action::Sleep(d) => *d,
-            Action::Request { .. } => Duration::from_secs(240),
-            _ => Duration::ZERO,
-        })
-        .sum::<Duration>()
-        + plan
-            .steps
+    // Times are at most a virtual day each (checked at load), so the sum
+    // saturates only for absurd step counts.
+    let story_budget = Duration::from_millis(
+        plan.steps
             .iter()
-            .filter_map(|s| s.at)
-            .max()
-            .unwrap_or_default()
-            .as_duration();
+            .map(|s| match &s.action {
+                Action::Wait(w) => w.within.0,
+                Action::Sleep(d) => d.sleep.0,
+                Action::Request(_) => 240_000,
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add)
+            .saturating_add(
+                plan.steps
+                    .iter()
+                    .filter_map(|s| s.at)
+                    .max()
+                    .unwrap_or_default()
+                    .0,
+            ),
+    );
     let deadline_total = story_budget + settle_deadline(plan) + Duration::from_secs(3600);
     let world = world::build(plan, variant, tree, recorder.clone(), deadline_total);
     let mut runner = Runner {
@@ -151,13 +151,10 @@ pub fn run_with(
         req_rng: tree.child("requests"),
         next_step: 0,
         waiting: Waiting::Nothing,
+        variant,
         divergences: Vec::new(),
-        crashed: BTreeSet::new(),
-        lost: BTreeSet::new(),
-        partitions: Vec::new(),
-        powered_off: Vec::new(),
-        holds: Vec::new(),
-        reached: vec![false; plan.must_reach.len()],
+        faults: Faults::default(),
+        reached: vec![false; plan.variants.get(variant).must_reach.len()],
         trace_cursor: 0,
         trace_seen: Vec::new(),
         crash: None,
@@ -175,12 +172,9 @@ pub fn run_with(
     let (mut checkers, records, mut violations) = recorder.finish();
     let end = FinalState {
         db: &runner.world.db.borrow(),
-        sleds_up: (0..plan.sled_count)
-            .map(SledId)
-            .filter(|s| !runner.lost.contains(s) && !runner.crashed.contains(&HostId::Sled(*s)))
-            .collect(),
-        sleds_lost: runner.lost.clone(),
-        sled_capacity: plan.sled_capacity,
+        sleds_up: runner.faults.sleds_up(plan.topology.sleds),
+        sleds_lost: runner.faults.lost.clone(),
+        sled_capacity: plan.topology.sled_capacity,
         at: runner.now(),
     };
     if runner.crash.is_none() {
@@ -203,7 +197,7 @@ pub fn run_with(
             ));
         }
     }
-    for (i, cond) in plan.must_reach.iter().enumerate() {
+    for (i, cond) in plan.variants.get(variant).must_reach.iter().enumerate() {
         if !runner.reached[i] && !runner.holds_now(cond, &records) {
             runner
                 .divergences
@@ -233,8 +227,8 @@ pub fn run_with(
         divergences: runner.divergences,
         hung,
         crash: runner.crash,
-        expected: plan.expected_violations.clone(),
-        expected_is_ceiling: plan.is_swarm,
+        expected: plan.expected_violations(variant),
+        expected_is_ceiling: plan.is_swarm(),
         records,
         points: recorder.points_reached(),
         names: recorder.names(),
@@ -259,11 +253,7 @@ impl Runner<'_> {
         }
         self.recorder.set_now(self.now());
         for host in self.recorder.take_halted() {
-            self.world.sim.crash(host.name());
-            model::probe::clear_halted(host);
-            self.crashed.insert(host);
-            self.recorder
-                .record(host, RecordKind::Fault(Fault::Crash(host)));
+            self.faults.halted(&mut self.world, &self.recorder, host);
         }
         self.check_must_reach();
         true
@@ -290,11 +280,11 @@ impl Runner<'_> {
                 break;
             }
         }
-        self.heal();
+        self.faults.heal(&mut self.world, &self.recorder);
         // Settle: until quiet has held for one watcher period, or the
         // deadline.
         let deadline = self.now() + Millis(settle_deadline(self.plan).as_millis() as u64);
-        let quiet_for = Millis(self.plan.timings.watcher_period.as_millis() as u64);
+        let quiet_for = Millis(self.plan.model_timings().watcher_period.as_millis() as u64);
         let mut quiet_since: Option<Millis> = None;
         let mut last_reason = String::new();
         loop {
@@ -332,10 +322,7 @@ impl Runner<'_> {
         // Messages on the wire are not checked: background polling keeps
         // some exchange in flight most of the time. Quiet is judged on the
         // state those exchanges would change.
-        let up: BTreeSet<SledId> = (0..self.plan.sled_count)
-            .map(SledId)
-            .filter(|s| !self.lost.contains(s) && !self.crashed.contains(&HostId::Sled(*s)))
-            .collect();
+        let up = self.faults.sleds_up(self.plan.topology.sleds);
         quiet::reason(
             &self.world.db.borrow(),
             &self.recorder.sled_tables(),
@@ -419,331 +406,66 @@ impl Runner<'_> {
 
     fn apply(&mut self, step: &PlanStep) {
         match &step.action {
-            Action::Request {
-                op,
-                instance,
-                expect,
-                wait,
-            } => {
+            Action::Request(r) => {
+                let op = r.op(self.plan.policy(&r.instance));
+                let expect = r.accepted(self.variant);
+                let instance = r.instance.clone();
                 let req = ReqId(self.req_rng.next_u64());
                 self.world.workload.borrow_mut().push(Command::Request {
                     req,
-                    op: *op,
+                    op,
                     instance: instance.clone(),
                 });
-                if *wait {
+                if !r.no_wait {
                     self.waiting = Waiting::Response {
                         req,
-                        op: *op,
-                        instance: instance.clone(),
-                        expect: expect.clone(),
+                        op,
+                        instance,
+                        expect,
                     };
                 } else if !expect.is_empty() {
-                    self.unwaited
-                        .push((req, *op, instance.clone(), expect.clone()));
+                    self.unwaited.push((req, op, instance, expect));
                 }
             }
-            Action::Fault(f) => self.fault(f),
-            Action::Arm { host, point, arm } => self.recorder.arm(*host, point, *arm),
-            Action::Unpause { host, point } => {
-                self.recorder.unpause(*host, point);
+            Action::Fault(f) => self.faults.apply(&mut self.world, &self.recorder, f),
+            Action::Arm(a) => self.recorder.arm(a.host, &a.point, a.point_arm()),
+            Action::Inject(i) => {
+                self.recorder
+                    .arm(i.host, &i.inject.point(), PointArm::InjectError)
+            }
+            Action::Unpause(u) => {
+                self.recorder.unpause(u.host, &u.point);
                 self.recorder.record(
-                    *host,
-                    RecordKind::Fault(Fault::Unpause {
-                        host: *host,
-                        point: point.clone(),
-                    }),
+                    u.host,
+                    RecordKind::Unpause {
+                        host: u.host,
+                        point: u.point.clone(),
+                    },
                 );
             }
-            Action::Wait { cond, within } => {
+            Action::Wait(w) => {
                 self.waiting = Waiting::Condition {
-                    cond: cond.clone(),
-                    deadline: self.now() + Millis(within.as_millis() as u64),
+                    cond: w.wait.clone(),
+                    deadline: self.now() + w.within,
                 };
             }
             Action::Sleep(d) => {
-                self.waiting = Waiting::Until(self.now() + Millis(d.as_millis() as u64));
+                self.waiting = Waiting::Until(self.now() + d.sleep);
             }
         }
-    }
-
-    fn fault(&mut self, f: &FaultAction) {
-        let record = |r: &Recorder, host: HostId, fault: Fault| {
-            r.record(host, RecordKind::Fault(fault));
-        };
-        match f {
-            FaultAction::Crash(h) => {
-                if self.crashed.insert(*h) {
-                    self.world.sim.crash(h.name());
-                }
-                record(&self.recorder, *h, Fault::Crash(*h));
-            }
-            FaultAction::PowerLoss(h) => {
-                let others: Vec<HostId> = self.all_hosts().into_iter().filter(|o| o != h).collect();
-                for o in &others {
-                    self.world.sim.partition(h.name(), o.name());
-                }
-                self.powered_off.push((*h, others));
-                if self.crashed.insert(*h) {
-                    self.world.sim.crash(h.name());
-                }
-                record(&self.recorder, *h, Fault::PowerLoss(*h));
-            }
-            FaultAction::Restart(h) => {
-                self.reconnect(*h);
-                self.world.sim.bounce(h.name());
-                model::probe::clear_halted(*h);
-                self.crashed.remove(h);
-                // Restarting a lost sled means its power came back.
-                if let HostId::Sled(s) = h {
-                    if self.lost.remove(s) {
-                        self.world.workload.borrow_mut().push(Command::SetPower {
-                            sled: *s,
-                            state: PowerState::A0,
-                        });
-                    }
-                }
-                record(&self.recorder, *h, Fault::Restart(*h));
-            }
-            FaultAction::LoseSled(s) => {
-                let h = HostId::Sled(*s);
-                if self.crashed.insert(h) {
-                    self.world.sim.crash(h.name());
-                }
-                self.lost.insert(*s);
-                self.world.workload.borrow_mut().push(Command::SetPower {
-                    sled: *s,
-                    state: PowerState::A2,
-                });
-                record(&self.recorder, h, Fault::SledLost(*s));
-            }
-            FaultAction::Partition { a, b, oneway } => {
-                if *oneway {
-                    self.world.sim.partition_oneway(a.name(), b.name());
-                } else {
-                    self.world.sim.partition(a.name(), b.name());
-                }
-                self.partitions.push((*a, *b, *oneway));
-                record(
-                    &self.recorder,
-                    *a,
-                    Fault::Partition {
-                        a: *a,
-                        b: *b,
-                        oneway: *oneway,
-                    },
-                );
-            }
-            FaultAction::Repair { a, b, oneway } => {
-                if *oneway {
-                    self.world.sim.repair_oneway(a.name(), b.name());
-                } else {
-                    self.world.sim.repair(a.name(), b.name());
-                }
-                self.partitions
-                    .retain(|(x, y, _)| !((x == a && y == b) || (!*oneway && x == b && y == a)));
-                record(
-                    &self.recorder,
-                    *a,
-                    Fault::Repair {
-                        a: *a,
-                        b: *b,
-                        oneway: *oneway,
-                    },
-                );
-            }
-            FaultAction::Hold { a, b } => {
-                self.world.sim.hold(a.name(), b.name());
-                self.holds.push((*a, *b));
-                record(&self.recorder, *a, Fault::Hold { a: *a, b: *b });
-            }
-            FaultAction::Release { a, b } => {
-                self.world.sim.release(a.name(), b.name());
-                self.holds.retain(|(x, y)| !(x == a && y == b));
-                record(&self.recorder, *a, Fault::Release { a: *a, b: *b });
-            }
-            FaultAction::GuestShutdown(name) => {
-                record(
-                    &self.recorder,
-                    HostId::Workload,
-                    Fault::GuestShutdown {
-                        instance: name.clone(),
-                    },
-                );
-                if let Some((sled, instance)) = self.placement(name) {
-                    self.world.workload.borrow_mut().push(Command::SledHook {
-                        sled,
-                        request: SledRequest::SimGuestShutdown { instance },
-                    });
-                }
-            }
-            FaultAction::Upgrade => self.upgrade(),
-            FaultAction::ForgetVmm(name) => {
-                record(
-                    &self.recorder,
-                    HostId::Workload,
-                    Fault::ForgetVmm {
-                        instance: name.clone(),
-                    },
-                );
-                if let Some((sled, instance)) = self.placement(name) {
-                    self.world.workload.borrow_mut().push(Command::SledHook {
-                        sled,
-                        request: SledRequest::SimForgetVmm { instance },
-                    });
-                }
-            }
-            FaultAction::VmmFailsBooting(name) => {
-                record(
-                    &self.recorder,
-                    HostId::Workload,
-                    Fault::VmmFailsBooting {
-                        instance: name.clone(),
-                    },
-                );
-                if let Some((sled, instance)) = self.placement(name) {
-                    self.world.workload.borrow_mut().push(Command::SledHook {
-                        sled,
-                        request: SledRequest::SimFailBooting { instance },
-                    });
-                }
-            }
-            FaultAction::SledFault {
-                sled,
-                call,
-                fault,
-                count,
-                for_time,
-            } => {
-                self.recorder
-                    .arm_sled_fault(*sled, *call, *fault, *count, *for_time);
-                record(
-                    &self.recorder,
-                    HostId::Sled(*sled),
-                    Fault::SledFault {
-                        sled: *sled,
-                        call: *call,
-                        status: match fault {
-                            SledFault::Status(s) => Some(*s),
-                            SledFault::Hang => None,
-                        },
-                        count: *count,
-                        seconds: for_time.map(|t| t.as_secs()),
-                    },
-                );
-            }
-            FaultAction::SledAgentRestartKeepsVmms(sled) => {
-                // Only the sled agent's process restarts: no Crash or
-                // Restart is recorded, so the checkers' view of the sled
-                // keeps its VMMs, which run on with nobody managing them.
-                let h = HostId::Sled(*sled);
-                record(&self.recorder, h, Fault::SledAgentRestartKeepsVmms(*sled));
-                self.world.sim.bounce(h.name());
-            }
-        }
-    }
-
-    /// PR #8053's offline upgrade: every Nexus down, the schema update's
-    /// back-fill on the db (`model::db::schema_update`), every Nexus back
-    /// in the run's variant.
-    fn upgrade(&mut self) {
-        let nexuses: Vec<HostId> = (0..self.plan.nexus_count)
-            .map(|n| HostId::Nexus(model::ids::NexusId(n)))
-            .collect();
-        for h in &nexuses {
-            if self.crashed.insert(*h) {
-                self.world.sim.crash(h.name());
-            }
-        }
-        let mut events = Vec::new();
-        self.world
-            .db
-            .borrow_mut()
-            .migrate_instance_intended_state(&mut events);
-        for e in events {
-            self.recorder.record(HostId::Db, RecordKind::Model(e));
-        }
-        let to = self.world.variant;
-        self.world.nexus_variant.set(to);
-        self.world.config.variant = to;
-        self.recorder
-            .record(HostId::Db, RecordKind::Fault(Fault::Upgrade { to }));
-        for h in nexuses {
-            self.reconnect(h);
-            self.world.sim.bounce(h.name());
-            model::probe::clear_halted(h);
-            self.crashed.remove(&h);
-        }
-    }
-
-    fn all_hosts(&self) -> Vec<HostId> {
-        let mut hosts = vec![HostId::Db, HostId::Mgs, HostId::Workload];
-        hosts.extend((0..self.plan.nexus_count).map(|n| HostId::Nexus(model::ids::NexusId(n))));
-        hosts.extend((0..self.plan.sled_count).map(|s| HostId::Sled(SledId(s))));
-        hosts
-    }
-
-    /// Repairs the links a power loss of `h` cut.
-    fn reconnect(&mut self, h: HostId) {
-        let (cut, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.powered_off)
-            .into_iter()
-            .partition(|(x, _)| *x == h);
-        self.powered_off = kept;
-        for (_, others) in cut {
-            for o in others {
-                self.world.sim.repair(h.name(), o.name());
-            }
-        }
-    }
-
-    /// The sled of an instance's newest VMM.
-    fn placement(&self, name: &str) -> Option<(SledId, model::ids::InstanceId)> {
-        let id = self.recorder.id_of(name)?;
-        let vmm = self.recorder.newest_vmm(id)?;
-        let db = self.world.db.borrow();
-        Some((db.vmm(vmm)?.sled_id, id))
-    }
-
-    /// The heal: faults stop, every host but lost sleds is up, the network
-    /// is whole, paused hosts go on.
-    fn heal(&mut self) {
-        for (host, point) in self.recorder.disarm_all() {
-            self.recorder
-                .record(host, RecordKind::Fault(Fault::Unpause { host, point }));
-        }
-        for (a, b, oneway) in std::mem::take(&mut self.partitions) {
-            if oneway {
-                self.world.sim.repair_oneway(a.name(), b.name());
-            } else {
-                self.world.sim.repair(a.name(), b.name());
-            }
-        }
-        for (a, b) in std::mem::take(&mut self.holds) {
-            self.world.sim.release(a.name(), b.name());
-        }
-        let crashed: Vec<HostId> = self.crashed.iter().copied().collect();
-        for h in crashed {
-            self.reconnect(h);
-            if let HostId::Sled(s) = h {
-                if self.lost.contains(&s) {
-                    continue;
-                }
-            }
-            self.world.sim.bounce(h.name());
-            model::probe::clear_halted(h);
-            self.crashed.remove(&h);
-        }
-        self.recorder
-            .record(HostId::Workload, RecordKind::Fault(Fault::Heal));
     }
 
     fn check_must_reach(&mut self) {
-        for i in 0..self.plan.must_reach.len() {
-            if !self.reached[i] {
-                let cond = self.plan.must_reach[i].clone();
-                if matches!(cond, Condition::State { .. } | Condition::VmmState { .. }) {
-                    self.reached[i] = self.holds_live(&cond);
-                }
+        let plan = self.plan;
+        for (i, cond) in plan
+            .variants
+            .get(self.variant)
+            .must_reach
+            .iter()
+            .enumerate()
+        {
+            if !self.reached[i] && matches!(cond, Condition::State(_) | Condition::VmmState(_)) {
+                self.reached[i] = self.holds_live(cond);
             }
         }
     }
@@ -752,7 +474,7 @@ impl Runner<'_> {
     /// far has matched).
     fn holds_live(&mut self, cond: &Condition) -> bool {
         match cond {
-            Condition::State { instance, state } => {
+            Condition::State(StateCond { instance, state }) => {
                 let Some(id) = self.recorder.id_of(instance) else {
                     return false;
                 };
@@ -763,7 +485,10 @@ impl Runner<'_> {
                 let vmm = row.runtime.propolis_id.and_then(|v| db.vmm(v));
                 compute_state(row, vmm) == *state
             }
-            Condition::VmmState { instance, state } => {
+            Condition::VmmState(VmmStateCond {
+                instance,
+                vmm_state: state,
+            }) => {
                 let Some(id) = self.recorder.id_of(instance) else {
                     return false;
                 };
@@ -776,8 +501,8 @@ impl Runner<'_> {
                     .vmm(vmm)
                     .is_some_and(|v| v.runtime.state == *state)
             }
-            Condition::Point { point, host } => self.recorder.reached(*host, point),
-            Condition::Trace(text) => {
+            Condition::Point(PointCond { point, host }) => self.recorder.reached(*host, point),
+            Condition::Trace(TraceCond { trace: text }) => {
                 let new = self.recorder.records_from(self.trace_cursor);
                 self.trace_cursor += new.len();
                 let names = self.recorder.names();
@@ -792,14 +517,14 @@ impl Runner<'_> {
     /// At the end: must_reach point and trace conditions over all records.
     fn holds_now(&self, cond: &Condition, records: &[crate::record::Record]) -> bool {
         match cond {
-            Condition::Point { point, host } => self.recorder.reached(*host, point),
-            Condition::Trace(text) => {
+            Condition::Point(PointCond { point, host }) => self.recorder.reached(*host, point),
+            Condition::Trace(TraceCond { trace: text }) => {
                 let names = self.recorder.names();
                 records
                     .iter()
                     .any(|r| trace::render(r, &names).contains(text.as_str()))
             }
-            Condition::State { .. } | Condition::VmmState { .. } => false,
+            Condition::State(_) | Condition::VmmState(_) => false,
         }
     }
 }

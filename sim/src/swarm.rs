@@ -3,20 +3,18 @@
 //! of fault kinds with different rates, so some seeds hammer one mechanism
 //! while others mix them. The plan is the same in every variant.
 
-use crate::plan::{self, Action, FaultAction, Plan, PlanStep};
-use crate::record::PointArm;
-use crate::scenario::spec::ScenarioSpec;
+use crate::fault::Fault;
+use crate::plan::{
+    Action, Arm, ArmKind, InstanceDecl, Plan, PlanStep, PolicySpec, Request, RequestKind, Sleep,
+    Topology, Unpause,
+};
 use crate::seed::SeedTree;
-use model::event::ApiOp;
 use model::ids::{HostId, Millis, NexusId, SledId};
-use model::states::AutoRestartPolicy;
-use model::variant::Variant;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
 
 /// The fault kinds a seed may enable.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -101,14 +99,29 @@ fn step(at: u64, action: Action) -> PlanStep {
     }
 }
 
-/// Draws the swarm plan for `seed`.
-pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmShape) {
-    let settings = spec.swarm.as_ref().expect("the swarm scenario has [swarm]");
+/// A request the story sends without waiting.
+fn request(request: RequestKind, instance: &str, start: Option<bool>) -> Action {
+    Action::Request(Request {
+        request,
+        instance: instance.to_string(),
+        start,
+        expect: None,
+        no_wait: true,
+    })
+}
+
+/// Draws the swarm plan for `seed` from the swarm scenario's plan (its
+/// `[swarm]` knobs, timings and variants). The same in every variant.
+pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
+    let settings = swarm
+        .swarm
+        .as_ref()
+        .expect("the swarm scenario has [swarm]");
     let mut rng = SeedTree::new(seed).child("plan");
     let nexus = rng.random_range(1..=3u8);
     let sleds = rng.random_range(1..=4u8);
     let instances = rng.random_range(1..=settings.max_instances.max(1));
-    let phase_ms = settings.fault_phase * 1000;
+    let phase_ms = settings.fault_phase.0;
     let mut shape = SwarmShape {
         nexus,
         sleds,
@@ -122,15 +135,18 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
         steps.push((at, order, a));
     };
     let names: Vec<String> = (0..instances).map(|i| format!("inst-{i}")).collect();
-    let policies: BTreeMap<String, Option<AutoRestartPolicy>> = names
+    let decls: Vec<InstanceDecl> = names
         .iter()
         .map(|n| {
             let p = match rng.random_range(0..4) {
-                0 => Some(AutoRestartPolicy::Never),
-                1 => Some(AutoRestartPolicy::BestEffort),
+                0 => Some(PolicySpec::Never),
+                1 => Some(PolicySpec::BestEffort),
                 _ => None,
             };
-            (n.clone(), p)
+            InstanceDecl {
+                name: n.clone(),
+                auto_restart_policy: p,
+            }
         })
         .collect();
 
@@ -142,15 +158,7 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
         push(
             &mut steps,
             at,
-            Action::Request {
-                op: ApiOp::Create {
-                    start,
-                    auto_restart_policy: policies[name],
-                },
-                instance: name.clone(),
-                expect: Vec::new(),
-                wait: false,
-            },
+            request(RequestKind::Create, name, Some(start)),
         );
     }
     let request_gap = rng.random_range(15_000..90_000u64);
@@ -161,26 +169,17 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
             .expect("at least one instance")
             .clone();
         let op = *[
-            ApiOp::Start,
-            ApiOp::Start,
-            ApiOp::Stop,
-            ApiOp::Stop,
-            ApiOp::Reboot,
-            ApiOp::Delete,
-            ApiOp::Get,
+            RequestKind::Start,
+            RequestKind::Start,
+            RequestKind::Stop,
+            RequestKind::Stop,
+            RequestKind::Reboot,
+            RequestKind::Delete,
+            RequestKind::Get,
         ]
         .choose(&mut rng)
         .expect("nonempty");
-        push(
-            &mut steps,
-            t,
-            Action::Request {
-                op,
-                instance: name,
-                expect: Vec::new(),
-                wait: false,
-            },
-        );
+        push(&mut steps, t, request(op, &name, None));
         t += rng.random_range(request_gap / 2..request_gap * 3 / 2);
     }
 
@@ -200,16 +199,16 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
             match kind {
                 FaultKind::NexusCrash => {
                     let h = nexus_host(&mut rng);
-                    push(&mut steps, t, Action::Fault(FaultAction::Crash(h)));
+                    push(&mut steps, t, Action::Fault(Fault::Crash { host: h }));
                     push(
                         &mut steps,
                         t + down_for,
-                        Action::Fault(FaultAction::Restart(h)),
+                        Action::Fault(Fault::Restart { host: h }),
                     );
                 }
                 FaultKind::SledRestart => {
                     let h = HostId::Sled(sled_host(&mut rng));
-                    push(&mut steps, t, Action::Fault(FaultAction::Restart(h)));
+                    push(&mut steps, t, Action::Fault(Fault::Restart { host: h }));
                 }
                 FaultKind::SledLost => {
                     // Lose at most a minority of the sleds. omicron places
@@ -221,7 +220,7 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     if lost_sleds < (sleds - 1) / 2 {
                         lost_sleds += 1;
                         let s = SledId(sleds - lost_sleds);
-                        push(&mut steps, t, Action::Fault(FaultAction::LoseSled(s)));
+                        push(&mut steps, t, Action::Fault(Fault::LoseSled { sled: s }));
                     }
                 }
                 FaultKind::DbCrash => {
@@ -229,16 +228,16 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     // loss can leave a committed write unanswered (a clean
                     // crash delivers what the db already sent).
                     let crash = if rng.random_bool(0.5) {
-                        FaultAction::PowerLoss(HostId::Db)
+                        Fault::PowerLoss { host: HostId::Db }
                     } else {
-                        FaultAction::Crash(HostId::Db)
+                        Fault::Crash { host: HostId::Db }
                     };
                     push(&mut steps, t, Action::Fault(crash));
                     let back = t + down_for / 4;
                     push(
                         &mut steps,
                         back,
-                        Action::Fault(FaultAction::Restart(HostId::Db)),
+                        Action::Fault(Fault::Restart { host: HostId::Db }),
                     );
                 }
                 FaultKind::Partition | FaultKind::OneWayPartition | FaultKind::Hold => {
@@ -256,11 +255,11 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     };
                     let oneway = kind == FaultKind::OneWayPartition;
                     let (on, off) = if kind == FaultKind::Hold {
-                        (FaultAction::Hold { a, b }, FaultAction::Release { a, b })
+                        (Fault::Hold { a, b }, Fault::Release { a, b })
                     } else {
                         (
-                            FaultAction::Partition { a, b, oneway },
-                            FaultAction::Repair { a, b, oneway },
+                            Fault::Partition { a, b, oneway },
+                            Fault::Repair { a, b, oneway },
                         )
                     };
                     push(&mut steps, t, Action::Fault(on));
@@ -269,9 +268,9 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                 FaultKind::GuestShutdown | FaultKind::ForgetVmm => {
                     let name = names.choose(&mut rng).expect("nonempty").clone();
                     let f = if kind == FaultKind::GuestShutdown {
-                        FaultAction::GuestShutdown(name)
+                        Fault::GuestShutdown { instance: name }
                     } else {
-                        FaultAction::ForgetVmm(name)
+                        Fault::ForgetVmm { instance: name }
                     };
                     push(&mut steps, t, Action::Fault(f));
                 }
@@ -281,16 +280,17 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     push(
                         &mut steps,
                         t.saturating_sub(15_000),
-                        Action::Arm {
+                        Action::Arm(Arm {
+                            arm: ArmKind::Crash,
+                            through_heal: false,
                             host,
                             point: point.to_string(),
-                            arm: PointArm::Crash,
-                        },
+                        }),
                     );
                     push(
                         &mut steps,
                         t + down_for,
-                        Action::Fault(FaultAction::Restart(host)),
+                        Action::Fault(Fault::Restart { host }),
                     );
                 }
                 FaultKind::PointPause => {
@@ -299,13 +299,22 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
                     push(
                         &mut steps,
                         t,
-                        Action::Arm {
+                        Action::Arm(Arm {
+                            arm: ArmKind::Pause,
+                            through_heal: false,
                             host,
                             point: point.clone(),
-                            arm: PointArm::Pause,
-                        },
+                        }),
                     );
-                    push(&mut steps, t + down_for, Action::Unpause { host, point });
+                    push(
+                        &mut steps,
+                        t + down_for,
+                        Action::Unpause(Unpause {
+                            unpause: true,
+                            host,
+                            point,
+                        }),
+                    );
                 }
             }
             t += rng.random_range(gap * 500..gap * 1500);
@@ -313,23 +322,28 @@ pub fn plan(spec: &ScenarioSpec, seed: u64, variant: Variant) -> (Plan, SwarmSha
     }
     steps.sort_by_key(|(at, order, _)| (*at, *order));
     let mut steps: Vec<PlanStep> = steps.into_iter().map(|(at, _, a)| step(at, a)).collect();
-    steps.push(step(phase_ms, Action::Sleep(Duration::ZERO)));
-    let expect = match variant {
-        Variant::Legacy => &spec.variants.legacy,
-        Variant::Omicron => &spec.variants.omicron,
-        Variant::Fixed => &spec.variants.fixed,
-    };
+    // The story ends at the end of the fault phase, or at the last step
+    // if a fault's end falls after it (the same moment either way: `at`
+    // never goes back in time).
+    let end = steps
+        .last()
+        .and_then(|s| s.at)
+        .map_or(phase_ms, |at| at.0.max(phase_ms));
+    steps.push(step(end, Action::Sleep(Sleep { sleep: Millis(0) })));
     let plan = Plan {
         name: "swarm".into(),
-        nexus_count: nexus,
-        sled_count: sleds,
-        sled_capacity: 4,
-        timings: plan::timings(&spec.timings),
-        instances: policies,
+        description: format!("swarm seed {seed}: {shape}"),
+        seed: None,
+        topology: Topology {
+            nexus,
+            sleds,
+            sled_capacity: 4,
+        },
+        timings: swarm.timings.clone(),
+        instances: decls,
         steps,
-        expected_violations: expect.violates.iter().cloned().collect(),
-        must_reach: Vec::new(),
-        is_swarm: true,
+        variants: swarm.variants.clone(),
+        swarm: swarm.swarm.clone(),
         without_fixes: Default::default(),
     };
     (plan, shape)

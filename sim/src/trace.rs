@@ -25,7 +25,12 @@ pub fn render(record: &Record, names: &BTreeMap<InstanceId, String>) -> String {
 /// faults, and background decisions that acted.
 pub fn in_story(record: &Record) -> bool {
     match &record.kind {
-        RecordKind::Workload(_) | RecordKind::Fault(_) | RecordKind::Point { .. } => true,
+        RecordKind::Workload(_)
+        | RecordKind::Fault(_)
+        | RecordKind::Point { .. }
+        | RecordKind::Unpause { .. }
+        | RecordKind::Heal
+        | RecordKind::Upgrade { .. } => true,
         RecordKind::Model(e) => match e {
             Event::HostStarted => true,
             Event::ApiAccepted { .. } | Event::ApiRejected { .. } => true,

@@ -47,9 +47,9 @@ pub struct World<'a> {
 
 /// The model configuration a plan describes.
 pub fn model_config(plan: &Plan, variant: Variant) -> ModelConfig {
-    let mut config = ModelConfig::new(variant, plan.nexus_count, plan.sled_count);
-    config.sled_capacity = plan.sled_capacity;
-    config.timings = plan.timings.clone();
+    let mut config = ModelConfig::new(variant, plan.topology.nexus, plan.topology.sleds);
+    config.sled_capacity = plan.topology.sled_capacity;
+    config.timings = plan.model_timings();
     config.without_fixes = plan.without_fixes.clone();
     config
 }
@@ -84,12 +84,12 @@ pub fn build<'a>(
     let store = db.clone();
     sim.host(HostId::Db.name(), move || model::db::serve(store.clone()));
 
-    let power: BTreeMap<SledId, PowerState> = (0..plan.sled_count)
+    let power: BTreeMap<SledId, PowerState> = (0..plan.topology.sleds)
         .map(|s| (SledId(s), PowerState::A0))
         .collect();
     sim.host(HostId::Mgs.name(), move || model::mgs::run(power.clone()));
 
-    for i in 0..plan.nexus_count {
+    for i in 0..plan.topology.nexus {
         let cfg = NexusConfig {
             id: NexusId(i),
             model: config.clone(),
@@ -104,10 +104,10 @@ pub fn build<'a>(
             model::nexus::run(cfg, seed)
         });
     }
-    for i in 0..plan.sled_count {
+    for i in 0..plan.topology.sleds {
         let cfg = SledAgentConfig {
             sled: SledId(i),
-            nexus_count: plan.nexus_count,
+            nexus_count: plan.topology.nexus,
             timings: config.timings.clone(),
             variant: config.variant,
             publish_before_forget: !plan.without_fixes.is_disabled(Fix::PublishBeforeForget),
@@ -125,7 +125,7 @@ pub fn build<'a>(
         workload::run(
             workload.clone(),
             recorder,
-            plan.nexus_count,
+            plan.topology.nexus,
             tree.child("workload"),
         ),
     );

@@ -88,6 +88,18 @@ fn trials() -> intent_sim::error::Result<Vec<Trial>> {
             }
         }
     }
+    // The stories `cargo sim shrink` found: each from its own seed.
+    let found = intent_sim::scenario::discover(&root().join("scenarios/found"))?;
+    for s in found {
+        let s = Arc::new(s?);
+        for &variant in &scenario_sel.variants {
+            let s = s.clone();
+            trials.push(Trial::test(
+                format!("found/{}/{variant}", s.name),
+                move || found_story(&s, variant),
+            ));
+        }
+    }
     for e in regressions::load(&root().join("regressions.toml"))? {
         let id = match &e.case {
             Some(c) => format!("{}/{c}/{}/seed-{}", e.scenario, e.variant, e.seed),
@@ -137,6 +149,27 @@ fn snapshot(s: &Scenario, case: Option<&str>, variant: Variant) -> Result<(), Fa
         return Err(format!("its story is {lines} lines, more than {MAX_STORY_LINES}").into());
     }
     Ok(())
+}
+
+/// A found story runs from the seed it was shrunk with, does what its file
+/// says, and matches its snapshot (in `snapshots/found/`).
+fn found_story(s: &Scenario, variant: Variant) -> Result<(), Failed> {
+    let seed = s.plan().seed.unwrap_or(SNAPSHOT_SEED);
+    let r = run(s, None, variant, seed)?;
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/found"),
+        prepend_module_to_snapshot => false,
+        snapshot_suffix => "",
+        omit_expression => true,
+        input_file => s.path.clone(),
+        description => format!("{} variant={variant} seed={seed}", r.name),
+    }, {
+        insta::assert_snapshot!(format!("{}__{variant}", s.name), report::run_report(&r, None, false));
+    });
+    match r.mismatch() {
+        Some(m) => Err(failure(&r, &format!("not as its file expects: {m}")).into()),
+        None => Ok(()),
+    }
 }
 
 fn seeds_hold(

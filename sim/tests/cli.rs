@@ -308,14 +308,25 @@ fn a_broken_scenario_file_is_bad_input() {
         "{}:14:1: step 2 field `hots`: unknown field `hots`, expected one of",
         dir.join("typo-field.toml").display()
     );
-    for args in [
-        &["list"][..],
-        &["run", "swarm"],
-        &["sweep", "--all", "--seeds", "0..1"],
-    ] {
-        let line = bad_input(&sim_with(args, &env), &[&at]);
-        assert!(line.contains("`host`"), "what is accepted: {line}");
-    }
+    // Running the broken file is bad input, with what is accepted.
+    let line = bad_input(&sim_with(&["run", "typo-field"], &env), &[&at]);
+    assert!(line.contains("`host`"), "what is accepted: {line}");
+    // The others still run; `list` and a sweep name the broken file.
+    let list = sim_with(&["list"], &env);
+    assert_eq!(list.code, Some(0), "{list:?}");
+    assert!(
+        list.stdout.contains("typo-field") && list.stdout.contains(&format!("BROKEN: {at}")),
+        "{list:?}"
+    );
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with("swarm ")),
+        "{list:?}"
+    );
+    let run = sim_with(&["run", "swarm", "--seed", "1"], &env);
+    assert!(run.stdout.contains("== swarm"), "{run:?}");
+    let sweep = sim_with(&["sweep", "--all", "--seeds", "0..1"], &env);
+    assert_eq!(sweep.code, Some(1), "{sweep:?}");
+    assert!(sweep.stdout.contains(&format!("BROKEN {at}")), "{sweep:?}");
 }
 
 #[test]

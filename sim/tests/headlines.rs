@@ -16,7 +16,8 @@
 use crate::common::*;
 use intent_sim::catalog;
 use intent_sim::checkers::requests::mark_as_starting;
-use intent_sim::plan::{Expected, FaultAction};
+use intent_sim::fault::Fault;
+use intent_sim::plan::Expected;
 use intent_sim::record::{PointArm, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use intent_sim::trace;
 use intent_sim::verdict::{RunReport, Verdict};
@@ -151,7 +152,9 @@ fn stop_finds_vmm_gone() -> Story {
     let mut s = Story::new("headline-stop-finds-vmm-gone", 2);
     s.create(WEB, true, &[Expected::Status(201)])
         .wait_state(WEB, ExternalState::Running, 60)
-        .fault(FaultAction::ForgetVmm(WEB.into()))
+        .fault(Fault::ForgetVmm {
+            instance: WEB.into(),
+        })
         .stop(WEB, &[Expected::Status(503)])
         .wait_state(WEB, ExternalState::Failed, 60)
         .sleep(150);
@@ -366,12 +369,12 @@ fn create_crash_between_create_and_start() {
 fn faulty_story() -> Story {
     let sled0 = HostId::Sled(SledId(0));
     let sled1 = HostId::Sled(SledId(1));
-    let cut = |a, b| FaultAction::Partition {
+    let cut = |a, b| Fault::Partition {
         a,
         b,
         oneway: false,
     };
-    let mend = |a, b| FaultAction::Repair {
+    let mend = |a, b| Fault::Repair {
         a,
         b,
         oneway: false,
@@ -389,12 +392,16 @@ fn faulty_story() -> Story {
         .fault(mend(NEXUS, sled0))
         .fault(mend(NEXUS, sled1))
         .start("db1", &[])
-        .fault(FaultAction::Hold { a: NEXUS, b: sled1 })
+        .fault(Fault::Hold { a: NEXUS, b: sled1 })
         .sleep(2)
-        .fault(FaultAction::Release { a: NEXUS, b: sled1 })
+        .fault(Fault::Release { a: NEXUS, b: sled1 })
         .sleep(40)
-        .fault(FaultAction::GuestShutdown("db1".into()))
-        .fault(FaultAction::ForgetVmm(WEB.into()))
+        .fault(Fault::GuestShutdown {
+            instance: "db1".into(),
+        })
+        .fault(Fault::ForgetVmm {
+            instance: WEB.into(),
+        })
         .stop(WEB, &[])
         .start("db1", &[]);
     s

@@ -12,6 +12,7 @@ mod coverage;
 mod diverging;
 mod fixes;
 mod headlines;
+mod roundtrip;
 mod sagas;
 mod scenario_files;
 mod swarm_finds;

@@ -19,7 +19,8 @@
 //!   known-upstream.
 
 use crate::common::*;
-use intent_sim::plan::{Expected, FaultAction};
+use intent_sim::fault::Fault;
+use intent_sim::plan::Expected;
 use intent_sim::record::{PointArm, RecordKind};
 use intent_sim::verdict::RunReport;
 use model::db::rows::{SagaName, SagaState};
@@ -333,8 +334,12 @@ fn update_story(trigger: UpdateTrigger, crash: Option<&str>) -> Story {
         // The update saga runs after the sled's Destroyed push, after the
         // stop was answered.
         UpdateTrigger::Stop => s.stop(WEB, &[Expected::Status(202)]),
-        UpdateTrigger::GuestShutdown => s.fault(FaultAction::GuestShutdown(WEB.into())),
-        UpdateTrigger::WatcherFailsForgottenVmm => s.fault(FaultAction::ForgetVmm(WEB.into())),
+        UpdateTrigger::GuestShutdown => s.fault(Fault::GuestShutdown {
+            instance: WEB.into(),
+        }),
+        UpdateTrigger::WatcherFailsForgottenVmm => s.fault(Fault::ForgetVmm {
+            instance: WEB.into(),
+        }),
     };
     if let Some(p) = crash {
         s.wait_point(p, 120).sleep(5).restart_nexus();
@@ -690,7 +695,9 @@ fn stuck_story(inject: bool) -> Story {
         .arm(REGISTERED, PointArm::Pause)
         .start_no_wait(WEB)
         .wait_point(REGISTERED, 60)
-        .fault(FaultAction::ForgetVmm(WEB.into()))
+        .fault(Fault::ForgetVmm {
+            instance: WEB.into(),
+        })
         .sleep(5);
     if inject {
         s.arm("start.ENSURE_RUNNING", PointArm::InjectError);

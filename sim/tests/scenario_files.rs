@@ -4,10 +4,13 @@
 //! load. Cargo runs integration tests from the package's folder (`sim/`),
 //! so fixture paths are relative to it and messages name them that way.
 
-use intent_sim::scenario::spec::{
-    ArmKind, Condition, Expect, ExpectOne, FaultKind, PolicySpec, RequestKind,
+use intent_sim::fault::Fault;
+use intent_sim::plan::{
+    Action, ArmKind, Condition, Expect, ExpectByVariant, Expected, OneOrMany, PointCond,
+    PolicySpec, RequestKind,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
+use model::ids::{HostId, Millis, NexusId};
 use model::variant::Variant;
 use std::path::Path;
 
@@ -29,9 +32,7 @@ fn typo_in_a_field_name() {
     assert_eq!(
         broken("typo-field").to_string(),
         "tests/fixtures/broken/typo-field.toml:14:1: step 2 field `hots`: unknown field `hots`, \
-         expected one of `at`, `request`, `instance`, `start`, `expect`, `no_wait`, `fault`, \
-         `host`, `peer`, `oneway`, `arm`, `point`, `unpause`, `wait`, `within`, `sleep`, \
-         `call`, `status`, `count`, `seconds`, `through_heal`"
+         expected one of `host`, did you mean \"host\"?"
     );
 }
 
@@ -39,8 +40,8 @@ fn typo_in_a_field_name() {
 fn wrong_type() {
     assert_eq!(
         broken("wrong-type").to_string(),
-        "tests/fixtures/broken/wrong-type.toml:14:10: step 2 field `within`: invalid type: \
-         string \"sixty\", expected a non-negative whole number"
+        "tests/fixtures/broken/wrong-type.toml:14:10: step 2 field `within`: expected virtual \
+         seconds 0..=86400 (a virtual day), whole or with up to 3 decimals"
     );
 }
 
@@ -111,22 +112,31 @@ fn every_broken_fixture_is_tested() {
     }
 }
 
+fn request(a: &Action) -> &intent_sim::plan::Request {
+    match a {
+        Action::Request(r) => r,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
 #[test]
 fn minimal_valid_fixture() {
     let s = valid("valid-minimal");
     assert_eq!(s.name, "valid-minimal");
-    assert_eq!(s.spec.topology.nexus, 1);
-    assert_eq!(s.spec.topology.sleds, 1);
+    let plan = s.plan();
+    assert_eq!(plan.topology.nexus, 1);
+    assert_eq!(plan.topology.sleds, 1);
     let runs = s.runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].case, None);
-    assert_eq!(runs[0].steps.len(), 2);
-    assert_eq!(runs[0].steps[0].request, Some(RequestKind::Create));
-    assert_eq!(runs[0].steps[0].start, Some(true));
+    assert_eq!(plan.steps.len(), 2);
+    let create = request(&plan.steps[0].action);
+    assert_eq!(create.request, RequestKind::Create);
+    assert_eq!(create.start, Some(true));
     assert_eq!(s.step_line(0), Some(8));
     assert_eq!(s.step_line(1), Some(14));
     assert_eq!(s.step_line(2), None);
-    for (_, e) in runs[0].variants.iter() {
+    for (_, e) in plan.variants.iter() {
         assert!(e.violates.is_empty());
         assert!(e.must_reach.is_empty());
     }
@@ -135,68 +145,85 @@ fn minimal_valid_fixture() {
 #[test]
 fn complete_valid_fixture() {
     let s = valid("valid-complete");
-    let spec = &s.spec;
-    assert_eq!(spec.topology.nexus, 2);
-    assert_eq!(spec.topology.sleds, 3);
-    assert_eq!(spec.topology.sled_capacity, Some(4));
-    assert_eq!(spec.timings.cooldown, Some(0));
-    assert_eq!(spec.instances.len(), 3);
+    let plan = s.plan();
+    assert_eq!(plan.topology.nexus, 2);
+    assert_eq!(plan.topology.sleds, 3);
+    assert_eq!(plan.topology.sled_capacity, 4);
+    assert_eq!(plan.timings.cooldown, Some(Millis(0)));
+    assert_eq!(plan.instances.len(), 3);
     assert_eq!(
-        spec.instances[1].auto_restart_policy,
+        plan.instances[1].auto_restart_policy,
         Some(PolicySpec::Never)
     );
-    assert_eq!(spec.instances[2].auto_restart_policy, None);
+    assert_eq!(plan.instances[2].auto_restart_policy, None);
 
     let runs = s.runs();
     let cases: Vec<_> = runs.iter().map(|r| r.case.as_deref().unwrap()).collect();
     assert_eq!(cases, ["crash-db", "crash-nexus-1", "crash-sled-0"]);
     let crashed: Vec<_> = runs
         .iter()
-        .map(|r| r.steps[3].host.as_deref().unwrap())
+        .map(|r| match &r.plan.steps[3].action {
+            Action::Fault(Fault::Crash { host }) => host.name(),
+            other => panic!("{other:?}"),
+        })
         .collect();
     assert_eq!(crashed, ["db", "nexus-1", "sled-0"]);
-    // The spec keeps the file as written.
-    assert_eq!(spec.steps[3].host.as_deref(), Some("${host}"));
 
-    let steps = &runs[0].steps;
+    let steps = &runs[0].plan.steps;
+    let db1 = request(&steps[1].action);
     assert_eq!(
-        steps[1].expect,
+        db1.expect,
         Some(Expect::Any(vec![
-            ExpectOne::Status(201),
-            ExpectOne::Status(503)
+            Expected::Status(201),
+            Expected::Status(503)
         ]))
     );
-    assert!(steps[1].no_wait);
-    assert_eq!(steps[3].fault, Some(FaultKind::Crash));
-    assert_eq!(steps[5].arm, Some(ArmKind::Pause));
-    let reboot = steps[7].expect.as_ref().unwrap();
+    assert!(db1.no_wait);
+    assert!(matches!(&steps[5].action, Action::Arm(a) if a.arm == ArmKind::Pause));
+    let reboot = request(&steps[7].action).expect.clone().unwrap();
+    assert_eq!(reboot.for_variant(Variant::Legacy), [Expected::Status(503)]);
     assert_eq!(
-        reboot.for_variant(Variant::Legacy),
-        Some(&[ExpectOne::Status(503)][..])
-    );
-    let omicron = reboot.for_variant(Variant::Omicron).unwrap();
-    assert_eq!(omicron.len(), 2);
-    assert!(omicron[1].is_none());
-    assert_eq!(
-        steps[8].wait,
-        Some(Condition {
-            point: Some("reincarnation.selected".into()),
-            host: Some("nexus-1".into()),
-            ..Condition::default()
+        reboot,
+        Expect::ByVariant(ExpectByVariant {
+            legacy: Some(OneOrMany::One(Expected::Status(503))),
+            omicron: Some(OneOrMany::Any(vec![
+                Expected::Status(503),
+                Expected::NoResponse
+            ])),
+            fixed: Some(OneOrMany::One(Expected::Status(503))),
         })
     );
-    assert!(steps[10].unpause);
-    assert_eq!(steps[11].at, Some(400));
-    assert!(steps[15].oneway);
+    assert!(matches!(
+        &steps[8].action,
+        Action::Wait(w) if w.wait == Condition::Point(PointCond {
+            point: "reincarnation.selected".into(),
+            host: Some(HostId::Nexus(NexusId(1))),
+        })
+    ));
+    assert!(matches!(&steps[10].action, Action::Unpause(_)));
+    assert_eq!(steps[11].at, Some(Millis(400_000)));
+    assert!(matches!(
+        &steps[14].action,
+        Action::Fault(Fault::Partition { oneway: true, .. })
+    ));
+    assert!(matches!(
+        &steps[15].action,
+        Action::Fault(Fault::Repair { oneway: true, .. })
+    ));
 
-    let legacy = runs[0].variants.get(Variant::Legacy);
+    let legacy = runs[0].plan.variants.get(Variant::Legacy);
     assert_eq!(
         legacy.violates,
         ["no_unintended_restart", "stop_intent_honored"]
     );
     assert_eq!(legacy.must_reach.len(), 2);
     assert!(legacy.why.is_some());
-    assert!(runs[0].variants.get(Variant::Fixed).violates.is_empty());
+    assert!(runs[0]
+        .plan
+        .variants
+        .get(Variant::Fixed)
+        .violates
+        .is_empty());
 }
 
 /// The README's first TOML block, so the documented example always loads.
@@ -214,10 +241,10 @@ fn readme_example_loads() {
         .unwrap_or_else(|e| panic!("{e}"));
     let runs = s.runs();
     assert_eq!(runs.len(), 3);
-    assert_eq!(
-        runs[1].steps[0].point.as_deref(),
-        Some("start.MARK_AS_STARTING.after_action")
-    );
+    assert!(matches!(
+        &runs[1].plan.steps[0].action,
+        Action::Arm(a) if a.point == "start.MARK_AS_STARTING.after_action"
+    ));
     assert_eq!(runs[1].case.as_deref(), Some("mark-as-starting"));
 }
 
@@ -235,23 +262,31 @@ fn readme_names_every_point() {
 #[test]
 fn every_scenario_file_loads() {
     // A broken scenario fails here with its one-line message.
-    if let Err(e) = discover(Path::new("../scenarios")) {
-        panic!("{e}");
+    for file in discover(Path::new("../scenarios")).unwrap_or_else(|e| panic!("{e}")) {
+        if let Err(e) = file {
+            panic!("{e}");
+        }
     }
+}
+
+fn names(found: &[Result<Scenario, ScenarioError>]) -> Vec<String> {
+    found
+        .iter()
+        .map(|f| match f {
+            Ok(s) => s.name.clone(),
+            Err(e) => format!("BROKEN {}", e.file.display()),
+        })
+        .collect()
 }
 
 #[test]
 fn discover_finds_toml_files_sorted() {
     let found = discover(Path::new("tests/fixtures")).unwrap_or_else(|e| panic!("{e}"));
-    let names: Vec<_> = found.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["valid-complete", "valid-minimal"]);
-    let e = discover(Path::new("tests/fixtures/broken")).unwrap_err();
-    // The first file by name is the error.
-    assert!(
-        e.to_string()
-            .starts_with("tests/fixtures/broken/before-create.toml:"),
-        "{e}"
-    );
+    assert_eq!(names(&found), ["valid-complete", "valid-minimal"]);
+    // Each broken file is reported; none stops the others.
+    let found = discover(Path::new("tests/fixtures/broken")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found.len(), 6);
+    assert!(found.iter().all(Result::is_err));
     let e = discover(Path::new("tests/no-such-folder")).unwrap_err();
     assert!(
         e.to_string()
@@ -265,11 +300,10 @@ fn diverging_fixture_loads() {
     // They are valid; only running them shows that their stories cannot
     // happen (`tests/scenarios.rs` runs them).
     let found = discover(Path::new("tests/fixtures/diverging")).unwrap_or_else(|e| panic!("{e}"));
-    let names: Vec<_> = found.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["create-expects-503", "never-reincarnated"]);
-    let runs = found[0].runs();
+    assert_eq!(names(&found), ["create-expects-503", "never-reincarnated"]);
+    let s = found[0].as_ref().unwrap();
     assert_eq!(
-        runs[0].steps[1].expect,
-        Some(Expect::One(ExpectOne::Status(503)))
+        request(&s.plan().steps[1].action).expect,
+        Some(Expect::One(Expected::Status(503)))
     );
 }

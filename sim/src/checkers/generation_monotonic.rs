@@ -91,8 +91,12 @@ impl Checker for GenerationMonotonic {
                 HostId::Sled(s) => Some(s),
                 _ => None,
             },
-            RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
-            | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => Some(*s),
+            RecordKind::Fault(Fault::Crash {
+                host: HostId::Sled(s),
+            })
+            | RecordKind::Fault(Fault::Restart {
+                host: HostId::Sled(s),
+            }) => Some(*s),
             _ => None,
         };
         if let Some(s) = restarted {
@@ -354,7 +358,9 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         let vmm = s.row(id).runtime.propolis_id.unwrap();
-        s.fault(Fault::Restart(HostId::Sled(SledId(0))));
+        s.fault(Fault::Restart {
+            host: HostId::Sled(SledId(0)),
+        });
         // Re-registered from Nexus's generation: g3 again, now Starting.
         on_sled(&mut s, vmm, id, VmmState::Starting, 3);
         assert!(check(&s).is_empty(), "{}", s.trace());

@@ -238,7 +238,9 @@ mod tests {
         };
         let req = s.send(op, "web");
         s.insert("web", true, None);
-        s.fault(crate::record::Fault::Crash(HostId::Nexus(NexusId(0))));
+        s.fault(crate::record::Fault::Crash {
+            host: HostId::Nexus(NexusId(0)),
+        });
         s.no_response(req, op, "web");
         assert_eq!(fired(&s), set(&["start_intent_honored"]), "{}", s.trace());
     }

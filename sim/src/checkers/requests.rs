@@ -350,7 +350,10 @@ impl RequestTracker {
                     self.remember(id, line);
                 }
             }
-            RecordKind::Point { .. } => {}
+            RecordKind::Point { .. }
+            | RecordKind::Unpause { .. }
+            | RecordKind::Heal
+            | RecordKind::Upgrade { .. } => {}
         }
     }
 

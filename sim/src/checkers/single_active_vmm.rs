@@ -140,8 +140,10 @@ mod tests {
     #[test]
     fn quiet_after_the_sled_restarted_or_was_lost() {
         for fault in [
-            Fault::Restart(HostId::Sled(SledId(0))),
-            Fault::SledLost(SledId(0)),
+            Fault::Restart {
+                host: HostId::Sled(SledId(0)),
+            },
+            Fault::LoseSled { sled: SledId(0) },
         ] {
             let mut s = Story::new();
             let (id, _) = s.create("web", true, None);

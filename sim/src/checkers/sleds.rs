@@ -117,14 +117,18 @@ impl SledTables {
                     self.lost.remove(&s);
                 }
             }
-            RecordKind::Fault(Fault::SledAgentRestartKeepsVmms(s)) => {
+            RecordKind::Fault(Fault::SledAgentRestartKeepsVmms { sled: s }) => {
                 self.agent_restarting.insert(*s);
             }
-            RecordKind::Fault(Fault::Crash(HostId::Sled(s)))
-            | RecordKind::Fault(Fault::Restart(HostId::Sled(s))) => {
+            RecordKind::Fault(Fault::Crash {
+                host: HostId::Sled(s),
+            })
+            | RecordKind::Fault(Fault::Restart {
+                host: HostId::Sled(s),
+            }) => {
                 self.empty(*s);
             }
-            RecordKind::Fault(Fault::SledLost(s)) => {
+            RecordKind::Fault(Fault::LoseSled { sled: s }) => {
                 self.empty(*s);
                 self.lost.insert(*s);
             }
@@ -200,7 +204,9 @@ mod tests {
             t.observe(r);
         }
         assert_eq!(t.present_of(id).len(), 1);
-        s.fault(Fault::Restart(HostId::Sled(SledId(0))));
+        s.fault(Fault::Restart {
+            host: HostId::Sled(SledId(0)),
+        });
         let mut t2 = SledTables::new();
         for r in &s.records {
             t2.observe(r);
@@ -209,7 +215,7 @@ mod tests {
 
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
-        s.fault(Fault::SledLost(SledId(0)));
+        s.fault(Fault::LoseSled { sled: SledId(0) });
         let mut t3 = SledTables::new();
         for r in &s.records {
             t3.observe(r);

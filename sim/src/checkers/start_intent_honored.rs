@@ -232,7 +232,9 @@ mod tests {
         };
         let req = s.send(op, "web");
         let id = s.insert("web", true, None);
-        s.fault(Fault::Crash(HostId::Nexus(model::ids::NexusId(0))));
+        s.fault(Fault::Crash {
+            host: HostId::Nexus(model::ids::NexusId(0)),
+        });
         s.no_response(req, op, "web");
         let (v, notes) = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
@@ -270,7 +272,9 @@ mod tests {
     fn fires_when_the_db_says_running_but_the_sled_lost_the_vmm() {
         let mut s = Story::new();
         let (_id, _) = s.create("web", true, None);
-        s.fault(Fault::Restart(HostId::Sled(SledId(0))));
+        s.fault(Fault::Restart {
+            host: HostId::Sled(SledId(0)),
+        });
         let (v, _) = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "create start=true ends Running");
@@ -324,7 +328,9 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         let stop = s.send(ApiOp::Stop, "web");
-        s.fault(Fault::Crash(HostId::Nexus(model::ids::NexusId(0))));
+        s.fault(Fault::Crash {
+            host: HostId::Nexus(model::ids::NexusId(0)),
+        });
         s.no_response(stop, ApiOp::Stop, "web");
         s.stop_vmm(id);
         assert_eq!(check(&s).0, vec![], "{}", s.trace());

@@ -269,7 +269,7 @@ mod tests {
     fn quiet_when_the_vmm_is_on_a_lost_sled() {
         let (mut s, id, stop) = Story::stop_accepted();
         s.respond(stop, ApiOp::Stop, "web", 504);
-        s.fault(crate::record::Fault::SledLost(SledId(0)));
+        s.fault(crate::record::Fault::LoseSled { sled: SledId(0) });
         s.watcher_fails_vmm(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
     }

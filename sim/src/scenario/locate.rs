@@ -84,7 +84,7 @@ impl FieldPath {
 pub(crate) struct Source<'a> {
     pub(crate) file: &'a Path,
     pub(crate) text: &'a str,
-    root: Spanned<DeTable<'a>>,
+    pub(crate) root: Spanned<DeTable<'a>>,
 }
 
 impl<'a> Source<'a> {
@@ -124,20 +124,17 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// Maps an error of toml's deserializer to the same form as ours.
-    pub(crate) fn serde_error(&self, e: &toml::de::Error) -> ScenarioError {
+    /// Maps an error of toml's deserializer to the same form as ours: the
+    /// field whose span holds the error's, and the message with a "did you
+    /// mean" where one applies.
+    pub(crate) fn serde_error(
+        &self,
+        e: &toml::de::Error,
+    ) -> (Option<Range<usize>>, FieldPath, String) {
+        let message = super::names::suggest(&plain_types(e.message()));
         match e.span() {
-            Some(span) => {
-                let path = self.path_at(&span);
-                ScenarioError::at(
-                    self.file,
-                    self.text,
-                    span.start,
-                    path.render(),
-                    plain_types(e.message()),
-                )
-            }
-            None => ScenarioError::file(self.file, e.message()),
+            Some(span) => (Some(span.clone()), self.path_at(&span), message),
+            None => (None, FieldPath::root(), message),
         }
     }
 

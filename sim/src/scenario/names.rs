@@ -1,37 +1,9 @@
-//! The names a scenario file may use: checkers, instance and VMM states,
-//! instance and case names; and "did you mean" suggestions for typos.
+//! The names a scenario file may use (checkers, instance and case names),
+//! "did you mean" suggestions for typos, and long names cut in messages.
 
 /// The checkers of design section 3, by the names scenario files use in
 /// `violates`.
 pub const CHECKERS: [&str; 12] = crate::checkers::NAMES;
-
-/// `ExternalState`'s variants: what `state` in a condition may name.
-pub(crate) const EXTERNAL_STATES: [&str; 10] = [
-    "Creating",
-    "Starting",
-    "Running",
-    "Stopping",
-    "Stopped",
-    "Rebooting",
-    "Migrating",
-    "Repairing",
-    "Failed",
-    "Destroyed",
-];
-
-/// `VmmState`'s variants: what `vmm_state` in a condition may name.
-pub(crate) const VMM_STATES: [&str; 10] = [
-    "Creating",
-    "Starting",
-    "Running",
-    "Stopping",
-    "Stopped",
-    "Rebooting",
-    "Migrating",
-    "Failed",
-    "Destroyed",
-    "SagaUnwound",
-];
 
 /// omicron's `Name`: lowercase ASCII letters, digits and '-', starting with
 /// a letter, at most 63 characters.
@@ -45,16 +17,18 @@ pub(crate) fn is_omicron_name(s: &str) -> bool {
 /// Case names end up in test and snapshot names.
 pub(crate) fn is_case_name(s: &str) -> bool {
     !s.is_empty()
+        && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// ` (did you mean "x"?)` when one candidate is close to `s`.
+/// `, did you mean "x"?` when one candidate is close to `s` (Levenshtein
+/// distance at most a quarter of its length, and at least 2).
 pub(crate) fn did_you_mean<'c>(s: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
     let limit = (s.chars().count() / 4).max(2);
     let best = candidates
         .into_iter()
-        .map(|c| (edit_distance(s, c), c))
+        .map(|c| (strsim::levenshtein(s, c), c))
         .filter(|(d, _)| *d <= limit)
         .min();
     match best {
@@ -63,67 +37,64 @@ pub(crate) fn did_you_mean<'c>(s: &str, candidates: impl IntoIterator<Item = &'c
     }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = Vec::with_capacity(b.len() + 1);
-        cur.push(i + 1);
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+/// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`,
+/// `b`` and `unknown variant ...` messages.
+pub(crate) fn suggest(message: &str) -> String {
+    // toml's own form, for fields of an enum's struct variant.
+    if let Some((keys, available)) = message
+        .strip_prefix("unexpected keys in table: ")
+        .and_then(|m| m.split_once(", available keys: "))
+    {
+        let quote = |l: &str| {
+            l.split(", ")
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let first = keys.split(", ").next().unwrap_or_default();
+        return suggest(&format!(
+            "unknown field `{first}`, expected one of {}",
+            quote(available)
+        ));
     }
-    prev[b.len()]
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
+    else {
+        return message.to_string();
+    };
+    let Some((word, tail)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let candidates: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    format!("{message}{}", did_you_mean(word, candidates))
+}
+
+/// A name as a message shows it: at most 64 characters.
+pub fn cut(s: &str) -> String {
+    if s.chars().count() <= 64 {
+        return s.to_string();
+    }
+    let head: String = s.chars().take(60).collect();
+    format!("{head}... ({} characters)", s.chars().count())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::states::{ExternalState, VmmState};
-    use serde::de::IntoDeserializer;
-    use serde::Deserialize;
-
-    #[test]
-    fn state_lists_are_the_model_enums() {
-        for s in EXTERNAL_STATES {
-            let r: Result<ExternalState, serde::de::value::Error> =
-                ExternalState::deserialize(s.into_deserializer());
-            assert!(r.is_ok(), "{s}");
-        }
-        for s in VMM_STATES {
-            let r: Result<VmmState, serde::de::value::Error> =
-                VmmState::deserialize(s.into_deserializer());
-            assert!(r.is_ok(), "{s}");
-        }
-        // serde lists every variant when a name is unknown: the lists are
-        // complete exactly when they match.
-        let quoted = |l: &[&str]| {
-            l.iter()
-                .map(|s| format!("`{s}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let e = ExternalState::deserialize("x".into_deserializer())
-            .map_err(|e: serde::de::value::Error| e.to_string())
-            .unwrap_err();
-        assert!(e.ends_with(&quoted(&EXTERNAL_STATES)), "{e}");
-        let e = VmmState::deserialize("x".into_deserializer())
-            .map_err(|e: serde::de::value::Error| e.to_string())
-            .unwrap_err();
-        assert!(e.ends_with(&quoted(&VMM_STATES)), "{e}");
-    }
 
     #[test]
     fn suggestions() {
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "ab"), 2);
         assert_eq!(
-            did_you_mean("Runing", EXTERNAL_STATES),
+            did_you_mean("Runing", ["Running", "Stopped"]),
             ", did you mean \"Running\"?"
         );
-        assert_eq!(did_you_mean("zzzzzz", EXTERNAL_STATES), "");
+        assert_eq!(did_you_mean("zzzzzz", ["Running"]), "");
+        assert_eq!(
+            suggest("unknown field `hots`, expected one of `host`, `peer`"),
+            "unknown field `hots`, expected one of `host`, `peer`, did you mean \"host\"?"
+        );
+        assert_eq!(suggest("missing field `x`"), "missing field `x`");
     }
 
     #[test]
@@ -134,19 +105,9 @@ mod tests {
         assert!(!is_omicron_name(""));
         assert!(is_case_name("start.MARK_AS_STARTING.after_log"));
         assert!(!is_case_name("a b"));
-    }
-}
-
-#[cfg(test)]
-mod state_names {
-    /// The state lists in messages name states the parser accepts.
-    #[test]
-    fn every_listed_state_parses() {
-        for s in super::EXTERNAL_STATES {
-            assert!(crate::plan::parse_external_state(s).is_some(), "{s}");
-        }
-        for s in super::VMM_STATES {
-            assert!(crate::plan::parse_vmm_state(s).is_some(), "{s}");
-        }
+        assert_eq!(
+            cut(&"x".repeat(100_000)).len(),
+            60 + " (100000 characters)".len() + 3
+        );
     }
 }

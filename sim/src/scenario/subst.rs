@@ -1,16 +1,22 @@
-//! `${var}` substitution: a case's vars are written into every string field
-//! of the steps (and of the `must_reach` conditions), so several cases can
-//! share one timeline. A `${name}` that no var sets is an error, and so is a
-//! var that the timeline never uses.
+//! `${var}` substitution on the parsed tree, before deserializing, so any
+//! field may take a case's var: a string that is exactly `${name}` becomes
+//! the var's value (a number, a list, ...), and `${name}` inside a longer
+//! string is replaced by its text. A `${name}` no var sets is an error, and
+//! so is a var that nothing uses.
 
-use super::error::ScenarioError;
-use super::locate::{FieldPath, Source};
-use super::spec::{Case, Condition, Expect, ExpectByVariant, ExpectOne, Step, VariantExpectations};
-use std::collections::BTreeSet;
+use super::locate::FieldPath;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::de::DeValue;
+use toml::Spanned;
 
-/// The vars of one run (a case, or none), and which of them were used.
-pub(crate) struct Vars<'a> {
-    case: Option<&'a Case>,
+type Problem = (FieldPath, String);
+
+/// One case's vars, and which of them were used.
+pub(crate) struct Vars<'v, 'a> {
+    /// The case's name (`None`: the scenario has no cases).
+    pub(crate) case: Option<&'v str>,
+    pub(crate) values: &'v BTreeMap<String, Spanned<DeValue<'a>>>,
     pub(crate) used: BTreeSet<String>,
 }
 
@@ -24,15 +30,64 @@ pub(crate) fn is_var_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl<'a> Vars<'a> {
-    pub(crate) fn new(case: Option<&'a Case>) -> Vars<'a> {
-        Vars {
-            case,
-            used: BTreeSet::new(),
+impl<'a> Vars<'_, 'a> {
+    /// Substitutes every string under `v` (whose path is `path`).
+    pub(crate) fn walk(
+        &mut self,
+        v: &mut Spanned<DeValue<'a>>,
+        path: &FieldPath,
+    ) -> Result<(), Problem> {
+        let span = v.span();
+        match v.get_mut() {
+            DeValue::String(s) if s.contains("${") => {
+                let s = s.to_string();
+                let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
+                match whole.filter(|n| is_var_name(n)) {
+                    Some(name) => {
+                        *v = Spanned::new(
+                            span,
+                            self.value(name)
+                                .map_err(|e| (path.clone(), e))?
+                                .get_ref()
+                                .clone(),
+                        )
+                    }
+                    None => {
+                        *v = Spanned::new(
+                            span,
+                            DeValue::String(Cow::Owned(
+                                self.expand(&s).map_err(|e| (path.clone(), e))?,
+                            )),
+                        )
+                    }
+                }
+            }
+            DeValue::Array(items) => {
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.walk(item, &path.index(i))?;
+                }
+            }
+            DeValue::Table(t) => {
+                for (k, item) in t.iter_mut() {
+                    self.walk(item, &path.key(k.get_ref()))?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, name: &str) -> Result<&Spanned<DeValue<'a>>, String> {
+        match self.values.get(name) {
+            Some(v) => {
+                self.used.insert(name.to_string());
+                Ok(v)
+            }
+            None => Err(self.no_such_var(name)),
         }
     }
 
-    /// Replaces every `${name}` in `s` with its var's value. Values are not
+    /// Replaces every `${name}` in `s` with its var's text. Values are not
     /// expanded again.
     pub(crate) fn expand(&mut self, s: &str) -> Result<String, String> {
         let mut out = String::with_capacity(s.len());
@@ -51,12 +106,16 @@ impl<'a> Vars<'a> {
                     "`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"
                 ));
             }
-            match self.case.and_then(|c| c.vars.get(name)) {
-                Some(value) => {
-                    self.used.insert(name.to_string());
-                    out.push_str(value);
+            match self.value(name)?.get_ref() {
+                DeValue::String(v) => out.push_str(v),
+                DeValue::Integer(i) => out.push_str(i.as_str()),
+                DeValue::Boolean(b) => out.push_str(&b.to_string()),
+                other => {
+                    return Err(format!(
+                        "var `{name}` is a {} and cannot be written inside a string",
+                        other.type_str()
+                    ))
                 }
-                None => return Err(self.no_such_var(name)),
             }
             rest = &after[end + 1..];
         }
@@ -65,128 +124,21 @@ impl<'a> Vars<'a> {
     }
 
     fn no_such_var(&self, name: &str) -> String {
+        let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
+        let hint = super::names::did_you_mean(name, known.iter().copied());
         match self.case {
             None => format!("`${{{name}}}` names no var: this scenario has no [[case]] to set it"),
-            Some(c) if c.vars.is_empty() => {
-                format!("`${{{name}}}` names no var: case `{}` sets none", c.name)
+            Some(c) if known.is_empty() => {
+                format!("`${{{name}}}` names no var: case `{c}` sets none")
             }
-            Some(c) => {
-                let vars: Vec<String> = c.vars.keys().map(|k| format!("`{k}`")).collect();
-                format!(
-                    "`${{{name}}}` names no var: case `{}` sets {}",
-                    c.name,
-                    vars.join(", ")
-                )
-            }
+            Some(c) => format!(
+                "`${{{name}}}` names no var{hint}: case `{c}` sets {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
-}
-
-/// The steps with `vars` written in.
-pub(crate) fn steps(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    steps: &[Step],
-) -> Result<Vec<Step>, ScenarioError> {
-    let mut out = Vec::with_capacity(steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        let path = FieldPath::step(i);
-        let mut s = step.clone();
-        string(src, vars, &mut s.instance, &path.key("instance"))?;
-        string(src, vars, &mut s.host, &path.key("host"))?;
-        string(src, vars, &mut s.peer, &path.key("peer"))?;
-        string(src, vars, &mut s.point, &path.key("point"))?;
-        if let Some(expect) = &mut s.expect {
-            let path = path.key("expect");
-            match expect {
-                Expect::One(one) => expect_one(src, vars, one, &path)?,
-                Expect::Any(any) => expect_list(src, vars, any, &path)?,
-                Expect::ByVariant(table) => {
-                    for (variant, e) in table.iter_mut() {
-                        let path = path.key(variant);
-                        match e {
-                            ExpectByVariant::One(one) => expect_one(src, vars, one, &path)?,
-                            ExpectByVariant::Any(any) => expect_list(src, vars, any, &path)?,
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(cond) = &mut s.wait {
-            condition(src, vars, cond, &path.key("wait"))?;
-        }
-        out.push(s);
-    }
-    Ok(out)
-}
-
-/// The per-variant expectations with `vars` written into their
-/// `must_reach` conditions.
-pub(crate) fn variants(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    variants: &VariantExpectations,
-) -> Result<VariantExpectations, ScenarioError> {
-    let mut out = variants.clone();
-    for (variant, e) in out.iter_mut() {
-        let path = FieldPath::root()
-            .key("variants")
-            .key(variant.name())
-            .key("must_reach");
-        for (j, cond) in e.must_reach.iter_mut().enumerate() {
-            condition(src, vars, cond, &path.index(j))?;
-        }
-    }
-    Ok(out)
-}
-
-fn string(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    value: &mut Option<String>,
-    path: &FieldPath,
-) -> Result<(), ScenarioError> {
-    if let Some(s) = value {
-        *s = vars.expand(s).map_err(|m| src.error(path, m))?;
-    }
-    Ok(())
-}
-
-fn expect_one(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    one: &mut ExpectOne,
-    path: &FieldPath,
-) -> Result<(), ScenarioError> {
-    if let ExpectOne::Word(w) = one {
-        *w = vars.expand(w).map_err(|m| src.error(path, m))?;
-    }
-    Ok(())
-}
-
-fn expect_list(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    list: &mut [ExpectOne],
-    path: &FieldPath,
-) -> Result<(), ScenarioError> {
-    for (j, one) in list.iter_mut().enumerate() {
-        expect_one(src, vars, one, &path.index(j))?;
-    }
-    Ok(())
-}
-
-fn condition(
-    src: &Source<'_>,
-    vars: &mut Vars<'_>,
-    c: &mut Condition,
-    path: &FieldPath,
-) -> Result<(), ScenarioError> {
-    string(src, vars, &mut c.instance, &path.key("instance"))?;
-    string(src, vars, &mut c.state, &path.key("state"))?;
-    string(src, vars, &mut c.vmm_state, &path.key("vmm_state"))?;
-    string(src, vars, &mut c.point, &path.key("point"))?;
-    string(src, vars, &mut c.host, &path.key("host"))?;
-    string(src, vars, &mut c.trace, &path.key("trace"))?;
-    Ok(())
 }

@@ -5,19 +5,22 @@
 #![allow(dead_code)]
 
 use intent_sim::checkers::sleds::SledTables;
-use intent_sim::plan::{Action, Condition, Expected, FaultAction, Plan, PlanStep};
+use intent_sim::fault::Fault;
+use intent_sim::plan::{
+    Action, Arm, ArmKind, Condition, Expect, Expected, Inject, InjectNode, InstanceDecl, Plan,
+    PlanStep, PointCond, Request, RequestKind, Sleep, StateCond, Topology, Unpause, Wait,
+};
 use intent_sim::record::{PointArm, Record, RecordKind};
 use intent_sim::report;
 use intent_sim::runner;
 use intent_sim::verdict::RunReport;
 use model::db::rows::{InstanceRow, ReservationRow, SagaName, SagaState, VmmRow};
-use model::event::{ApiOp, Event, WriteOutcome};
-use model::ids::{HostId, InstanceId, NexusId, SagaId, VmmId};
+use model::event::{Event, WriteOutcome};
+use model::ids::{HostId, InstanceId, Millis, NexusId, SagaId, VmmId};
 use model::nexus::decisions::compute_state;
-use model::states::{AutoRestartPolicy, ExternalState, IntendedState, VmmState};
+use model::states::{ExternalState, IntendedState, VmmState};
 use model::variant::Variant;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 pub const NEXUS: HostId = HostId::Nexus(NexusId(0));
 
@@ -25,7 +28,7 @@ pub const NEXUS: HostId = HostId::Nexus(NexusId(0));
 pub struct Story {
     name: String,
     sleds: u8,
-    instances: BTreeMap<String, Option<AutoRestartPolicy>>,
+    instances: Vec<InstanceDecl>,
     steps: Vec<PlanStep>,
 }
 
@@ -34,7 +37,7 @@ impl Story {
         Story {
             name: name.into(),
             sleds,
-            instances: BTreeMap::new(),
+            instances: Vec::new(),
             steps: Vec::new(),
         }
     }
@@ -46,106 +49,130 @@ impl Story {
 
     fn request(
         &mut self,
-        op: ApiOp,
+        request: RequestKind,
         instance: &str,
+        start: Option<bool>,
         expect: &[Expected],
         wait: bool,
     ) -> &mut Story {
-        self.push(Action::Request {
-            op,
+        self.push(Action::Request(Request {
+            request,
             instance: instance.to_string(),
-            expect: expect.to_vec(),
-            wait,
-        })
+            start,
+            expect: (!expect.is_empty()).then(|| Expect::Any(expect.to_vec())),
+            no_wait: !wait,
+        }))
     }
 
     /// Creates `instance` with the default policy. `expect` empty: any
     /// response.
     pub fn create(&mut self, instance: &str, start: bool, expect: &[Expected]) -> &mut Story {
-        self.instances.insert(instance.to_string(), None);
-        let op = ApiOp::Create {
-            start,
+        self.instances.push(InstanceDecl {
+            name: instance.to_string(),
             auto_restart_policy: None,
-        };
-        self.request(op, instance, expect, true)
+        });
+        self.request(RequestKind::Create, instance, Some(start), expect, true)
     }
 
     pub fn start(&mut self, instance: &str, expect: &[Expected]) -> &mut Story {
-        self.request(ApiOp::Start, instance, expect, true)
+        self.request(RequestKind::Start, instance, None, expect, true)
     }
 
     /// A start whose response the story does not wait for.
     pub fn start_no_wait(&mut self, instance: &str) -> &mut Story {
-        self.request(ApiOp::Start, instance, &[], false)
+        self.request(RequestKind::Start, instance, None, &[], false)
     }
 
     pub fn stop(&mut self, instance: &str, expect: &[Expected]) -> &mut Story {
-        self.request(ApiOp::Stop, instance, expect, true)
+        self.request(RequestKind::Stop, instance, None, expect, true)
     }
 
+    /// Arms a point on nexus-0; `InjectError` is an `inject` step on the
+    /// saga node `point` (`<saga>.<NODE>`).
     pub fn arm(&mut self, point: &str, arm: PointArm) -> &mut Story {
-        self.push(Action::Arm {
+        let (arm, through_heal) = match arm {
+            PointArm::Crash => (ArmKind::Crash, false),
+            PointArm::Pause => (ArmKind::Pause, false),
+            PointArm::Hang { through_heal } => (ArmKind::Hang, through_heal),
+            PointArm::InjectError => {
+                let (saga, node) = point.split_once('.').expect("<saga>.<NODE>");
+                return self.push(Action::Inject(Inject {
+                    inject: InjectNode {
+                        saga: saga.to_string(),
+                        node: node.to_string(),
+                    },
+                    host: NEXUS,
+                }));
+            }
+        };
+        self.push(Action::Arm(Arm {
+            arm,
             host: NEXUS,
             point: point.to_string(),
-            arm,
-        })
+            through_heal,
+        }))
     }
 
     pub fn unpause(&mut self, point: &str) -> &mut Story {
-        self.push(Action::Unpause {
+        self.push(Action::Unpause(Unpause {
+            unpause: true,
             host: NEXUS,
             point: point.to_string(),
-        })
+        }))
     }
 
-    pub fn fault(&mut self, f: FaultAction) -> &mut Story {
+    pub fn fault(&mut self, f: Fault) -> &mut Story {
         self.push(Action::Fault(f))
     }
 
     pub fn restart_nexus(&mut self) -> &mut Story {
-        self.fault(FaultAction::Restart(NEXUS))
+        self.fault(Fault::Restart { host: NEXUS })
     }
 
     pub fn sleep(&mut self, secs: u64) -> &mut Story {
-        self.push(Action::Sleep(Duration::from_secs(secs)))
+        self.push(Action::Sleep(Sleep {
+            sleep: Millis::from_secs(secs),
+        }))
     }
 
     pub fn wait_state(&mut self, instance: &str, state: ExternalState, secs: u64) -> &mut Story {
-        self.push(Action::Wait {
-            cond: Condition::State {
+        self.push(Action::Wait(Wait {
+            wait: Condition::State(StateCond {
                 instance: instance.to_string(),
                 state,
-            },
-            within: Duration::from_secs(secs),
-        })
+            }),
+            within: Millis::from_secs(secs),
+        }))
     }
 
     pub fn wait_point(&mut self, point: &str, secs: u64) -> &mut Story {
-        self.push(Action::Wait {
-            cond: Condition::Point {
+        self.push(Action::Wait(Wait {
+            wait: Condition::Point(PointCond {
                 point: point.to_string(),
                 host: Some(NEXUS),
-            },
-            within: Duration::from_secs(secs),
-        })
+            }),
+            within: Millis::from_secs(secs),
+        }))
     }
 
     pub fn plan(&self) -> Plan {
         Plan {
             name: self.name.clone(),
-            nexus_count: 1,
-            sled_count: self.sleds,
-            sled_capacity: 4,
+            description: self.name.clone(),
+            seed: None,
+            topology: Topology {
+                nexus: 1,
+                sleds: self.sleds,
+                sled_capacity: 4,
+            },
             timings: Default::default(),
             instances: self.instances.clone(),
             steps: self.steps.clone(),
-            expected_violations: Default::default(),
-            must_reach: Vec::new(),
-            is_swarm: false,
+            variants: Default::default(),
+            swarm: None,
             without_fixes: Default::default(),
         }
     }
-
     pub fn run(&self, variant: Variant, seed: u64) -> RunReport {
         runner::run(&self.plan(), &self.name, None, variant, seed)
     }

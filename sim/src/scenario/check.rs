@@ -1,0 +1,446 @@
+//! What a plan must mean beyond its types, where one field depends on
+//! another: host counts and periods in range, hosts that exist in the
+//! topology and fit the step, named points, instances declared and created
+//! before use, `at` not earlier than the story already is, an `unpause`
+//! only of a paused point, and no `hold` with a one-way partition of the
+//! same pair (turmoil does not support it). Each problem names its field.
+
+use super::locate::FieldPath;
+use super::names::{cut, did_you_mean, is_omicron_name, CHECKERS};
+use crate::fault::Fault;
+use crate::plan::{Action, ArmKind, Condition, Plan, RequestKind, Topology};
+use model::ids::{HostId, Millis};
+use std::collections::{BTreeMap, BTreeSet};
+
+type Problem = (FieldPath, String);
+type Check = Result<(), Problem>;
+
+fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
+    Err((path, message.into()))
+}
+
+/// Checks a whole plan (one case's).
+pub(crate) fn plan(p: &Plan) -> Check {
+    let root = FieldPath::root();
+    let t = &p.topology;
+    for (field, v, lo, hi, what) in [
+        ("nexus", t.nexus, 1, 3, "Nexus hosts"),
+        ("sleds", t.sleds, 1, 4, "sleds"),
+        ("sled_capacity", t.sled_capacity, 1, 255, "VMMs per sled"),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            return err(
+                root.key("topology").key(field),
+                format!("expected {lo} to {hi} {what}, got {v}"),
+            );
+        }
+    }
+    for (name, v) in p.timings.periods() {
+        if v.is_some_and(|v| v < Millis(1000)) {
+            return err(
+                root.key("timings").key(name),
+                "expected a period of at least 1 second",
+            );
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (i, inst) in p.instances.iter().enumerate() {
+        let path = root.key("instance").index(i).key("name");
+        if !is_omicron_name(&inst.name) {
+            return err(path, format!("{:?} is not an omicron name: expected lowercase letters, digits and '-', starting with a letter, at most 63 characters", cut(&inst.name)));
+        }
+        if !names.insert(inst.name.as_str()) {
+            return err(path, format!("instance {:?} is declared twice", inst.name));
+        }
+    }
+    for (variant, e) in p.variants.iter() {
+        let path = root.key("variants").key(variant.name());
+        let mut seen = BTreeSet::new();
+        for (j, c) in e.violates.iter().enumerate() {
+            if !CHECKERS.contains(&c.as_str()) {
+                return err(
+                    path.key("violates").index(j),
+                    format!(
+                        "unknown checker {:?}{} (checkers are {})",
+                        cut(c),
+                        did_you_mean(c, CHECKERS),
+                        CHECKERS.join(", ")
+                    ),
+                );
+            }
+            if !seen.insert(c) {
+                return err(
+                    path.key("violates").index(j),
+                    format!("checker {c:?} is listed twice"),
+                );
+            }
+        }
+    }
+    match &p.swarm {
+        Some(_) if !p.steps.is_empty() => err(FieldPath::step(0), "the swarm scenario draws its plan from the seed: it has no [[step]]"),
+        Some(s) if s.fault_phase < Millis(1000) => err(root.key("swarm").key("fault_phase"), "expected at least 1 second of faults"),
+        Some(s) if s.max_instances == 0 => err(root.key("swarm").key("max_instances"), "expected at least 1 instance"),
+        Some(_) => Ok(()),
+        None if p.steps.is_empty() => err(root, "no [[step]]: a scenario tells its story in steps (only the swarm scenario, with [swarm], has none)"),
+        None => Story::new(p).run(),
+    }
+}
+
+/// Which hosts a field may name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Crash, power loss and restart: db, mgs, nexus-N, sled-N.
+    Crash,
+    /// Named points and injected errors: a Nexus.
+    Nexus,
+    /// Partitions and holds: any host, the workload too.
+    Link,
+}
+
+struct Story<'p> {
+    p: &'p Plan,
+    declared: Vec<&'p str>,
+    first_create: BTreeMap<&'p str, usize>,
+    created: BTreeSet<&'p str>,
+    /// Pauses armed and not yet released, by (host, point).
+    paused: BTreeMap<(HostId, &'p str), usize>,
+    /// Holds and one-way partitions, with their steps.
+    holds: Vec<((HostId, HostId), usize)>,
+    oneway: Vec<((HostId, HostId), usize, String)>,
+    /// The earliest virtual time the story can be at.
+    now: Millis,
+}
+
+/// A sled fault's `count` and `seconds` are at least 1 when set.
+fn at_least_one(count: Option<u32>, seconds: Option<u64>, path: &FieldPath) -> Check {
+    match (count, seconds) {
+        (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
+        (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
+        _ => Ok(()),
+    }
+}
+
+fn pair(a: HostId, b: HostId) -> (HostId, HostId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+impl<'p> Story<'p> {
+    fn new(p: &'p Plan) -> Story<'p> {
+        let mut first_create = BTreeMap::new();
+        for (i, s) in p.steps.iter().enumerate() {
+            if let Action::Request(r) = &s.action {
+                if r.request == RequestKind::Create {
+                    first_create.entry(r.instance.as_str()).or_insert(i);
+                }
+            }
+        }
+        Story {
+            p,
+            declared: p.instances.iter().map(|i| i.name.as_str()).collect(),
+            first_create,
+            created: BTreeSet::new(),
+            paused: BTreeMap::new(),
+            holds: Vec::new(),
+            oneway: Vec::new(),
+            now: Millis(0),
+        }
+    }
+
+    fn run(mut self) -> Check {
+        for (i, s) in self.p.steps.iter().enumerate() {
+            let path = FieldPath::step(i);
+            if let Some(at) = s.at {
+                if at < self.now {
+                    return err(path.key("at"), format!("at {}s is earlier than the story can be by then ({}s, after the sleeps before it)", at.0 as f64 / 1000.0, self.now.0 as f64 / 1000.0));
+                }
+                self.now = at;
+            }
+            self.step(i, &s.action, &path)?;
+        }
+        for (variant, e) in self.p.variants.iter() {
+            let path = FieldPath::root()
+                .key("variants")
+                .key(variant.name())
+                .key("must_reach");
+            for (j, c) in e.must_reach.iter().enumerate() {
+                self.condition(c, &path.index(j), false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, i: usize, action: &'p Action, path: &FieldPath) -> Check {
+        match action {
+            Action::Request(r) => {
+                let create = r.request == RequestKind::Create;
+                match (create, r.start) {
+                    (true, None) => {
+                        return err(
+                            path.key("request"),
+                            "a `create` request needs `start` (true or false)",
+                        )
+                    }
+                    (false, Some(_)) => {
+                        return err(
+                            path.key("start"),
+                            "`start` applies only to a `create` request",
+                        )
+                    }
+                    _ => {}
+                }
+                if r.expect
+                    .as_ref()
+                    .is_some_and(|e| e.lists().iter().any(|l| l.is_empty()))
+                {
+                    return err(path.key("expect"), "an empty list accepts no response: expected at least one status code 100..=599 or \"none\"");
+                }
+                self.instance(&r.instance, &path.key("instance"), !create)?;
+                if create {
+                    self.created.insert(&r.instance);
+                }
+            }
+            Action::Fault(f) => self.fault(i, f, path)?,
+            Action::Arm(a) => {
+                self.host(a.host, &path.key("host"), Role::Nexus)?;
+                point(&a.point, &path.key("point"))?;
+                if a.arm == ArmKind::Pause {
+                    *self.paused.entry((a.host, &a.point)).or_default() += 1;
+                }
+                if a.through_heal && a.arm != ArmKind::Hang {
+                    return err(
+                        path.key("through_heal"),
+                        "`through_heal` is for `arm = \"hang\"` only",
+                    );
+                }
+            }
+            Action::Unpause(u) => {
+                if !u.unpause {
+                    return err(path.key("unpause"), "expected `unpause = true`");
+                }
+                self.host(u.host, &path.key("host"), Role::Nexus)?;
+                let armed = self.paused.get_mut(&(u.host, u.point.as_str()));
+                let Some(n) = armed.filter(|n| **n > 0) else {
+                    return err(path.key("point"), format!("{} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", u.host, cut(&u.point)));
+                };
+                *n -= 1;
+            }
+            Action::Wait(w) => self.condition(&w.wait, &path.key("wait"), true)?,
+            Action::Sleep(s) => self.now = Millis(self.now.0 + s.sleep.0),
+            Action::Inject(x) => {
+                self.host(x.host, &path.key("host"), Role::Nexus)?;
+                point(
+                    &format!("{}.after_action", x.inject.point()),
+                    &path.key("inject"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn fault(&mut self, i: usize, f: &'p Fault, path: &FieldPath) -> Check {
+        let host = path.key("host");
+        match f {
+            Fault::Crash { host: h }
+            | Fault::PowerLoss { host: h }
+            | Fault::Restart { host: h } => self.host(*h, &host, Role::Crash),
+            Fault::LoseSled { sled } => self.host(HostId::Sled(*sled), &host, Role::Crash),
+            Fault::Partition { a, b, oneway } | Fault::Repair { a, b, oneway } => {
+                self.link(*a, *b, path)?;
+                if *oneway {
+                    let verb = if matches!(f, Fault::Repair { .. }) {
+                        "repaired"
+                    } else {
+                        "partitioned"
+                    };
+                    self.oneway
+                        .push((pair(*a, *b), i, format!("{a} -> {b} is {verb} one way")));
+                }
+                self.clash(path)
+            }
+            Fault::Hold { a, b } => {
+                self.link(*a, *b, path)?;
+                self.holds.push((pair(*a, *b), i));
+                self.clash(path)
+            }
+            Fault::Release { a, b } => self.link(*a, *b, path),
+            // A guest or VMM fault before the create does nothing: allowed
+            // (the swarm draws them so).
+            Fault::GuestShutdown { instance }
+            | Fault::ForgetVmm { instance }
+            | Fault::VmmFailsBooting { instance } => {
+                self.instance(instance, &path.key("instance"), false)
+            }
+            Fault::SledError {
+                sled,
+                status,
+                count,
+                seconds,
+                ..
+            } => {
+                if !(400..=599).contains(status) || *status == 404 {
+                    return err(
+                        path.key("status"),
+                        format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"),
+                    );
+                }
+                at_least_one(*count, *seconds, path)?;
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::SledHang {
+                sled,
+                count,
+                seconds,
+                ..
+            } => {
+                at_least_one(*count, *seconds, path)?;
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::SledAgentRestartKeepsVmms { sled } => {
+                self.host(HostId::Sled(*sled), &host, Role::Crash)
+            }
+            Fault::Upgrade {} => Ok(()),
+        }
+    }
+
+    fn link(&self, a: HostId, b: HostId, path: &FieldPath) -> Check {
+        self.host(a, &path.key("host"), Role::Link)?;
+        self.host(b, &path.key("peer"), Role::Link)?;
+        if a == b {
+            return err(
+                path.key("peer"),
+                format!("a fault between hosts needs two different hosts, got {a} twice"),
+            );
+        }
+        Ok(())
+    }
+
+    /// turmoil does not support `hold` with a one-way partition or repair
+    /// of the same pair (`Sim::partition_oneway`'s docs): reported at the
+    /// later step.
+    fn clash(&self, path: &FieldPath) -> Check {
+        let why = "turmoil does not support a hold and a one-way partition on the same pair of hosts (use a two-way partition, or drop the hold)";
+        for (p, hold) in &self.holds {
+            for (q, oneway, what) in &self.oneway {
+                if p != q {
+                    continue;
+                }
+                let (a, b) = p;
+                return if oneway > hold {
+                    err(
+                        path.key("oneway"),
+                        format!(
+                            "{what}, but step {} holds messages between {a} and {b}: {why}",
+                            hold + 1
+                        ),
+                    )
+                } else {
+                    err(
+                        path.key("fault"),
+                        format!(
+                            "holds messages between {a} and {b}, but step {} has {}: {why}",
+                            oneway + 1,
+                            what.replace(" is ", " ")
+                        ),
+                    )
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn host(&self, h: HostId, path: &FieldPath, role: Role) -> Check {
+        let Topology { nexus, sleds, .. } = self.p.topology;
+        let range = |kind: &str, n: u8| format!("{kind}-0..{kind}-{}", n.saturating_sub(1));
+        let hosts = if role == Role::Link {
+            "hosts are db, mgs, workload, nexus-N, sled-N"
+        } else {
+            "hosts are db, mgs, nexus-N, sled-N"
+        };
+        match h {
+            HostId::Nexus(n) if n.0 >= nexus => {
+                return err(
+                    path.clone(),
+                    format!(
+                        "unknown host \"{h}\" (this scenario has {}; {hosts})",
+                        range("nexus", nexus)
+                    ),
+                )
+            }
+            HostId::Sled(s) if s.0 >= sleds => {
+                return err(
+                    path.clone(),
+                    format!(
+                        "unknown host \"{h}\" (this scenario has {}; {hosts})",
+                        range("sled", sleds)
+                    ),
+                )
+            }
+            _ => {}
+        }
+        match (role, h) {
+            (Role::Nexus, HostId::Nexus(_)) | (Role::Link, _) => Ok(()),
+            (Role::Crash, HostId::Workload) => err(path.clone(), "a fault takes db, mgs, nexus-N or sled-N, not \"workload\" (the harness's API client)"),
+            (Role::Crash, _) => Ok(()),
+            (Role::Nexus, _) => err(path.clone(), format!("named points are reached only on Nexus hosts ({}), not \"{h}\"", range("nexus", nexus))),
+        }
+    }
+
+    /// `name` is declared and, when `before`, created by an earlier step
+    /// (otherwise by some step).
+    fn instance(&self, name: &str, path: &FieldPath, before: bool) -> Check {
+        if !self.declared.contains(&name) {
+            let declared = if self.declared.is_empty() {
+                "this scenario declares no [[instance]]".to_string()
+            } else {
+                format!("declared in [[instance]]: {}", self.declared.join(", "))
+            };
+            return err(
+                path.clone(),
+                format!(
+                    "unknown instance {:?}{} ({declared})",
+                    cut(name),
+                    did_you_mean(name, self.declared.iter().copied())
+                ),
+            );
+        }
+        match self.first_create.get(name) {
+            None => err(path.clone(), format!("instance {name:?} is never created: add a step with request = \"create\" and instance = {name:?} before this one")),
+            Some(j) if before && !self.created.contains(name) => err(path.clone(), format!("instance {name:?} is used before step {} creates it", j + 1)),
+            _ => Ok(()),
+        }
+    }
+
+    fn condition(&self, c: &Condition, path: &FieldPath, before: bool) -> Check {
+        match c {
+            Condition::State(s) => self.instance(&s.instance, &path.key("instance"), before),
+            Condition::VmmState(s) => self.instance(&s.instance, &path.key("instance"), before),
+            Condition::Point(p) => {
+                if let Some(h) = p.host {
+                    self.host(h, &path.key("host"), Role::Nexus)?;
+                }
+                point(&p.point, &path.key("point"))
+            }
+            Condition::Trace(t) if t.trace.trim().is_empty() => err(
+                path.key("trace"),
+                "expected some text that a trace line contains",
+            ),
+            Condition::Trace(_) => Ok(()),
+        }
+    }
+}
+
+fn point(name: &str, path: &FieldPath) -> Check {
+    if model::points::is_known(name) {
+        return Ok(());
+    }
+    let all: Vec<String> = model::points::all().collect();
+    err(path.clone(), format!(
+        "unknown named point {:?}{} (scenarios/README.md lists them; saga node points are <saga>.<NODE>.after_action or .after_log)",
+        cut(name),
+        did_you_mean(name, all.iter().map(String::as_str))
+    ))
+}
