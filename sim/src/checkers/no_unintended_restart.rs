@@ -92,10 +92,17 @@ impl NoUnintendedRestart {
     /// with it (its pushes live in the process).
     fn sled_agent_died(&mut self, f: &Fault) {
         let died = match f {
-            Fault::Crash(HostId::Sled(s))
-            | Fault::PowerLoss(HostId::Sled(s))
-            | Fault::SledLost(s)
-            | Fault::SledAgentRestartKeepsVmms(s) => *s,
+            Fault::Crash {
+                host: HostId::Sled(s),
+            }
+            | Fault::PowerLoss {
+                host: HostId::Sled(s),
+            }
+            | Fault::Restart {
+                host: HostId::Sled(s),
+            }
+            | Fault::LoseSled { sled: s }
+            | Fault::SledAgentRestartKeepsVmms { sled: s } => *s,
             _ => return,
         };
         self.guest_down.retain(|_, (sled, _)| *sled != died);
@@ -431,18 +438,18 @@ mod tests {
     #[test]
     fn quiet_when_the_sled_agent_died_before_nexus_heard_of_the_shutdown() {
         let (mut s, id) = unrecorded_guest_shutdown();
-        s.fault(crate::record::Fault::Crash(model::ids::HostId::Sled(
-            model::ids::SledId(0),
-        )));
+        s.fault(crate::record::Fault::Crash {
+            host: model::ids::HostId::Sled(model::ids::SledId(0)),
+        });
         s.watcher_fails_vmm(id);
         s.advance(60_000);
         s.reincarnate(id);
         assert!(check(&s).is_empty(), "{}", s.trace());
 
         let (mut s, id) = unrecorded_guest_shutdown();
-        s.fault(crate::record::Fault::Crash(model::ids::HostId::Sled(
-            model::ids::SledId(1),
-        )));
+        s.fault(crate::record::Fault::Crash {
+            host: model::ids::HostId::Sled(model::ids::SledId(1)),
+        });
         s.watcher_fails_vmm(id);
         s.advance(60_000);
         s.reincarnate(id);
