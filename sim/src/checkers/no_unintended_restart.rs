@@ -10,12 +10,13 @@
 //! reconciler) of an instance whose guest shut itself down on its sled
 //! since the last run-like request was accepted fires, whether or not
 //! Nexus ever recorded the shutdown. A guest shut itself down when its VMM
-//! went Stopping on its sled with no accepted put-state Stopped for it; a push lost on the way to Nexus does not change what the
-//! sled knew. Unless the sled agent itself died (crashed, lost power, was
-//! lost, or restarted with an empty table) before its push reached Nexus:
-//! its pushes live in the process, so then nobody knows the guest shut
-//! down, the VMM looks gone with its sled, and reincarnating a Failed
-//! instance is what omicron is right to do (RFD 486). A shutdown Nexus did
+//! went Stopping on its sled with no accepted put-state Stopped for it; a
+//! push lost on the way to Nexus does not change what the sled knew. Unless
+//! the sled agent itself died (crashed, lost power, was lost, or restarted
+//! with an empty table; its pushes live in the process) or forgot the VMM
+//! before its push reached Nexus: then nobody knows the guest shut down,
+//! the VMM looks gone, and reincarnating a Failed instance is what omicron
+//! is right to do (RFD 486). A shutdown Nexus did
 //! record is a stop-like request and judged as such.
 //!
 //! `MARK_AS_STARTING` is the moment a start saga commits to running the
@@ -27,7 +28,7 @@ use super::history::extend_unique;
 use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
-use model::event::Event;
+use model::event::{Event, VmmGoneReason};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{RequestedState, StartReason, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +79,17 @@ impl NoUnintendedRestart {
                 self.guest_down
                     .entry(*instance)
                     .or_insert_with(|| (*sled, self.tracker.line().to_string()));
+            }
+            // The sled agent lost track of the VMM (its Propolis died with
+            // it) before Nexus heard of the shutdown: nobody knows of it.
+            Event::VmmGone {
+                sled,
+                instance,
+                reason: VmmGoneReason::Forgotten,
+                ..
+            } => {
+                self.guest_down
+                    .retain(|i, (s, _)| !(i == instance && s == sled));
             }
             Event::ApiAccepted { op, instance, .. }
                 if ReqKind::from_op(*op).class() == Class::RunLike =>
