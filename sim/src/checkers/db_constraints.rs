@@ -9,7 +9,7 @@
 //! omicron's schema does: an instance pointing at another instance's VMM.
 
 use super::history::extend_unique;
-use super::requests::RequestTracker;
+use super::requests::{mark_as_starting, RequestTracker};
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::event::{Event, WriteOutcome};
@@ -73,7 +73,15 @@ impl Checker for DbConstraints {
                         )),
                         Some(row) if row.time_deleted.is_some() => found.push((
                             a.id,
-                            "active VMM is soft-deleted".to_string(),
+                            if mark_as_starting(e).is_some() {
+                                // sis_move_to_starting re-fetches the
+                                // instance, not its own VMM record: a saga
+                                // whose VMM was failed and deleted while it
+                                // was paused or down still makes it active.
+                                "active VMM is soft-deleted by MARK_AS_STARTING".to_string()
+                            } else {
+                                "active VMM is soft-deleted".to_string()
+                            },
                             format!(
                                 "{query:?} made VMM {v} active for {}, but its row is soft-deleted",
                                 a.id
