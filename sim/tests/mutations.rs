@@ -54,7 +54,7 @@ use Variant::{Fixed, Omicron};
 /// so a small change to what a seed draws does not break it.
 const MATRIX: &[(Mutation, Catch)] = &[
     (Mutation::DbInstanceGuardOff, swarm(Fixed, "single_active_vmm", 45)),
-    (Mutation::DbVmmGuardOff, swarm(Fixed, "generation_monotonic", 25)),
+    (Mutation::DbVmmGuardOff, swarm(Fixed, "generation_monotonic", 80)),
     (
         Mutation::DbLockCasIgnoresHolder,
         Catch::NotCaught("the generation guard drops the second updater's commit; no checker watches lock exclusivity"),

@@ -387,7 +387,9 @@ impl Agent {
         let changed = v.phase.reported() != phase.reported();
         v.phase = phase;
         if changed {
-            if !mutation::on(Mutation::SledGenNotBumped) {
+            let same_gen = mutation::on(Mutation::SledDestroySameGen)
+                && matches!(phase, Phase::Halted { failed: false });
+            if !mutation::on(Mutation::SledGenNotBumped) && !same_gen {
                 v.gen = v.gen.next();
             }
             self.emit_state(vmm, v.instance, phase.reported(), v.gen);
