@@ -9,49 +9,14 @@
 //! `RUST_BACKTRACE=1`, so that a panic would show a backtrace these tests
 //! catch.
 
+use crate::common::{sim_in, Out};
 use intent_sim::trace;
 use model::variant::Variant;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_intent-sim");
-
-/// What one command did.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 fn sim_with(args: &[&str], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("INTENT_SIM_SCENARIOS")
-        .env_remove("INTENT_SIM_SEED")
-        .env_remove("INTENT_SIM_VARIANT")
-        .env_remove("INTENT_SIM_JOBS")
-        .env_remove("INTENT_SIM_SHARD")
-        .env("RUST_BACKTRACE", "1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("the intent-sim binary runs");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
+    let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+    sim_in(Path::new(env!("CARGO_MANIFEST_DIR")), &args, env)
 }
 
 fn sim(args: &str) -> Out {

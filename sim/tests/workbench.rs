@@ -4,60 +4,17 @@
 //! the determinism check, pictures, saved failures replayed, and every
 //! `cargo sim` command in the README.
 
+use crate::common::{sim_in, Out, BIN};
 use intent_sim::regressions;
 use intent_sim::results::{self, RunResult};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_intent-sim");
-
-/// What one command did.
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Runs the binary with `args` and `env`, no `INTENT_SIM_*` or `RUST_LOG`
 /// from outside, and `RUST_BACKTRACE=1` so a panic would show.
 fn sim_os(args: &[OsString], env: &[(&str, &str)]) -> Out {
     sim_in(Path::new(env!("CARGO_MANIFEST_DIR")), args, env)
-}
-
-/// [`sim_os`] from the folder `dir`.
-fn sim_in(dir: &Path, args: &[OsString], env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir).args(args).env("RUST_BACKTRACE", "1");
-    for var in [
-        "RUST_LOG",
-        "INTENT_SIM_SCENARIOS",
-        "INTENT_SIM_SEED",
-        "INTENT_SIM_VARIANT",
-        "INTENT_SIM_JOBS",
-        "INTENT_SIM_SHARD",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("the intent-sim binary runs");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-    }
 }
 
 fn sim_env(args: &str, env: &[(&str, &str)]) -> Out {

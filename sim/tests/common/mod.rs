@@ -417,3 +417,50 @@ pub fn is_saga_finished(rec: &Record, name: SagaName, state: SagaState) -> bool 
 pub fn fired_new(r: &RunReport) -> Vec<String> {
     r.fired_new().into_iter().collect()
 }
+
+/// The `intent-sim` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_intent-sim");
+
+/// What one run of the binary did.
+pub struct Out {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary in the folder `dir` with `args` and `env`, no
+/// `INTENT_SIM_*` or `RUST_LOG` from outside, and `RUST_BACKTRACE=1` so a
+/// panic would show.
+pub fn sim_in(dir: &std::path::Path, args: &[std::ffi::OsString], env: &[(&str, &str)]) -> Out {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(dir).args(args).env("RUST_BACKTRACE", "1");
+    for var in [
+        "RUST_LOG",
+        "INTENT_SIM_SCENARIOS",
+        "INTENT_SIM_SEED",
+        "INTENT_SIM_VARIANT",
+        "INTENT_SIM_JOBS",
+        "INTENT_SIM_SHARD",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the intent-sim binary runs");
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
