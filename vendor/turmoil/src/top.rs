@@ -152,6 +152,9 @@ struct Link {
     /// Messages that are ready to be delivered.
     deliverable: IndexMap<IpAddr, VecDeque<Envelope>>,
 
+    /// How many messages `deliverable` holds, over all destinations.
+    ready: usize,
+
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
 }
@@ -251,6 +254,11 @@ impl Topology {
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
         for (pair, link) in &mut self.links {
+            // Most links have nothing ready for anyone: skip them without
+            // hashing `dst` into their `deliverable` map.
+            if link.ready == 0 {
+                continue;
+            }
             if pair.0 == dst.addr || pair.1 == dst.addr {
                 link.deliver_messages(&self.config, rand, dst);
             }
@@ -331,6 +339,7 @@ impl Link {
             config: config::Link::default(),
             sent: VecDeque::new(),
             deliverable: IndexMap::new(),
+            ready: 0,
             now,
         }
     }
@@ -413,6 +422,9 @@ impl Link {
     }
 
     fn process_deliverables(&mut self) {
+        if self.sent.is_empty() {
+            return;
+        }
         // TODO: `drain_filter` is not yet stable, and so we have a low quality
         // implementation here that avoids clones.
         let mut deliverable = 0;
@@ -432,6 +444,7 @@ impl Link {
                         .or_default()
                         .push_back(envelope);
                     deliverable += 1;
+                    self.ready += 1;
                 }
             }
         }
@@ -446,12 +459,14 @@ impl Link {
         rand: &mut dyn RngCore,
         host: &mut Host,
     ) {
-        let deliverable = self
-            .deliverable
-            .entry(host.addr)
-            .or_default()
-            .drain(..)
-            .collect::<Vec<Envelope>>();
+        let Some(queue) = self.deliverable.get_mut(&host.addr) else {
+            return;
+        };
+        if queue.is_empty() {
+            return;
+        }
+        let deliverable = queue.drain(..).collect::<Vec<Envelope>>();
+        self.ready -= deliverable.len();
 
         for message in deliverable {
             let (src, dst) = (message.src, message.dst);
