@@ -108,7 +108,7 @@ pub async fn point(host: HostId, name: &str) {
         }
         PointAction::Pause => {
             while p.is_paused(host, name) {
-                tokio::time::sleep(PAUSE_POLL).await;
+                turmoil::time::sleep(PAUSE_POLL).await;
             }
         }
     }

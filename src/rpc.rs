@@ -89,7 +89,7 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
             .map_err(|_| RpcError::Closed)?;
         read_frame(&mut stream).await.map_err(|_| RpcError::Closed)
     };
-    match tokio::time::timeout(timeout, attempt).await {
+    match turmoil::time::timeout(timeout, attempt).await {
         Ok(r) => r,
         Err(_) => Err(RpcError::Timeout),
     }

@@ -92,7 +92,7 @@ pub async fn run(
             c
         };
         let Some(command) = next else {
-            tokio::time::sleep(POLL).await;
+            turmoil::time::sleep(POLL).await;
             continue;
         };
         let nexus = HostId::Nexus(NexusId(rng.random_range(0..nexus_count)));

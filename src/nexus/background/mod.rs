@@ -75,7 +75,7 @@ fn spawn(nexus: &Rc<Nexus>, period: Duration, activator: Activator, body: Activa
             tokio::select! {
                 biased;
                 _ = activator.0.notified() => {}
-                _ = tokio::time::sleep(period) => {}
+                _ = turmoil::time::sleep(period) => {}
             }
         }
     });

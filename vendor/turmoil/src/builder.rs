@@ -169,6 +169,29 @@ impl Builder {
         self
     }
 
+    /// Skips a host's turn in a step in which it has nothing to do: no
+    /// message to receive, no task woken, no tokio runtime task alive, and
+    /// no timer made with [`crate::time`] due before the step ends. Its
+    /// clock catches up, in one move, at the start of its next turn, so
+    /// time inside the host reads the same as without skipping.
+    ///
+    /// The host's software must make its timers with [`crate::time`]
+    /// (`sleep`, `sleep_until`, `timeout`): a `tokio::time` timer is
+    /// invisible to the simulation, and a host whose only pending work is
+    /// such a timer looks idle. If one fires while the host's clock
+    /// catches up, the step panics, naming the host.
+    ///
+    /// A skipped turn still draws its `block_on` seed from the host
+    /// runtime's seed generator (the catch-up makes one `block_on` per
+    /// skipped turn), so `select!` draws stay the same. What does change is
+    /// the phase of the scheduler's and the `LocalSet`'s poll counters,
+    /// which only matter when a runtime task (`tokio::spawn`) or a task
+    /// woken from another thread waits beside a local task.
+    pub fn skip_idle_hosts(&mut self, value: bool) -> &mut Self {
+        self.config.skip_idle_hosts = value;
+        self
+    }
+
     /// Access the filesystem configuration.
     ///
     /// Use builder-style methods to configure filesystem behavior:

@@ -1,7 +1,9 @@
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
 use rand::rngs::SmallRng;
 use tokio::runtime::Runtime;
@@ -10,6 +12,7 @@ use tokio::task::LocalSet;
 use tokio::time::{sleep, Duration, Instant};
 
 use super::Result;
+use crate::time::Timers;
 
 // To support re-creation, we need to store a factory of the future that
 // represents the software. This is somewhat annoying in that it requires
@@ -36,6 +39,9 @@ pub struct Config {
     /// Only used if the `tokio_unstable` cfg flag is set.
     #[cfg_attr(not(tokio_unstable), expect(dead_code))]
     pub rng: Option<SmallRng>,
+
+    /// The host's timers made with [`crate::time`].
+    pub timers: Arc<Timers>,
 }
 
 /// Per host simulated runtime.
@@ -62,6 +68,65 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// Set when a task of the `LocalSet` may be scheduled: the `LocalSet`
+    /// was woken since it last ran (a message arrived, a timer fired, a
+    /// task woke another), or new software was spawned.
+    woken: Arc<WakeFlag>,
+
+    /// The waker the `LocalSet` is polled with: it sets `woken`, then wakes
+    /// the runtime.
+    flag_waker: Waker,
+
+    /// Turns skipped since the host last ran (see [`Rt::skip`]).
+    skipped: u32,
+
+    /// The runtime's clock when the host last ran (or was skipped up to).
+    clock: Instant,
+}
+
+/// The `woken` flag of an [`Rt`] and the runtime waker it forwards to.
+#[derive(Default)]
+struct WakeFlag {
+    woken: AtomicBool,
+    inner: Mutex<Option<Waker>>,
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        if let Some(waker) = self.inner.lock().unwrap().as_ref() {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+/// Polls the host's `LocalSet` with the [`WakeFlag`] waker, clearing the
+/// flag first: whatever is scheduled from then on wakes it again.
+struct Flagged<'f, F> {
+    flag: &'f Arc<WakeFlag>,
+    waker: &'f Waker,
+    inner: Pin<&'f mut F>,
+}
+
+impl<F: Future> Future for Flagged<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        {
+            let mut inner = self.flag.inner.lock().unwrap();
+            if !inner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *inner = Some(cx.waker().clone());
+            }
+        }
+        self.flag.woken.store(false, Ordering::Relaxed);
+        let waker: &Waker = self.waker;
+        self.inner.as_mut().poll(&mut Context::from_waker(waker))
+    }
 }
 
 impl<'a> Rt<'a> {
@@ -73,14 +138,7 @@ impl<'a> Rt<'a> {
 
         let handle = with(&tokio, &local, || tokio::task::spawn_local(client));
 
-        Self {
-            kind: Kind::Client,
-            tokio,
-            local,
-            nodename,
-            handle: Some(handle),
-            config,
-        }
+        Self::new(Kind::Client, tokio, local, nodename, handle, config)
     }
 
     pub(crate) fn host<F, Fut>(nodename: Arc<str>, software: F, mut config: Config) -> Self
@@ -93,13 +151,39 @@ impl<'a> Rt<'a> {
         let software: Software = Box::new(move || Box::pin(software()));
         let handle = with(&tokio, &local, || tokio::task::spawn_local(software()));
 
+        Self::new(
+            Kind::Host { software },
+            tokio,
+            local,
+            nodename,
+            handle,
+            config,
+        )
+    }
+
+    fn new(
+        kind: Kind<'a>,
+        tokio: Runtime,
+        local: LocalSet,
+        nodename: Arc<str>,
+        handle: JoinHandle<Result>,
+        config: Config,
+    ) -> Self {
+        let woken = Arc::new(WakeFlag::default());
+        // The software just spawned is scheduled.
+        woken.woken.store(true, Ordering::Relaxed);
+        let clock = now(&tokio);
         Self {
-            kind: Kind::Host { software },
+            kind,
             tokio,
             local,
             nodename,
             handle: Some(handle),
             config,
+            flag_waker: Waker::from(woken.clone()),
+            woken,
+            skipped: 0,
+            clock,
         }
     }
 
@@ -116,8 +200,56 @@ impl<'a> Rt<'a> {
     }
 
     pub(crate) fn now(&self) -> Instant {
-        let _guard = self.tokio.enter();
-        Instant::now()
+        now(&self.tokio)
+    }
+
+    /// Whether the host has nothing to do in a turn of `duration`: no task
+    /// of its `LocalSet` was woken, no runtime task is alive, and no timer
+    /// made with [`crate::time`] is due before the turn ends. (Whether a
+    /// message is ready for it is for the caller to check.)
+    pub(crate) fn is_idle(&self, duration: Duration) -> bool {
+        if self.woken.woken.load(Ordering::Relaxed) || self.tokio.metrics().num_alive_tasks() > 0 {
+            return false;
+        }
+        let end = self.clock + duration * (self.skipped + 1);
+        self.config.timers.next().is_none_or(|next| next > end)
+    }
+
+    /// Skips a turn of an idle host (see [`Rt::is_idle`]); [`Rt::catch_up`]
+    /// moves its clock before it next runs.
+    pub(crate) fn skip(&mut self) {
+        self.skipped += 1;
+    }
+
+    /// Moves the clock of a host that skipped turns of `duration` to where
+    /// running them would have left it, without running its tasks: one
+    /// `block_on` per skipped turn (so the runtime's seed generator draws
+    /// the same seeds), the last one sleeping through them all.
+    ///
+    /// Panics if a task is woken during the catch-up: a timer the
+    /// simulation cannot see (not made with [`crate::time`]) fired in a
+    /// skipped turn, so its task would run late.
+    pub(crate) fn catch_up(&mut self, duration: Duration) {
+        if self.skipped == 0 {
+            return;
+        }
+        // Woken before the catch-up (from outside the host, e.g. by the
+        // caller between steps): the woken task runs in this turn.
+        let woken_before = self.woken.woken.swap(false, Ordering::Relaxed);
+        for _ in 1..self.skipped {
+            self.tokio.block_on(async {});
+        }
+        let skipped = duration * self.skipped;
+        self.tokio.block_on(async { sleep(skipped).await });
+        self.skipped = 0;
+        self.clock = self.now();
+        let woken_during = self.woken.woken.swap(woken_before, Ordering::Relaxed);
+        assert!(
+            !woken_during,
+            "host {} was woken while its idle turns were skipped: a timer not made with \
+             turmoil::time fired (make it with turmoil::time, or turn skip_idle_hosts off)",
+            self.nodename
+        );
     }
 
     // This method is called by [`Sim::run`], which iterates through all the
@@ -143,13 +275,16 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
-        self.tokio.block_on(async {
-            self.local
-                .run_until(async {
-                    sleep(duration).await;
-                })
-                .await
+        let run = self.local.run_until(async {
+            sleep(duration).await;
         });
+        tokio::pin!(run);
+        self.tokio.block_on(Flagged {
+            flag: &self.woken,
+            waker: &self.flag_waker,
+            inner: run,
+        });
+        self.clock = self.now();
 
         // pull for software completion
         match &self.handle {
@@ -193,6 +328,8 @@ impl<'a> Rt<'a> {
             });
             self.handle.replace(handle);
         };
+        // The software just spawned is scheduled.
+        self.woken.woken.store(true, Ordering::Relaxed);
     }
 
     /// Cancel all tasks within the [`Rt`] by dropping the current tokio
@@ -208,6 +345,8 @@ impl<'a> Rt<'a> {
 
         _ = mem::replace(&mut self.tokio, tokio);
         drop(mem::replace(&mut self.local, local));
+        self.skipped = 0;
+        self.clock = self.now();
     }
 }
 
@@ -253,6 +392,11 @@ fn new_local() -> LocalSet {
     local.unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime);
 
     local
+}
+
+fn now(tokio: &Runtime) -> Instant {
+    let _guard = tokio.enter();
+    Instant::now()
 }
 
 fn with<R>(tokio: &Runtime, local: &LocalSet, f: impl FnOnce() -> R) -> R {

@@ -101,6 +101,7 @@ impl<'a> Sim<'a> {
         let config = rt::Config {
             enable_io: self.config.enable_tokio_io,
             rng: Some(rng),
+            timers: self.world.borrow().hosts[&addr].timers.clone(),
         };
 
         let rt = World::enter(&self.world, || Rt::client(nodename, client, config));
@@ -146,6 +147,7 @@ impl<'a> Sim<'a> {
         let config = rt::Config {
             enable_io: self.config.enable_tokio_io,
             rng: Some(rng),
+            timers: self.world.borrow().hosts[&addr].timers.clone(),
         };
 
         let rt = World::enter(&self.world, || Rt::host(nodename, host, config));
@@ -434,6 +436,19 @@ impl<'a> Sim<'a> {
         }
 
         for (&addr, rt) in running {
+            if self.config.skip_idle_hosts {
+                let mut world = self.world.borrow_mut();
+                if !world.topology.has_deliverable(addr) && rt.is_idle(tick) {
+                    rt.skip();
+                    world.tick(addr, tick);
+                    if rt.is_client() {
+                        is_finished = false;
+                    }
+                    continue;
+                }
+                drop(world);
+                rt.catch_up(tick);
+            }
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
             {
                 let mut world = self.world.borrow_mut();

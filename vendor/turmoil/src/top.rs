@@ -264,6 +264,15 @@ impl Topology {
         }
     }
 
+    /// Whether a message is ready to be delivered to `dst`.
+    pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
+        self.links.iter().any(|(pair, link)| {
+            link.ready > 0
+                && (pair.0 == dst || pair.1 == dst)
+                && link.deliverable.get(&dst).is_some_and(|q| !q.is_empty())
+        })
+    }
+
     pub(crate) fn hold(&mut self, a: IpAddr, b: IpAddr) {
         self.get_link_mut(&Pair::new(a, b)).hold();
     }
