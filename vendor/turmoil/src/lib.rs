@@ -229,6 +229,15 @@ use world::World;
 
 const TRACING_TARGET: &str = "turmoil";
 
+/// turmoil's maps: insertion-ordered (`indexmap`), so the hasher never
+/// reaches iteration order; FxHash, because the keys are addresses,
+/// ports and sequence numbers that turmoil itself makes (no untrusted
+/// input to defend against), looked up many times per step.
+pub(crate) type IndexMap<K, V> = indexmap::IndexMap<K, V, rustc_hash::FxBuildHasher>;
+
+/// The set counterpart of [`IndexMap`].
+pub(crate) type IndexSet<T> = indexmap::IndexSet<T, rustc_hash::FxBuildHasher>;
+
 /// Utility method for performing a function on all hosts in `a` against all
 /// hosts in `b`.
 pub(crate) fn for_pairs(a: &Vec<IpAddr>, b: &Vec<IpAddr>, mut f: impl FnMut(IpAddr, IpAddr)) {
