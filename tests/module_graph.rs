@@ -231,6 +231,7 @@ const KNOWN_ON_CIRCLES: &[&str] = &[
     "nexus::background::saga_recovery",
     "nexus::instance",
     "nexus::sagas",
+    "nexus::sagas::executor",
     "nexus::sagas::instance_create",
     "nexus::sagas::instance_delete",
     "nexus::sagas::instance_start",

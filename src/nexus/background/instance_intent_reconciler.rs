@@ -32,8 +32,8 @@ use crate::db::rows::InstanceRuntime;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::{InstanceId, Millis, SledId};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::SagaOutcome;
-use crate::nexus::sagas::{self, instance_delete, instance_start};
+use crate::nexus::sagas::executor::{self, SagaOutcome};
+use crate::nexus::sagas::{instance_delete, instance_start};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
 use crate::nexus::Nexus;
 use crate::sled_agent::api::{SledRequest, SledResponse};
@@ -119,7 +119,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             let params = instance_delete::Params {
                 instance_id: instance.id,
             };
-            sagas::execute(&ctx.nexus, saga, params).await;
+            executor::execute(&ctx.nexus, saga, params).await;
         }
     });
     futures::future::join_all(deletes).await;
@@ -142,7 +142,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             let id = instance.id;
             ctx.decide(id, Decision::ReconcileStart { saga });
             let params = instance_start::Params::new(instance, StartReason::IntentReconciler);
-            let outcome = sagas::execute(&ctx.nexus, saga, params).await;
+            let outcome = executor::execute(&ctx.nexus, saga, params).await;
             let mut backoffs = ctx.nexus.reconciler_backoff.borrow_mut();
             match outcome {
                 SagaOutcome::Done(_) => {

@@ -11,7 +11,8 @@ use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision, ReincarnationReason};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::{self, instance_start, SagaOutcome};
+use crate::nexus::sagas::executor::{self, SagaOutcome};
+use crate::nexus::sagas::instance_start;
 use crate::nexus::Nexus;
 use crate::states::StartReason;
 use std::rc::Rc;
@@ -65,7 +66,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
                 );
                 ctx.nexus.point("reincarnation.selected").await;
                 let params = instance_start::Params::new(iv.instance, StartReason::AutoRestart);
-                sagas::execute(&ctx.nexus, saga, params).await
+                executor::execute(&ctx.nexus, saga, params).await
             }
         });
         for outcome in futures::future::join_all(starts).await {

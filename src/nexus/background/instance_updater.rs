@@ -7,7 +7,7 @@ use super::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::{self, instance_update};
+use crate::nexus::sagas::{executor, instance_update};
 use crate::nexus::Nexus;
 use std::rc::Rc;
 
@@ -40,7 +40,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceUpdaterStatus {
             let saga = ctx.nexus.new_saga_id();
             ctx.decide(iv.instance.id, Decision::StartUpdate { saga });
             let params = instance_update::StartParams::new(&ctx.nexus, iv.instance.id);
-            sagas::execute(&ctx.nexus, saga, params).await;
+            executor::execute(&ctx.nexus, saga, params).await;
         }
     });
     let n = futures::future::join_all(updates).await.len();
