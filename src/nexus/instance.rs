@@ -2,6 +2,7 @@
 //! API handlers. The VMM-update path they share with the sagas and the
 //! sled agents' pushes is in `vmm_update.rs`.
 
+use super::context::{DbUnavailable, Nexus};
 use super::decisions::{
     compute_state, instance_start_allowed, select_runtime_change_action, ApiError,
     RuntimeChangeAction, StartAllowed,
@@ -10,7 +11,6 @@ use super::external_api::{ApiRequest, ApiResponse, InstanceView};
 use super::sagas::executor::{self, SagaOutcome};
 use super::sagas::{instance_create, instance_delete, instance_start};
 use super::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
-use super::{DbUnavailable, Nexus};
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse, InstanceAndVmm, ValidatedAt};
 use crate::db::rows::{InstanceRow, InstanceRuntime};

@@ -5,9 +5,9 @@
 //! that the API handlers and the sagas both use it without naming each
 //! other.
 
+use super::context::{DbUnavailable, Nexus};
 use super::internal_api::{InternalRequest, InternalResponse};
 use super::sagas::instance_update;
-use super::{DbUnavailable, Nexus};
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{VmmRow, VmmRuntime};
 use crate::event::Cause;

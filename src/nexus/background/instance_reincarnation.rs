@@ -6,14 +6,14 @@
 //! neither re-written nor re-checked: a stop that lands between the choice
 //! and `MARK_AS_STARTING` does not stop it (omicron-lifecycle section 5.2).
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision, ReincarnationReason};
 use crate::mutation::{self, Mutation};
+use crate::nexus::context::Nexus;
 use crate::nexus::sagas::executor::{self, SagaOutcome};
 use crate::nexus::sagas::instance_start;
-use crate::nexus::Nexus;
 use crate::states::StartReason;
 use std::rc::Rc;
 

@@ -3,12 +3,12 @@
 //! VMM is terminal, when a Nexus died after writing the VMM state but before
 //! its update saga ran.
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
 use crate::mutation::{self, Mutation};
+use crate::nexus::context::Nexus;
 use crate::nexus::sagas::{executor, instance_update};
-use crate::nexus::Nexus;
 use std::rc::Rc;
 
 /// `InstanceUpdaterStatus`, reduced.

@@ -17,7 +17,7 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{NodeEventKind, SagaName, SagaNodeEventRow, SagaRow, SagaState};
 use crate::event::{Cause, Event, NodeStep};
 use crate::ids::{InstanceId, SagaId};
-use crate::nexus::Nexus;
+use crate::nexus::context::Nexus;
 use crate::probe;
 use crate::states::StartReason;
 use futures::future::LocalBoxFuture;

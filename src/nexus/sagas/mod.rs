@@ -9,7 +9,7 @@ pub mod instance_start;
 pub mod instance_update;
 
 use crate::db::rows::{SagaName, SagaRow};
-use crate::nexus::Nexus;
+use crate::nexus::context::Nexus;
 use executor::{decode, execute};
 use std::rc::Rc;
 
