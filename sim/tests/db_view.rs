@@ -1,8 +1,9 @@
 //! `run --db --at`'s tables are the db as the trace tells it: at any
 //! moment, the `instance` and `vmm` rows of the [`DbView`] equal the rows
-//! rebuilt from the trace lines stamped at or before that moment, and the
-//! view at the end equals the view of a plain run's end. So the tables and
-//! the trace never disagree about when something happened.
+//! rebuilt from the trace lines stamped at or before that moment, every
+//! saga the trace saw by then is a row, and copying the tables changes
+//! nothing in the run. So the tables and the trace never disagree about
+//! when something happened.
 
 use crate::common::Rebuilt;
 use intent_sim::catalog;
@@ -26,11 +27,21 @@ fn assert_matches_trace(r: &RunReport, view: &DbView) {
     let at = format!("{} seed {} at {}", r.variant, r.seed, view.at);
     assert_eq!(view.instances, instances, "instances, {at}");
     assert_eq!(view.vmms, vmms, "vmms, {at}");
-    // Every saga the trace saw created by then is a row, and no other.
-    let created: Vec<_> = rebuilt.sagas.keys().copied().collect();
-    let mut rows: Vec<_> = view.sagas.iter().map(|s| s.id).collect();
-    rows.sort();
-    assert_eq!(rows, created, "sagas, {at}");
+    // Every saga the trace saw created by then is a row. The db may hold
+    // more: a `SagaCreate` that committed while its Nexus died before
+    // hearing so has no `created` line (Nexus writes it after the answer)
+    // until saga_recovery resumes it (swarm seed 0 in fixed, at 272.8 s).
+    let rows: Vec<_> = view.sagas.iter().map(|s| s.id).collect();
+    for id in rebuilt.sagas.keys() {
+        assert!(rows.contains(id), "saga {id} is a row, {at}");
+    }
+    for s in &view.sagas {
+        assert!(
+            s.time_created <= view.at,
+            "saga {} made by then, {at}",
+            s.id
+        );
+    }
 }
 
 #[test]

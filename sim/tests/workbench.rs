@@ -586,7 +586,7 @@ fn run_db_prints_omdbs_tables_at_a_moment() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
         .find(|v| {
             let t = v["text"].as_str().unwrap_or("");
-            t.contains("db vmm") && t.contains("Starting g2 → Running g3")
+            t.contains("db vmm") && t.contains("Starting g2 -> Running g3")
         })
         .and_then(|v| v["at_ms"].as_u64())
         .unwrap_or_else(|| panic!("the trace has the push: {json:?}"));
