@@ -393,8 +393,7 @@ fn fault_kind(f: &Fault) -> &'static str {
             ..
         } => "hold",
         Fault::Hold {
-            deliver_late: true,
-            ..
+            deliver_late: true, ..
         } => "hold delivering late",
         Fault::Release { .. } => "release",
         Fault::GuestShutdown { .. } => "guest shutdown",
