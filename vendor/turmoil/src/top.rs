@@ -18,6 +18,10 @@ pub(crate) struct Topology {
     /// Specific configuration overrides between specific hosts.
     links: IndexMap<Pair, Link>,
 
+    /// How many messages are ready to be delivered, over all links (the
+    /// sum of their `ready`).
+    ready: usize,
+
     /// The network's clock, moved forward by [`Topology::tick_by`]. Only
     /// differences between its values matter (delivery times of messages).
     now: Instant,
@@ -178,6 +182,7 @@ impl Topology {
         Topology {
             config,
             links: IndexMap::default(),
+            ready: 0,
             // Any base will do: only differences between its values are used.
             now: Instant::now(),
         }
@@ -241,7 +246,10 @@ impl Topology {
         message: Protocol,
     ) -> Result<()> {
         if let Some(link) = self.links.get_mut(&Pair::new(src.ip(), dst.ip())) {
-            link.enqueue_message(&self.config, rand, src, dst, message)
+            let before = link.ready;
+            let result = link.enqueue_message(&self.config, rand, src, dst, message);
+            self.ready = self.ready + link.ready - before;
+            result
         } else {
             Err(Error::new(
                 ErrorKind::ConnectionRefused,
@@ -252,6 +260,9 @@ impl Topology {
 
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
+        if self.ready == 0 {
+            return;
+        }
         for (pair, link) in &mut self.links {
             // Most links have nothing ready for anyone: skip them without
             // hashing `dst` into their `deliverable` map.
@@ -259,13 +270,18 @@ impl Topology {
                 continue;
             }
             if pair.0 == dst.addr || pair.1 == dst.addr {
+                let before = link.ready;
                 link.deliver_messages(&self.config, rand, dst);
+                self.ready = self.ready + link.ready - before;
             }
         }
     }
 
     /// Whether a message is ready to be delivered to `dst`.
     pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
+        if self.ready == 0 {
+            return false;
+        }
         self.links.iter().any(|(pair, link)| {
             link.ready > 0
                 && (pair.0 == dst || pair.1 == dst)
@@ -303,9 +319,12 @@ impl Topology {
         // A paused runtime with no other timer, ticked by `duration`, moves
         // its clock by exactly `duration`: no runtime is needed for that.
         self.now += duration;
+        let mut ready = 0;
         for link in self.links.values_mut() {
             link.tick(self.now);
+            ready += link.ready;
         }
+        self.ready = ready;
     }
 
     pub(crate) fn iter_mut(&mut self) -> LinksIter<'_> {
