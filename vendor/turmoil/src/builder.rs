@@ -181,12 +181,15 @@ impl Builder {
     /// such a timer looks idle. If one fires while the host's clock
     /// catches up, the step panics, naming the host.
     ///
-    /// A skipped turn still draws its `block_on` seed from the host
-    /// runtime's seed generator (the catch-up makes one `block_on` per
-    /// skipped turn), so `select!` draws stay the same. What does change is
-    /// the phase of the scheduler's and the `LocalSet`'s poll counters,
-    /// which only matter when a runtime task (`tokio::spawn`) or a task
-    /// woken from another thread waits beside a local task.
+    /// Still deterministic, but not every draw is the same as without
+    /// skipping: a skipped turn makes no `block_on`, so it draws no seed
+    /// from the host runtime's seed generator, and the later per-`block_on`
+    /// seeds that an unbiased `select!` or `sync::watch` draws from shift;
+    /// and the scheduler's and the `LocalSet`'s poll counters, which choose
+    /// between two non-empty run queues (a `tokio::spawn`ed task, or a task
+    /// woken from another thread, beside a local one), change phase. A host
+    /// whose `select!`s are `biased` and which spawns with `spawn_local`
+    /// runs the same as without skipping.
     pub fn skip_idle_hosts(&mut self, value: bool) -> &mut Self {
         self.config.skip_idle_hosts = value;
         self

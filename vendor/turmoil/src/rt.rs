@@ -223,8 +223,7 @@ impl<'a> Rt<'a> {
 
     /// Moves the clock of a host that skipped turns of `duration` to where
     /// running them would have left it, without running its tasks: one
-    /// `block_on` per skipped turn (so the runtime's seed generator draws
-    /// the same seeds), the last one sleeping through them all.
+    /// `block_on` sleeping through them all.
     ///
     /// Panics if a task is woken during the catch-up: a timer the
     /// simulation cannot see (not made with [`crate::time`]) fired in a
@@ -236,9 +235,6 @@ impl<'a> Rt<'a> {
         // Woken before the catch-up (from outside the host, e.g. by the
         // caller between steps): the woken task runs in this turn.
         let woken_before = self.woken.woken.swap(false, Ordering::Relaxed);
-        for _ in 1..self.skipped {
-            self.tokio.block_on(async {});
-        }
         let skipped = duration * self.skipped;
         self.tokio.block_on(async { sleep(skipped).await });
         self.skipped = 0;
