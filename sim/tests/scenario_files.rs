@@ -251,7 +251,7 @@ fn readme_example_loads() {
 #[test]
 fn readme_names_every_point() {
     let readme = readme();
-    for point in model::points::all() {
+    for point in model::nexus::sagas::named_points() {
         assert!(
             readme.contains(&format!("`{point}`")),
             "scenarios/README.md does not list the named point `{point}`"
