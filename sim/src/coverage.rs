@@ -388,7 +388,13 @@ fn fault_kind(f: &Fault) -> &'static str {
         Fault::Partition { oneway: false, .. } => "partition",
         Fault::Partition { oneway: true, .. } => "partition one-way",
         Fault::Repair { .. } => "repair",
-        Fault::Hold { .. } => "hold",
+        Fault::Hold {
+            deliver_late: false,
+            ..
+        } => "hold",
+        Fault::Hold {
+            deliver_late: true, ..
+        } => "hold delivering late",
         Fault::Release { .. } => "release",
         Fault::GuestShutdown { .. } => "guest shutdown",
         Fault::ForgetVmm { .. } => "forget vmm",
