@@ -217,7 +217,7 @@ impl<'p> Story<'p> {
                     oneway.then(|| Some(format!("{a} -> {b} is {verb} one way"))),
                 )
             }
-            Fault::Hold { a, b } => self.link(i, (*a, *b), path, Some(None)),
+            Fault::Hold { a, b, .. } => self.link(i, (*a, *b), path, Some(None)),
             Fault::Release { a, b } => self.link(i, (*a, *b), path, None),
             // A guest or VMM fault before the create does nothing: allowed
             // (the swarm draws them so).
