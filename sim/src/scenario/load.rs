@@ -25,7 +25,6 @@ pub struct Scenario {
     pub name: String,
     pub path: PathBuf,
     runs: Vec<ScenarioRun>,
-    step_lines: Vec<usize>,
 }
 
 /// One run of a scenario: a case's plan (or the plan, with no cases).
@@ -45,11 +44,6 @@ impl Scenario {
     /// The first run's plan (the file with its first case's vars).
     pub fn plan(&self) -> &Plan {
         &self.runs[0].plan
-    }
-
-    /// The line of the `index`th (0-based) step in the file.
-    pub fn step_line(&self, index: usize) -> Option<usize> {
-        self.step_lines.get(index).copied()
     }
 
     /// Whether this is the swarm scenario (its plan is drawn from the seed).
@@ -120,60 +114,37 @@ pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, Scenari
             .map_err(|e| src.serde_error(&e, FieldPath::render))?,
         None => Vec::new(),
     };
+    // A file without cases runs once, as if it had one unnamed case.
+    let all: Vec<Option<&Case>> = match cases.is_empty() {
+        true => vec![None],
+        false => cases.iter().map(Some).collect(),
+    };
     let mut runs = Vec::new();
-    if cases.is_empty() {
-        let mut vars = Vars {
-            case: None,
-            values: BTreeMap::new(),
-            used: Default::default(),
-        };
-        let plan = one_plan(&src, name.to_string(), &mut vars, None)?;
-        runs.push(ScenarioRun { case: None, plan });
-    }
-    for (i, case) in cases.iter().enumerate() {
+    for (i, case) in all.into_iter().enumerate() {
         let path = FieldPath::root().key("case").index(i);
-        if cases[..i].iter().any(|c| c.name == case.name) {
-            return Err(src.error(
-                &path.key("name"),
-                format!("case {:?} is named twice", case.name),
-            ));
+        let case = case.map(|c| c.name.as_str());
+        if let Some(c) = case.filter(|c| cases[..i].iter().any(|d| d.name == *c)) {
+            return Err(src.error(&path.key("name"), format!("case {c:?} is named twice")));
         }
         let values = case_table(root, i, "vars").into_iter().flatten();
-        let values = values
-            .map(|(k, v)| (k.get_ref().to_string(), v.get_ref().clone()))
-            .collect();
-        let mut vars = Vars {
-            case: Some(&case.name),
-            values,
-            used: Default::default(),
-        };
-        let plan = one_plan(
-            &src,
-            format!("{name}/{}", case.name),
-            &mut vars,
-            case_table(root, i, "variants"),
-        )?;
+        let values = values.map(|(k, v)| (k.get_ref().to_string(), v.get_ref().clone()));
+        let (values, used) = (values.collect(), Default::default());
+        let mut vars = Vars { case, values, used };
+        let full = case.map_or(name.to_string(), |c| format!("{name}/{c}"));
+        let plan = one_plan(&src, full, &mut vars, case_table(root, i, "variants"))?;
         if let Some(unused) = vars.values.keys().find(|v| !vars.used.contains(*v)) {
             let message = format!("var `{unused}` is never used: no field writes `${{{unused}}}`");
             return Err(src.error(&path.key("vars").key(unused), message));
         }
         runs.push(ScenarioRun {
-            case: Some(case.name.clone()),
+            case: case.map(str::to_string),
             plan,
         });
     }
-    let step_lines = match root.get("step").map(Spanned::get_ref) {
-        Some(DeValue::Array(a)) => a
-            .iter()
-            .map(|s| text[..s.span().start].matches('\n').count() + 1)
-            .collect(),
-        _ => Vec::new(),
-    };
     Ok(Scenario {
         name: name.to_string(),
         path: path.to_path_buf(),
         runs,
-        step_lines,
     })
 }
 
