@@ -169,7 +169,12 @@ pub fn run_with(
         }
     };
     runner.world.workload.borrow_mut().finish();
-    let (mut checkers, records, mut violations) = recorder.finish();
+    let crate::recorder::Finished {
+        mut checkers,
+        view,
+        records,
+        mut violations,
+    } = recorder.finish();
     let end = FinalState {
         db: &runner.world.db.borrow(),
         sleds_up: runner.faults.sleds_up(plan.topology.sleds),
@@ -179,7 +184,7 @@ pub fn run_with(
     };
     if runner.crash.is_none() {
         for c in checkers.iter_mut() {
-            c.finish(&end, &mut violations);
+            c.finish(&view, &end, &mut violations);
         }
     }
     for (req, op, instance, expect) in std::mem::take(&mut runner.unwaited) {

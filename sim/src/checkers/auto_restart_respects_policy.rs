@@ -19,7 +19,8 @@
 //! reconciler that revives what reincarnation may not is caught.
 
 use super::history::extend_unique;
-use super::requests::{mark_as_starting, RequestTracker};
+use super::requests::mark_as_starting;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::db::rows::InstanceRow;
@@ -30,7 +31,6 @@ pub const NAME: &str = "auto_restart_respects_policy";
 
 #[derive(Debug)]
 pub struct AutoRestartRespectsPolicy {
-    tracker: RequestTracker,
     default_cooldown: Millis,
 }
 
@@ -38,7 +38,6 @@ impl AutoRestartRespectsPolicy {
     /// `default_cooldown_ms`: what a NULL `auto_restart_cooldown` means.
     pub fn new(default_cooldown_ms: u64) -> AutoRestartRespectsPolicy {
         AutoRestartRespectsPolicy {
-            tracker: RequestTracker::new(),
             default_cooldown: Millis(default_cooldown_ms),
         }
     }
@@ -60,15 +59,14 @@ impl Checker for AutoRestartRespectsPolicy {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
         let Some(m) = mark_as_starting(e) else {
             return;
         };
-        let t = &self.tracker;
+        let t = view.requests();
         let Some(info) = t.saga(m.saga) else {
             return;
         };
@@ -78,9 +76,9 @@ impl Checker for AutoRestartRespectsPolicy {
         {
             let mut evidence = Vec::new();
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
-            evidence.push(t.line().to_string());
+            evidence.push(t.line());
             extend_unique(&mut evidence, t.history(m.instance, 12));
             out.push(Violation {
                 checker: NAME,
@@ -147,12 +145,12 @@ impl Checker for AutoRestartRespectsPolicy {
         };
         let mut evidence = Vec::new();
         if let Some(s) = &info.selection {
-            evidence.push(s.line.clone());
+            evidence.push(s.line);
         }
         if let Some(l) = &info.created_line {
-            evidence.push(l.clone());
+            evidence.push(*l);
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(m.instance, 12));
         out.push(Violation {
             checker: NAME,

@@ -9,7 +9,8 @@
 //! omicron's schema does: an instance pointing at another instance's VMM.
 
 use super::history::extend_unique;
-use super::requests::{mark_as_starting, RequestTracker};
+use super::requests::mark_as_starting;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::event::{Event, WriteOutcome};
@@ -18,9 +19,7 @@ use model::states::InstanceState;
 pub const NAME: &str = "db_constraints";
 
 #[derive(Debug, Default)]
-pub struct DbConstraints {
-    tracker: RequestTracker,
-}
+pub struct DbConstraints {}
 
 impl DbConstraints {
     pub fn new() -> DbConstraints {
@@ -33,11 +32,10 @@ impl Checker for DbConstraints {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         // The VMM rows as they were before this record: a write is judged
         // against the VMM table it committed into.
         let RecordKind::Model(e) = &record.kind else {
-            self.tracker.observe(record);
             return;
         };
         let mut found = Vec::new();
@@ -61,7 +59,7 @@ impl Checker for DbConstraints {
                     ));
                 }
                 if let Some(v) = rt.propolis_id {
-                    match self.tracker.vmm_row(v) {
+                    match view.requests().vmm_row(v) {
                         None => found.push((
                             a.id,
                             "active VMM has no row".to_string(),
@@ -110,8 +108,8 @@ impl Checker for DbConstraints {
                 // A VMM row re-pointed at another instance while some
                 // instance has it active.
                 if v.time_deleted.is_some()
-                    && self
-                        .tracker
+                    && view
+                        .requests()
                         .instance_row(v.instance_id)
                         .is_some_and(|i| i.runtime.propolis_id == Some(v.id))
                 {
@@ -125,10 +123,10 @@ impl Checker for DbConstraints {
                         None,
                     ));
                 }
-                let owner = self.tracker.vmm_row(v.id).map(|r| r.instance_id);
+                let owner = view.requests().replaced_vmm().map(|r| r.instance_id);
                 if owner.is_some_and(|o| o != v.instance_id)
                     && owner
-                        .and_then(|o| self.tracker.instance_row(o))
+                        .and_then(|o| view.requests().instance_row(o))
                         .is_some_and(|i| i.runtime.propolis_id == Some(v.id))
                 {
                     let o = owner.unwrap_or(v.instance_id);
@@ -145,12 +143,11 @@ impl Checker for DbConstraints {
             }
             _ => {}
         }
-        self.tracker.observe(record);
         for (id, mechanism, message, other) in found {
-            let mut evidence = vec![self.tracker.line().to_string()];
-            extend_unique(&mut evidence, self.tracker.history(id, 8));
+            let mut evidence = vec![view.requests().line()];
+            extend_unique(&mut evidence, view.requests().history(id, 8));
             if let Some(o) = other {
-                extend_unique(&mut evidence, self.tracker.history(o, 4));
+                extend_unique(&mut evidence, view.requests().history(o, 4));
             }
             out.push(Violation {
                 checker: NAME,

@@ -11,6 +11,8 @@
 //! whole scheme is void. Dropped writes are the scheme working and are
 //! never judged.
 
+use super::history::Seq;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, WriteOutcome};
@@ -23,17 +25,17 @@ pub const NAME: &str = "generation_monotonic";
 #[derive(Debug, Default)]
 pub struct GenerationMonotonic {
     /// The last applied generation of each row, with the write's line.
-    instances: BTreeMap<InstanceId, (Generation, String)>,
-    vmms: BTreeMap<VmmId, (Generation, String)>,
+    instances: BTreeMap<InstanceId, (Generation, Seq)>,
+    vmms: BTreeMap<VmmId, (Generation, Seq)>,
     /// Every (VMM, generation) each sled agent reported, with its state.
     /// Keyed by sled and forgotten when that sled agent restarts: the new
     /// process has no memory of the old one's reports, and omicron's
     /// re-registration continues from the generation Nexus stored, which
     /// may repeat one the old process reported but never delivered. The
     /// db's generation guard keeps that harmless.
-    reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, String)>,
+    reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, Seq)>,
     /// Each VMM's newest report, per sled, forgotten the same way.
-    newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, String)>,
+    newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, Seq)>,
     /// VMMs that left a sled's table. One that a sled reports again was
     /// registered again (a replayed ENSURE_REGISTERED): its reports repeat
     /// generations, and get their own signature.
@@ -51,7 +53,8 @@ fn violation(
     mechanism: String,
     instance: Option<InstanceId>,
     message: String,
-    earlier: &str,
+    earlier: Seq,
+    seq: Seq,
 ) -> Violation {
     Violation {
         checker: NAME,
@@ -59,7 +62,7 @@ fn violation(
         instance,
         at: record.at,
         message,
-        evidence: vec![earlier.to_string(), record.to_string()],
+        evidence: vec![earlier, seq],
     }
 }
 
@@ -68,13 +71,13 @@ fn violation(
 /// write's, whichever is higher.
 fn high_water(
     before: Option<Generation>,
-    line: &str,
-    last: Option<&(Generation, String)>,
-) -> Option<(Generation, String)> {
-    let mut high = before.map(|g| (g, line.to_string()));
+    line: Seq,
+    last: Option<&(Generation, Seq)>,
+) -> Option<(Generation, Seq)> {
+    let mut high = before.map(|g| (g, line));
     if let Some((g, l)) = last {
         if high.as_ref().is_none_or(|(h, _)| g > h) {
-            high = Some((*g, l.clone()));
+            high = Some((*g, *l));
         }
     }
     high
@@ -85,7 +88,7 @@ impl Checker for GenerationMonotonic {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let restarted = match &record.kind {
             RecordKind::Model(Event::HostStarted) => match record.host {
                 HostId::Sled(s) => Some(s),
@@ -107,7 +110,7 @@ impl Checker for GenerationMonotonic {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
-        let line = record.to_string();
+        let line = view.seq();
         match e {
             Event::InstanceWrite {
                 query,
@@ -118,7 +121,7 @@ impl Checker for GenerationMonotonic {
             } => {
                 let id = after.id;
                 let before = before.as_ref().map(|b| b.runtime.gen);
-                if let Some((g, l)) = high_water(before, &line, self.instances.get(&id)) {
+                if let Some((g, l)) = high_water(before, line, self.instances.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
@@ -128,7 +131,8 @@ impl Checker for GenerationMonotonic {
                                 "{query:?} moved {id} from generation {g} back to {}",
                                 after.runtime.gen
                             ),
-                            &l,
+                            l,
+                            line,
                         ));
                     }
                 }
@@ -143,7 +147,7 @@ impl Checker for GenerationMonotonic {
             } => {
                 let id = after.id;
                 let before = before.as_ref().map(|b| b.runtime.gen);
-                if let Some((g, l)) = high_water(before, &line, self.vmms.get(&id)) {
+                if let Some((g, l)) = high_water(before, line, self.vmms.get(&id)) {
                     if after.runtime.gen < g {
                         out.push(violation(
                             record,
@@ -153,7 +157,8 @@ impl Checker for GenerationMonotonic {
                                 "{query:?} moved VMM {id} from generation {g} back to {}",
                                 after.runtime.gen
                             ),
-                            &l,
+                            l,
+                            line,
                         ));
                     }
                 }
@@ -181,7 +186,8 @@ impl Checker for GenerationMonotonic {
                             },
                             Some(*instance),
                             format!("{sled} reported VMM {vmm} {gen} as {s} and then as {state}"),
-                            l,
+                            *l,
+                            line,
                         ));
                     }
                     // Re-reporting a pair already seen is fine.
@@ -196,12 +202,12 @@ impl Checker for GenerationMonotonic {
                             format!(
                                 "{sled} changed VMM {vmm} from {s} {g} to {state} {gen}, not a newer generation"
                             ),
-                            l,
+                            *l,
+                            line,
                         ));
                     }
                 }
-                self.reported
-                    .insert((*sled, *vmm, *gen), (*state, line.clone()));
+                self.reported.insert((*sled, *vmm, *gen), (*state, line));
                 if self
                     .newest
                     .get(&(*sled, *vmm))

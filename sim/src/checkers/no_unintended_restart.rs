@@ -24,8 +24,9 @@
 //! reconciler), so judging that single write covers every way an instance
 //! can be restarted.
 
-use super::history::extend_unique;
-use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
+use super::history::{extend_unique, Seq};
+use super::requests::{mark_as_starting, Class, ReqKind};
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, VmmGoneReason};
@@ -37,12 +38,11 @@ pub const NAME: &str = "no_unintended_restart";
 
 #[derive(Debug, Default)]
 pub struct NoUnintendedRestart {
-    tracker: RequestTracker,
     /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
     stop_requested: BTreeSet<VmmId>,
     /// Instances whose guest shut itself down on its sled since their last
-    /// accepted run-like request: the sled, and the sled's trace line.
-    guest_down: BTreeMap<InstanceId, (SledId, String)>,
+    /// accepted run-like request: the sled, and the sled's record.
+    guest_down: BTreeMap<InstanceId, (SledId, Seq)>,
 }
 
 impl NoUnintendedRestart {
@@ -54,7 +54,7 @@ impl NoUnintendedRestart {
 impl NoUnintendedRestart {
     /// Follows what the sled agents did: stops they were asked for, and
     /// guests that shut themselves down.
-    fn sled_truth(&mut self, e: &Event) {
+    fn sled_truth(&mut self, e: &Event, view: &View) {
         match e {
             Event::SledPutState {
                 vmm,
@@ -78,7 +78,7 @@ impl NoUnintendedRestart {
             } if !self.stop_requested.contains(vmm) => {
                 self.guest_down
                     .entry(*instance)
-                    .or_insert_with(|| (*sled, self.tracker.line().to_string()));
+                    .or_insert_with(|| (*sled, view.requests().line()));
             }
             // The sled agent lost track of the VMM (its Propolis died with
             // it) before Nexus heard of the shutdown: nobody knows of it.
@@ -126,9 +126,10 @@ impl NoUnintendedRestart {
         instance: InstanceId,
         saga: model::ids::SagaId,
         record: &Record,
+        view: &View,
         out: &mut Vec<Violation>,
     ) {
-        let t = &self.tracker;
+        let t = view.requests();
         let reason = t.saga(saga).and_then(|s| s.reason);
         let automatic = matches!(
             reason,
@@ -138,16 +139,16 @@ impl NoUnintendedRestart {
             return;
         };
         let reason = reason.map(|r| r.to_string()).unwrap_or_default();
-        let mut evidence = vec![sled_line.clone()];
+        let mut evidence = vec![*sled_line];
         if let Some(info) = t.saga(saga) {
             if let Some(sel) = &info.selection {
-                evidence.push(sel.line.clone());
+                evidence.push(sel.line);
             }
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(instance, 12));
         out.push(Violation {
             checker: NAME,
@@ -167,21 +168,20 @@ impl Checker for NoUnintendedRestart {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         if let RecordKind::Fault(f) = &record.kind {
             self.sled_agent_died(f);
         }
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
-        self.sled_truth(e);
+        self.sled_truth(e, view);
         let Some(m) = mark_as_starting(e) else {
             return;
         };
-        let t = &self.tracker;
+        let t = view.requests();
         let Some(s) = t.unexcused_stop(m.instance, t.now().seq) else {
-            self.judge_guest_shutdown(m.instance, m.saga, record, out);
+            self.judge_guest_shutdown(m.instance, m.saga, record, view, out);
             return;
         };
         let saga = t.saga(m.saga);
@@ -192,13 +192,13 @@ impl Checker for NoUnintendedRestart {
         let mut evidence = s.lines.clone();
         if let Some(info) = saga {
             if let Some(sel) = &info.selection {
-                evidence.push(sel.line.clone());
+                evidence.push(sel.line);
             }
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(m.instance, 12));
         out.push(Violation {
             checker: NAME,
@@ -244,12 +244,15 @@ mod tests {
             "restart after stop answered 503 (AutoRestart)"
         );
         assert_eq!(v[0].instance, Some(id));
-        assert!(v[0].evidence.iter().any(|l| l.contains("MARK_AS_STARTING")));
-        assert!(v[0]
-            .evidence
+        assert!(s
+            .evidence(&v[0])
+            .iter()
+            .any(|l| l.contains("MARK_AS_STARTING")));
+        assert!(s
+            .evidence(&v[0])
             .iter()
             .any(|l| l.contains("<--") && l.contains("503")));
-        assert!(v[0].evidence.iter().any(|l| l.contains("reincarnate")));
+        assert!(s.evidence(&v[0]).iter().any(|l| l.contains("reincarnate")));
     }
 
     /// The §5.2 race: reincarnation selected a Failed instance, the user
@@ -417,9 +420,10 @@ mod tests {
             "restart after the guest shut itself down on its sled (AutoRestart)"
         );
         assert!(
-            v[0].evidence[0].contains("sled-0 vmm") && v[0].evidence[0].contains("Stopping"),
+            s.evidence(&v[0])[0].contains("sled-0 vmm")
+                && s.evidence(&v[0])[0].contains("Stopping"),
             "{:?}",
-            v[0].evidence
+            s.evidence(&v[0])
         );
     }
 
