@@ -25,7 +25,7 @@
 //! can be restarted.
 
 use super::history::{extend_unique, Seq};
-use super::requests::{mark_as_starting, Class, ReqKind};
+use super::requests::{mark_as_starting, Class};
 use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
@@ -40,8 +40,9 @@ pub const NAME: &str = "no_unintended_restart";
 pub struct NoUnintendedRestart {
     /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
     stop_requested: BTreeSet<VmmId>,
-    /// Instances whose guest shut itself down on its sled since their last
-    /// accepted run-like request: the sled, and the sled's record.
+    /// Instances whose guest shut itself down on its sled: the sled, and
+    /// the sled's record. A run-like request the view shows accepted after
+    /// that record excuses it (see [`run_like_since`]).
     guest_down: BTreeMap<InstanceId, (SledId, Seq)>,
 }
 
@@ -76,9 +77,14 @@ impl NoUnintendedRestart {
                 state: VmmState::Stopping,
                 ..
             } if !self.stop_requested.contains(vmm) => {
-                self.guest_down
-                    .entry(*instance)
-                    .or_insert_with(|| (*sled, view.requests().line()));
+                // The earliest shutdown no run-like request excuses yet.
+                let excused = self
+                    .guest_down
+                    .get(instance)
+                    .is_none_or(|(_, seq)| run_like_since(view, *instance, *seq));
+                if excused {
+                    self.guest_down.insert(*instance, (*sled, view.seq()));
+                }
             }
             // The sled agent lost track of the VMM (its Propolis died with
             // it) before Nexus heard of the shutdown: nobody knows of it.
@@ -90,11 +96,6 @@ impl NoUnintendedRestart {
             } => {
                 self.guest_down
                     .retain(|i, (s, _)| !(i == instance && s == sled));
-            }
-            Event::ApiAccepted { op, instance, .. }
-                if ReqKind::from_op(*op).class() == Class::RunLike =>
-            {
-                self.guest_down.remove(instance);
             }
             _ => {}
         }
@@ -135,7 +136,11 @@ impl NoUnintendedRestart {
             reason,
             Some(StartReason::AutoRestart | StartReason::IntentReconciler)
         );
-        let Some((_, sled_line)) = self.guest_down.get(&instance).filter(|_| automatic) else {
+        let Some((_, sled_line)) = self
+            .guest_down
+            .get(&instance)
+            .filter(|(_, seq)| automatic && !run_like_since(view, instance, *seq))
+        else {
             return;
         };
         let reason = reason.map(|r| r.to_string()).unwrap_or_default();
@@ -161,6 +166,19 @@ impl NoUnintendedRestart {
             evidence,
         });
     }
+}
+
+/// Whether the view shows a run-like request of `instance` that took
+/// effect after record `seq`: accepted after it (Nexus's word, a create's
+/// insert, or `fixed`'s validated intent write, which is the acceptance
+/// even when the client never hears back), or indeterminate (it may have
+/// been accepted at any time after it was sent).
+fn run_like_since(view: &View, instance: InstanceId, seq: Seq) -> bool {
+    view.requests()
+        .accepted_of(instance)
+        .into_iter()
+        .filter(|r| r.class() == Class::RunLike)
+        .any(|r| r.may_have_been_accepted() || r.accepted.is_some_and(|a| a.seq > seq))
 }
 
 impl Checker for NoUnintendedRestart {
@@ -424,6 +442,46 @@ mod tests {
                 && s.evidence(&v[0])[0].contains("Stopping"),
             "{:?}",
             s.evidence(&v[0])
+        );
+    }
+
+    /// Seed 775 of `fixed`: a user start after the shutdown whose intent
+    /// write committed (`fixed`'s acceptance) but whose client got no
+    /// response; the reconciler carries the intent out. Quiet: the start
+    /// was accepted after the shutdown. Without that start, the same
+    /// reconciler start fires.
+    #[test]
+    fn quiet_when_fixed_accepted_a_start_its_client_never_heard_of() {
+        let shut_down = || {
+            let (mut s, id) = unrecorded_guest_shutdown();
+            s.update_saga(id, model::states::InstanceState::NoVmm, None);
+            (s, id)
+        };
+        let (mut s, id) = shut_down();
+        let start = s.send(ApiOp::Start, "web");
+        let row = s.row(id);
+        s.db(
+            Cause::Api { req: start },
+            DbRequest::InstanceSetIntendedState {
+                id,
+                intent: IntendedState::Running,
+                validated_at: Some(ValidatedAt {
+                    instance_gen: row.runtime.gen,
+                    vmm: None,
+                }),
+            },
+        );
+        s.no_response(start, ApiOp::Start, "web");
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let (mut e, id) = shut_down();
+        e.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&e);
+        assert_eq!(v.len(), 1, "{}", e.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after the guest shut itself down on its sled (IntentReconciler)"
         );
     }
 
