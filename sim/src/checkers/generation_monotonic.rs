@@ -15,7 +15,7 @@ use super::history::Seq;
 use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
-use model::event::{Event, WriteOutcome};
+use model::event::{Event, Query, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,6 +83,35 @@ fn high_water(
     high
 }
 
+/// Whether a write's only guard is the generation ("newer than what is
+/// stored, or dropped"), so a state change it makes must carry a newer
+/// one. `ProjectDeleteInstance` is guarded by the state instead:
+/// `instance_mark_destroyed_and_detach_disks`
+/// (nexus/db-queries/src/db/datastore/instance.rs) sets the state and
+/// `time_deleted` and leaves the generation, and `destroyed_is_final`
+/// judges what follows it.
+fn generation_guarded(query: Query) -> bool {
+    match query {
+        Query::InstanceUpdateRuntime
+        | Query::InstanceCommitUpdate
+        | Query::VmmUpdateRuntime
+        | Query::VmmMarkSagaUnwound => true,
+        Query::InstanceInsert
+        | Query::InstanceDeleteCreating
+        | Query::InstanceSetIntendedState
+        | Query::InstanceSetIntendedStateValidated
+        | Query::InstanceUpdaterLock
+        | Query::InstanceUpdaterInheritLock
+        | Query::InstanceUpdaterUnlock
+        | Query::ProjectDeleteInstance
+        | Query::VmmInsert
+        | Query::VmmMarkDeleted
+        | Query::SledReservationCreate
+        | Query::SledReservationDelete
+        | Query::InstanceIntendedStateBackfill => false,
+    }
+}
+
 impl Checker for GenerationMonotonic {
     fn name(&self) -> &'static str {
         NAME
@@ -120,9 +149,27 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
+                let was = before.as_ref().map(|b| b.runtime.nexus_state);
+                let changed = before.as_ref().is_some_and(|b| {
+                    (b.runtime.nexus_state, b.runtime.propolis_id)
+                        != (after.runtime.nexus_state, after.runtime.propolis_id)
+                });
                 let before = before.as_ref().map(|b| b.runtime.gen);
                 if let Some((g, l)) = high_water(before, line, self.instances.get(&id)) {
-                    if after.runtime.gen < g {
+                    if after.runtime.gen == g && changed && generation_guarded(*query) {
+                        out.push(violation(
+                            record,
+                            format!("instance state overwritten at an equal generation by {query:?}"),
+                            Some(id),
+                            format!(
+                                "{query:?} changed the state of {id} ({} -> {}) without a newer generation ({g})",
+                                was.map(|w| w.to_string()).unwrap_or_default(),
+                                after.runtime.nexus_state
+                            ),
+                            l,
+                            line,
+                        ));
+                    } else if after.runtime.gen < g {
                         out.push(violation(
                             record,
                             format!("instance generation moved back by {query:?}"),
@@ -146,9 +193,24 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
+                let was = before.as_ref().map(|b| b.runtime.state);
+                let changed = was.is_some_and(|w| w != after.runtime.state);
                 let before = before.as_ref().map(|b| b.runtime.gen);
                 if let Some((g, l)) = high_water(before, line, self.vmms.get(&id)) {
-                    if after.runtime.gen < g {
+                    if after.runtime.gen == g && changed && generation_guarded(*query) {
+                        out.push(violation(
+                            record,
+                            format!("vmm state overwritten at an equal generation by {query:?}"),
+                            Some(after.instance_id),
+                            format!(
+                                "{query:?} changed VMM {id} from {} to {} without a newer generation ({g})",
+                                was.map(|w| w.to_string()).unwrap_or_default(),
+                                after.runtime.state
+                            ),
+                            l,
+                            line,
+                        ));
+                    } else if after.runtime.gen < g {
                         out.push(violation(
                             record,
                             format!("vmm generation moved back by {query:?}"),
@@ -370,5 +432,52 @@ mod tests {
         // Re-registered from Nexus's generation: g3 again, now Starting.
         on_sled(&mut s, vmm, id, VmmState::Starting, 3);
         assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// A mutated db guard (`db-instance-guard-off`) lets a runtime write
+    /// at the stored generation change the row's state: fires. The same
+    /// write with a newer generation, and an instance delete (guarded by
+    /// the state, `instance_mark_destroyed_and_detach_disks`), are quiet.
+    #[test]
+    fn fires_on_an_equal_generation_overwrite() {
+        use crate::checkers::testkit::Story;
+        use model::states::InstanceState;
+        let write = |query: Query, bump: bool| {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", false, None);
+            let before = s.row(id);
+            let mut after = before.clone();
+            after.runtime.nexus_state = match query {
+                Query::ProjectDeleteInstance => InstanceState::Destroyed,
+                _ => InstanceState::Failed,
+            };
+            if bump {
+                after.runtime.gen = before.runtime.gen.next();
+            }
+            s.model(
+                model::ids::HostId::Db,
+                Event::InstanceWrite {
+                    query,
+                    cause: model::event::Cause::Api {
+                        req: model::ids::ReqId(9),
+                    },
+                    outcome: WriteOutcome::Applied,
+                    before: Some(Box::new(before)),
+                    after: Some(Box::new(after)),
+                },
+            );
+            let v = s.run(&mut GenerationMonotonic::new());
+            (v, s)
+        };
+        let (v, s) = write(Query::InstanceUpdateRuntime, false);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "instance state overwritten at an equal generation by InstanceUpdateRuntime"
+        );
+        let (v, s) = write(Query::InstanceUpdateRuntime, true);
+        assert!(v.is_empty(), "{}", s.trace());
+        let (v, s) = write(Query::ProjectDeleteInstance, false);
+        assert!(v.is_empty(), "{}", s.trace());
     }
 }

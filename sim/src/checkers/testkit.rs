@@ -39,6 +39,9 @@ pub struct Story {
     pub sled: SledId,
     /// The `auto_restart_cooldown` new instances get (NULL by default).
     pub cooldown: Option<Millis>,
+    /// An auto-restart's MARK_AS_STARTING leaves `time_last_auto_restarted`
+    /// as it was (the `start-no-restart-stamp` mutation).
+    pub no_restart_stamp: bool,
     /// The generation each VMM's sled agent reported last (it owns them).
     sled_gen: BTreeMap<VmmId, Generation>,
 }
@@ -61,6 +64,7 @@ impl Story {
             sleds_lost: BTreeSet::new(),
             sled: SledId(0),
             cooldown: None,
+            no_restart_stamp: false,
             sled_gen: BTreeMap::new(),
         }
     }
@@ -444,7 +448,7 @@ impl Story {
         rt.gen = rt.gen.next();
         rt.propolis_id = Some(vmm);
         rt.time_updated = Millis(self.now);
-        if reason == StartReason::AutoRestart {
+        if reason == StartReason::AutoRestart && !self.no_restart_stamp {
             rt.time_last_auto_restarted = Some(Millis(self.now));
         }
         self.db(
