@@ -47,6 +47,12 @@ pub trait Probe {
     fn sled_fault(&self, _host: HostId, _call: SledCall) -> Option<SledFault> {
         None
     }
+    /// Whether a call from `from` to `to` made now keeps its connection
+    /// after the caller times out, so that a request held on the link is
+    /// delivered when the hold ends (see `crate::rpc`'s late delivery).
+    fn delivers_late(&self, _from: HostId, _to: HostId) -> bool {
+        false
+    }
 }
 
 /// How an observer makes a sled-agent call fail.
@@ -122,6 +128,13 @@ pub fn inject_error(host: HostId, node: &str) -> bool {
 /// How the observer makes sled agent `host` fail `call`, if it does.
 pub fn sled_fault(host: HostId, call: SledCall) -> Option<SledFault> {
     current().and_then(|p| p.sled_fault(host, call))
+}
+
+/// Whether a call from `from` to `to` made now is delivered late if it is
+/// held past its caller's timeout (the observer holds the link with late
+/// delivery).
+pub fn delivers_late(from: HostId, to: HostId) -> bool {
+    current().is_some_and(|p| p.delivers_late(from, to))
 }
 
 /// Whether `host` halted at a point. The network layer stops sending and

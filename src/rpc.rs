@@ -6,6 +6,21 @@
 //! and a connect to a crashed host hangs (turmoil-notes section 2). A server
 //! handles each request in its own task, which runs to completion even if
 //! the client hangs up, like omicron's detached HTTP handlers.
+//!
+//! Late delivery. A link turmoil holds queues the SYN of a new connection;
+//! a caller that times out drops its connect, so on release the listener
+//! finds the SYN's answer channel closed and skips it: the request never
+//! reaches the server. That is TCP for a connection still in SYN_SENT. But
+//! omicron's clients (progenitor over reqwest) keep connections alive, and
+//! Nexus talks to every sled agent every watcher period, so a request sent
+//! during a hold usually sits in the client kernel's send buffer on an open
+//! connection and is retransmitted until the network heals, after the
+//! client gave up (reqwest's timeout only closes the socket; a graceful
+//! close sends what is buffered, then FIN). While the observer says a link
+//! delivers late ([`probe::delivers_late`]), a call on it hands its
+//! connection to a task of its own that outlives the caller's timeout, so
+//! the request reaches the server when the hold is released and the server
+//! acts on it; its answer goes nowhere.
 
 use crate::ids::HostId;
 use crate::probe;
@@ -51,22 +66,56 @@ impl RpcError {
 /// length prefix allocating without bound.
 const MAX_FRAME: u32 = 1 << 24;
 
-async fn write_frame<T: Serialize>(s: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+/// `msg` as one length-prefixed frame.
+fn frame<T: Serialize>(msg: &T) -> std::io::Result<Vec<u8>> {
     let body = bincode::serialize(msg).map_err(std::io::Error::other)?;
     let mut buf = Vec::with_capacity(body.len() + 4);
     buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
     buf.extend_from_slice(&body);
-    s.write_all(&buf).await
+    Ok(buf)
 }
 
-async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+async fn write_frame<T: Serialize>(s: &mut TcpStream, msg: &T) -> std::io::Result<()> {
+    s.write_all(&frame(msg)?).await
+}
+
+async fn read_body(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
     let len = s.read_u32().await?;
     if len > MAX_FRAME {
         return Err(std::io::Error::other("frame too large"));
     }
     let mut body = vec![0u8; len as usize];
     s.read_exact(&mut body).await?;
-    bincode::deserialize(&body).map_err(std::io::Error::other)
+    Ok(body)
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> std::io::Result<T> {
+    bincode::deserialize(body).map_err(std::io::Error::other)
+}
+
+async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
+    decode(&read_body(s).await?)
+}
+
+/// One exchange on a new connection: connect, send `request` (a frame),
+/// read the answer's body.
+async fn exchange(
+    from: HostId,
+    to: HostId,
+    port: u16,
+    request: &[u8],
+) -> Result<Vec<u8>, RpcError> {
+    let mut stream = TcpStream::connect((to.name(), port))
+        .await
+        .map_err(|_| RpcError::Refused)?;
+    if probe::is_halted(from) {
+        std::future::pending::<()>().await;
+    }
+    stream
+        .write_all(request)
+        .await
+        .map_err(|_| RpcError::Closed)?;
+    read_body(&mut stream).await.map_err(|_| RpcError::Closed)
 }
 
 /// Sends `req` from `from` to `to:port` and waits for the response.
@@ -77,20 +126,19 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
     req: &Req,
     timeout: Duration,
 ) -> Result<Resp, RpcError> {
-    let attempt = async {
-        let mut stream = TcpStream::connect((to.name(), port))
-            .await
-            .map_err(|_| RpcError::Refused)?;
-        if probe::is_halted(from) {
-            std::future::pending::<()>().await;
-        }
-        write_frame(&mut stream, req)
-            .await
-            .map_err(|_| RpcError::Closed)?;
-        read_frame(&mut stream).await.map_err(|_| RpcError::Closed)
+    let request = frame(req).map_err(|_| RpcError::Closed)?;
+    let answer = if probe::delivers_late(from, to) {
+        // The connection outlives the caller: see the module doc.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::task::spawn_local(async move {
+            let _ = tx.send(exchange(from, to, port, &request).await);
+        });
+        tokio::time::timeout(timeout, async { rx.await.unwrap_or(Err(RpcError::Closed)) }).await
+    } else {
+        tokio::time::timeout(timeout, exchange(from, to, port, &request)).await
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
+    match answer {
+        Ok(body) => decode(&body?).map_err(|_| RpcError::Closed),
         Err(_) => Err(RpcError::Timeout),
     }
 }

@@ -52,12 +52,20 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         oneway: bool,
     },
-    /// Messages between the hosts are held (delayed, not lost).
+    /// Messages between the hosts are held (delayed, not lost). A request
+    /// whose caller times out during the hold is lost with its connection,
+    /// unless `deliver_late`: then the caller's connection outlives its
+    /// timeout (a kept-alive connection whose request sits in the kernel's
+    /// send buffer), and the request reaches its server on release, which
+    /// acts on it though the caller already gave up (`model::rpc`'s late
+    /// delivery; issue 7 item 3).
     Hold {
         #[serde(rename = "host", with = "host_name")]
         a: HostId,
         #[serde(rename = "peer", with = "host_name")]
         b: HostId,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deliver_late: bool,
     },
     /// Held messages are delivered.
     Release {
@@ -142,7 +150,13 @@ impl fmt::Display for Fault {
             Fault::LoseSled { sled } => write!(f, "{sled} lost (powered off for good)"),
             Fault::Partition { a, b, oneway } => write!(f, "partition {a} {} {b}", arrow(*oneway)),
             Fault::Repair { a, b, oneway } => write!(f, "repair {a} {} {b}", arrow(*oneway)),
-            Fault::Hold { a, b } => write!(f, "hold {a} <-> {b}"),
+            Fault::Hold { a, b, deliver_late } => {
+                write!(f, "hold {a} <-> {b}")?;
+                if *deliver_late {
+                    f.write_str(" (requests held past their timeout are delivered late)")?;
+                }
+                Ok(())
+            }
             Fault::Release { a, b } => write!(f, "release {a} <-> {b}"),
             Fault::GuestShutdown { instance } => write!(f, "guest of {instance:?} powers off"),
             Fault::ForgetVmm { instance } => write!(f, "sled agent forgets {instance:?}'s VMM"),

@@ -115,14 +115,18 @@ impl Faults {
                     .retain(|(x, y, _)| !((x == a && y == b) || (!*oneway && x == b && y == a)));
                 *a
             }
-            Fault::Hold { a, b } => {
+            Fault::Hold { a, b, deliver_late } => {
                 world.sim.hold(a.name(), b.name());
                 self.holds.push((*a, *b));
+                if *deliver_late {
+                    recorder.set_delivers_late(*a, *b, true);
+                }
                 *a
             }
             Fault::Release { a, b } => {
                 world.sim.release(a.name(), b.name());
                 self.holds.retain(|(x, y)| !(x == a && y == b));
+                recorder.set_delivers_late(*a, *b, false);
                 *a
             }
             Fault::GuestShutdown { instance }
@@ -249,6 +253,7 @@ impl Faults {
         }
         for (a, b) in std::mem::take(&mut self.holds) {
             world.sim.release(a.name(), b.name());
+            recorder.set_delivers_late(a, b, false);
         }
         let crashed: Vec<HostId> = self.crashed.iter().copied().collect();
         for h in crashed {

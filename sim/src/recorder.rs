@@ -38,6 +38,9 @@ struct Inner {
     sled_faults: BTreeMap<(SledId, SledCall), ArmedSledFault>,
     /// Points armed to hang through heal.
     hung_for_ever: BTreeSet<(HostId, String)>,
+    /// Held links that deliver late (`hold` with `deliver_late`), each as
+    /// its (lower, higher) pair of hosts.
+    late_links: BTreeSet<(HostId, HostId)>,
 }
 
 /// A sled-agent call made to fail, until `remaining` calls failed or
@@ -135,6 +138,19 @@ impl Recorder {
             .partition(|k| hung.contains(k));
         inner.paused = kept;
         released.into_iter().collect()
+    }
+
+    /// Makes calls between `a` and `b` (either way) keep their connection
+    /// past their caller's timeout while `on` (a `hold` with
+    /// `deliver_late`), or stops it.
+    pub fn set_delivers_late(&self, a: HostId, b: HostId, on: bool) {
+        let link = (a.min(b), a.max(b));
+        let mut inner = self.inner.borrow_mut();
+        if on {
+            inner.late_links.insert(link);
+        } else {
+            inner.late_links.remove(&link);
+        }
     }
 
     /// Makes sled agent `sled` fail `call`: for `count` calls, for
@@ -382,6 +398,13 @@ impl Probe for Recorder {
             }
         }
         Some(fault)
+    }
+
+    fn delivers_late(&self, from: HostId, to: HostId) -> bool {
+        self.inner
+            .borrow()
+            .late_links
+            .contains(&(from.min(to), from.max(to)))
     }
 
     fn inject_error(&self, host: HostId, node: &str) -> bool {

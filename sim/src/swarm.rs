@@ -255,7 +255,14 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     };
                     let oneway = kind == FaultKind::OneWayPartition;
                     let (on, off) = if kind == FaultKind::Hold {
-                        (Fault::Hold { a, b }, Fault::Release { a, b })
+                        (
+                            Fault::Hold {
+                                a,
+                                b,
+                                deliver_late: false,
+                            },
+                            Fault::Release { a, b },
+                        )
                     } else {
                         (
                             Fault::Partition { a, b, oneway },

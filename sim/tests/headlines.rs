@@ -392,7 +392,11 @@ fn faulty_story() -> Story {
         .fault(mend(NEXUS, sled0))
         .fault(mend(NEXUS, sled1))
         .start("db1", &[])
-        .fault(Fault::Hold { a: NEXUS, b: sled1 })
+        .fault(Fault::Hold {
+            a: NEXUS,
+            b: sled1,
+            deliver_late: false,
+        })
         .sleep(2)
         .fault(Fault::Release { a: NEXUS, b: sled1 })
         .sleep(40)

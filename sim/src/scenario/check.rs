@@ -261,7 +261,7 @@ impl<'p> Story<'p> {
                 }
                 self.clash(path)
             }
-            Fault::Hold { a, b } => {
+            Fault::Hold { a, b, .. } => {
                 self.link(*a, *b, path)?;
                 self.holds.push((pair(*a, *b), i));
                 self.clash(path)
