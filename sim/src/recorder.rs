@@ -3,6 +3,7 @@
 //! happen, and keeps what the runner needs to decide (armed points, hosts
 //! that halted, what each sled holds).
 
+use crate::checkers::view::View;
 use crate::checkers::{Checker, Violation};
 use crate::record::{PointArm, Record, RecordKind};
 use model::event::SledCall;
@@ -21,6 +22,9 @@ struct Inner {
     now: Millis,
     records: Vec<Record>,
     checkers: Vec<Box<dyn Checker>>,
+    /// The one history the checkers read, updated once per record (only
+    /// when there are checkers).
+    view: View,
     violations: Vec<Violation>,
     armed: BTreeMap<(HostId, String), PointArm>,
     paused: BTreeSet<(HostId, String)>,
@@ -51,6 +55,15 @@ struct ArmedSledFault {
     fault: SledFault,
     remaining: Option<u32>,
     until: Option<Millis>,
+}
+
+/// What [`Recorder::finish`] hands back: the checkers, the view they read
+/// (for their `finish`), every record and the safety violations so far.
+pub struct Finished {
+    pub checkers: Vec<Box<dyn Checker>>,
+    pub view: View,
+    pub records: Vec<Record>,
+    pub violations: Vec<Violation>,
 }
 
 /// Records one run. Install it with `model::probe::install`.
@@ -87,11 +100,15 @@ impl Recorder {
         inner.track(&record);
         let Inner {
             checkers,
+            view,
             violations,
             ..
         } = &mut *inner;
-        for c in checkers.iter_mut() {
-            c.observe(&record, violations);
+        if !checkers.is_empty() {
+            view.observe(&record);
+            for c in checkers.iter_mut() {
+                c.observe(&record, view, violations);
+            }
         }
         inner.records.push(record);
     }
@@ -250,14 +267,16 @@ impl Recorder {
         self.inner.borrow().violations.len()
     }
 
-    /// Takes the checkers, records and violations at the end of the run.
-    pub fn finish(&self) -> (Vec<Box<dyn Checker>>, Vec<Record>, Vec<Violation>) {
+    /// Takes the checkers, their view, the records and the violations at
+    /// the end of the run.
+    pub fn finish(&self) -> Finished {
         let mut inner = self.inner.borrow_mut();
-        (
-            std::mem::take(&mut inner.checkers),
-            std::mem::take(&mut inner.records),
-            std::mem::take(&mut inner.violations),
-        )
+        Finished {
+            checkers: std::mem::take(&mut inner.checkers),
+            view: std::mem::take(&mut inner.view),
+            records: std::mem::take(&mut inner.records),
+            violations: std::mem::take(&mut inner.violations),
+        }
     }
 }
 

@@ -67,8 +67,8 @@ pub fn findings(r: &RunReport) -> String {
                 .unwrap_or_default(),
             rename(&v.message, r)
         );
-        for e in &v.evidence {
-            let _ = writeln!(out, "    | {}", rename(e, r));
+        for e in r.evidence(v) {
+            let _ = writeln!(out, "    | {}", rename(&e, r));
         }
     }
     for v in &r.known {

@@ -209,7 +209,12 @@ fn run_full(
         }
     };
     runner.world.workload.borrow_mut().finish();
-    let (mut checkers, records, mut violations) = recorder.finish();
+    let crate::recorder::Finished {
+        mut checkers,
+        view: history,
+        records,
+        mut violations,
+    } = recorder.finish();
     let db_view = match (runner.db_view.take(), db_at) {
         (Some(view), _) => Some(view),
         (None, Some(at)) if at > runner.now() => None,
@@ -228,7 +233,7 @@ fn run_full(
     let stopped = runner.crash.is_some() || runner.limit.is_some();
     if !stopped {
         for c in checkers.iter_mut() {
-            c.finish(&end, &mut violations);
+            c.finish(&history, &end, &mut violations);
         }
     }
     for (req, op, instance, expect) in std::mem::take(&mut runner.unwaited) {

@@ -84,6 +84,17 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A violation's evidence as trace lines (ids, not names): each record
+    /// it cites, rendered once, here. A sequence number past the end (a
+    /// report whose records were dropped) is left out.
+    pub fn evidence(&self, v: &Violation) -> Vec<String> {
+        v.evidence
+            .iter()
+            .filter_map(|seq| self.records.get(*seq as usize))
+            .map(|r| r.to_string())
+            .collect()
+    }
+
     pub fn verdict(&self) -> Verdict {
         if self.limit.is_some() {
             Verdict::HarnessLimit
