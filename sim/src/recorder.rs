@@ -29,6 +29,11 @@ struct Inner {
     armed: BTreeMap<(HostId, String), PointArm>,
     paused: BTreeSet<(HostId, String)>,
     reached: BTreeSet<(HostId, String)>,
+    /// Per (host, point): the order number of its latest pass, and of its
+    /// latest arming (one counter for both), for `wait = { point }`.
+    passed_at: BTreeMap<(HostId, String), u64>,
+    armed_at: BTreeMap<(HostId, String), u64>,
+    order: u64,
     /// Each instance's newest VMM, for `vmm_state` conditions.
     newest_vmm: BTreeMap<InstanceId, VmmId>,
     halted: Vec<HostId>,
@@ -110,10 +115,11 @@ impl Recorder {
 
     /// Arms a named point on a host.
     pub fn arm(&self, host: HostId, point: &str, arm: PointArm) {
-        self.inner
-            .borrow_mut()
-            .armed
-            .insert((host, point.to_string()), arm);
+        let mut inner = self.inner.borrow_mut();
+        inner.order += 1;
+        let order = inner.order;
+        inner.armed_at.insert((host, point.to_string()), order);
+        inner.armed.insert((host, point.to_string()), arm);
     }
 
     /// Releases a host paused at `point` (and disarms it).
@@ -186,6 +192,19 @@ impl Recorder {
             .reached
             .iter()
             .any(|(h, p)| p == point && host.is_none_or(|x| x == *h))
+    }
+
+    /// Whether `point` was passed (on `host`, if given) after it was last
+    /// armed on that host; on a host where it was never armed, any pass
+    /// counts. What a `wait = { point }` step waits for: a pass before
+    /// the pause (or crash, or hang) was armed is not the one it means.
+    pub fn reached_since_armed(&self, host: Option<HostId>, point: &str) -> bool {
+        let inner = self.inner.borrow();
+        inner.passed_at.iter().any(|((h, p), at)| {
+            p == point
+                && host.is_none_or(|x| x == *h)
+                && *at > inner.armed_at.get(&(*h, p.clone())).copied().unwrap_or(0)
+        })
     }
 
     /// Every named point some host passed so far.
@@ -338,6 +357,9 @@ impl Probe for Recorder {
         let arm = {
             let mut inner = self.inner.borrow_mut();
             inner.reached.insert(key.clone());
+            inner.order += 1;
+            let order = inner.order;
+            inner.passed_at.insert(key.clone(), order);
             // Error injections are armed on saga nodes (`start.ALLOC_SERVER`),
             // not on points; `inject_error` takes them.
             match inner.armed.get(&key) {

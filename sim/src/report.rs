@@ -85,6 +85,9 @@ pub fn findings(r: &RunReport) -> String {
     if let Some(h) = &r.hung {
         let _ = writeln!(out, "HUNG: {h}");
     }
+    if let Some(l) = &r.limit {
+        let _ = writeln!(out, "HARNESS LIMIT: {l}");
+    }
     if let Some(c) = &r.crash {
         let _ = writeln!(out, "CRASHED: {c}");
     }
