@@ -117,7 +117,7 @@ pub async fn point(host: HostId, point: Point) {
         }
         PointAction::Pause => {
             while p.is_paused(host, name) {
-                tokio::time::sleep(PAUSE_POLL).await;
+                turmoil::time::sleep(PAUSE_POLL).await;
             }
         }
     }

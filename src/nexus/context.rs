@@ -121,7 +121,7 @@ impl Nexus {
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.certainly_not_sent() && tries < DB_CONNECT_RETRIES => {
                     tries += 1;
-                    tokio::time::sleep(wait).await;
+                    turmoil::time::sleep(wait).await;
                     wait *= 2;
                 }
                 Err(e) => return Err(DbUnavailable(e)),
@@ -138,7 +138,7 @@ impl Nexus {
             if let Ok(resp) = self.db(cause.clone(), request.clone()).await {
                 return resp;
             }
-            tokio::time::sleep(wait).await;
+            turmoil::time::sleep(wait).await;
             wait = (wait * 2).min(RETRY_MAX);
         }
     }

@@ -215,7 +215,7 @@ const WAIT_POLL: Duration = Duration::from_secs(1);
 /// this returns how.
 pub async fn execute<S: Saga>(nexus: &Rc<Nexus>, id: SagaId, params: S) -> SagaOutcome<S> {
     while nexus.is_saga_running(id) {
-        tokio::time::sleep(WAIT_POLL).await;
+        turmoil::time::sleep(WAIT_POLL).await;
     }
     nexus.saga_started(id);
     let _guard = RunningGuard { nexus, id };

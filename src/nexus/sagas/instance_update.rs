@@ -106,7 +106,7 @@ fn siu_lock_instance<'a>(
             while !matches!(answer, DbResponse::Write(true))
                 && instance_deleted(ctx, p.instance_id).await
             {
-                tokio::time::sleep(wait).await;
+                turmoil::time::sleep(wait).await;
                 wait = (wait * 2).min(LOCK_RETRY_MAX);
                 answer = ctx.nexus.db_until_answered(ctx.cause(), req.clone()).await;
             }
