@@ -13,7 +13,7 @@ pub enum Variant {
     /// only when the intent is Running; nothing carries out a Running
     /// intent after a Nexus crash.
     Omicron,
-    /// `Omicron` plus the three branches below.
+    /// `Omicron` plus the branches below.
     Fixed,
 }
 
@@ -92,6 +92,35 @@ impl Variant {
     /// pushes and still answers 404, so a VMM lost with its sled is still
     /// failed.
     pub fn sled_reports_destroyed_while_pushing(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (7): `INSTANCE_DELETE_RECORD` (`project_delete_instance`)
+    /// also requires `intended_state = destroyed`, so a start accepted
+    /// after the delete saga was launched (its validated intent write
+    /// commits Running in between) is not lost to the delete. omicron's
+    /// `project_delete_instance` checks only the state (NoVmm or Failed,
+    /// no active VMM). Closes the race of the intent reconciler's own
+    /// delete (swarm seed 4012 at build 91bf77b: the reconciler read intent
+    /// Destroyed, a start wrote Running, the delete committed anyway; the
+    /// run ended Destroyed with intent Running).
+    pub fn delete_requires_destroyed_intent(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (8): a reboot whose `VmmPutState` meets 404
+    /// NO_SUCH_INSTANCE while the VMM's record (as the request read it) is
+    /// still Creating does not fail the VMM: the sled has simply not
+    /// registered it yet (`ENSURE_REGISTERED` is still on its way), so the
+    /// 404 is inconclusive and the reboot is answered 503. omicron's
+    /// `instance_reboot` (`nexus/src/app/instance.rs`) calls
+    /// `mark_vmm_failed` on any NO_SUCH_INSTANCE; a still-booting VMM is
+    /// failed, a stale update saga later commits the instance Failed with
+    /// intent Running, and reincarnation restarts a guest that had shut
+    /// itself down (swarm seed 9378 at build 91bf77b). Reboot only: a stop
+    /// of a VMM whose start saga is paused before registration relies on
+    /// failing it (`stop-while-start-saga-paused`, `orphan-vmm-after-stop`).
+    pub fn reboot_404_while_creating_is_inconclusive(self) -> bool {
         self == Variant::Fixed
     }
 }

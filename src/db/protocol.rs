@@ -77,8 +77,11 @@ pub enum DbRequest {
         new: InstanceRuntime,
         new_intent: Option<IntendedState>,
     },
+    /// `project_delete_instance`; with `require_intent`, the `fixed`
+    /// variant's `INSTANCE_DELETE_RECORD` condition (branch 7).
     ProjectDeleteInstance {
         id: InstanceId,
+        require_intent: Option<IntendedState>,
     },
     VmmInsert {
         row: VmmRow,

@@ -23,7 +23,7 @@ use crate::rpc::RpcError;
 use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{
     AutoRestartPolicy, Generation, InstanceState, IntendedState, RequestedState, StartReason,
-    VmmFailureReason,
+    VmmFailureReason, VmmState,
 };
 use std::rc::Rc;
 
@@ -294,6 +294,27 @@ impl Request<'_> {
                         .await
                         .map_err(db_down)?;
                         Ok((202, view(id)))
+                    }
+                    // Fixed branch 8 (swarm seed 9378 at build 91bf77b): a
+                    // reboot that reaches the sled before `ENSURE_REGISTERED`
+                    // of a VMM still Creating finds no such instance only
+                    // because it is not registered yet; omicron's
+                    // `instance_reboot` (`nexus/src/app/instance.rs`) fails
+                    // it anyway (`mark_vmm_failed`). Reboot only: a stop of
+                    // a VMM whose start saga is paused relies on failing it.
+                    Ok(SledResponse::NoSuchInstance)
+                        if requested == RequestedState::Reboot
+                            && vmm.runtime.state == VmmState::Creating
+                            && self
+                                .nexus
+                                .cfg
+                                .intent_variant()
+                                .reboot_404_while_creating_is_inconclusive() =>
+                    {
+                        Err(ApiError::new(
+                            503,
+                            "instance's VMM is not yet registered on its sled; try again",
+                        ))
                     }
                     Ok(
                         SledResponse::NoSuchInstance

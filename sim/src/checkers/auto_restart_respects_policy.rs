@@ -8,22 +8,26 @@
 //! restart takes hold, against the row reincarnation selected (the
 //! `Decision::Reincarnate` with the saga's id), the only moment omicron
 //! consults policy and cooldown. The cooldown is measured from the
-//! auto-restarts this checker saw commit before the selection, not from
+//! auto-restarts the selected row reflects (committed at a generation no
+//! newer than the row's), not from
 //! `time_last_auto_restarted`, the field the code under test writes (an
 //! auto-restart that forgets to stamp it would otherwise hide itself). A
 //! restart's time is the earliest its stamp can carry: the saga's last
 //! node before the commit (`sis_move_to_starting` reads the clock after
-//! that node and before its write lands). Two auto-restart sagas in flight at once (one resumed after a
-//! Nexus crash, one newly selected) may each commit in turn, a few seconds
-//! apart, when the first unwinds before its VMM runs; each was selected
-//! within the rules, so that is not judged a violation here. User starts
+//! that node and before its write lands). Two auto-restart sagas in flight
+//! at once (one resumed after a Nexus crash, one newly selected) may each
+//! commit in turn, a few seconds apart, when the first unwinds before its
+//! VMM runs; each was selected within the rules, so that is not judged a
+//! violation here. That holds even when the second selection's Decision is
+//! recorded after the first's commit, from a row read before it (swarm
+//! seed 8141 at build 91bf77b): the order of records is not what the
+//! selection saw, the row's generation is. User starts
 //! carry out a user's request and are `no_unintended_restart`'s business.
 //! A reconciler start (`fixed`) of an instance that was Failed is a restart
 //! by something other than a user request, whatever reason its saga
 //! carries: it is judged too (its policy must not be `never`), so a
 //! reconciler that revives what reincarnation may not is caught.
 
-use super::history::Seq;
 use super::requests::{mark_as_starting, MarkAsStarting};
 use super::view::View;
 use super::{Checker, Violation};
@@ -31,7 +35,7 @@ use crate::record::{Record, RecordKind};
 use model::db::rows::InstanceRow;
 use model::event::Event;
 use model::ids::{InstanceId, Millis, SagaId};
-use model::states::{AutoRestartPolicy, InstanceState, StartReason, VmmState};
+use model::states::{AutoRestartPolicy, Generation, InstanceState, StartReason, VmmState};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "auto_restart_respects_policy";
@@ -41,9 +45,9 @@ pub struct AutoRestartRespectsPolicy {
     default_cooldown: Millis,
     /// The time of each saga's latest node record.
     node_at: BTreeMap<SagaId, Millis>,
-    /// The auto-restarts the history shows, per instance: the commit's
-    /// record and the earliest time its stamp can carry.
-    restarts: BTreeMap<InstanceId, Vec<(Seq, Millis)>>,
+    /// The auto-restarts the history shows, per instance: the generation
+    /// the commit wrote and the earliest time its stamp can carry.
+    restarts: BTreeMap<InstanceId, Vec<(Generation, Millis)>>,
 }
 
 impl AutoRestartRespectsPolicy {
@@ -60,14 +64,15 @@ impl AutoRestartRespectsPolicy {
         row.auto_restart_cooldown.unwrap_or(self.default_cooldown)
     }
 
-    /// The last auto-restart of `id` the history showed before record
-    /// `seq` (the selection), and when the next may happen.
-    fn cool_at(&self, row: &InstanceRow, seq: Seq) -> Option<(Millis, Millis)> {
+    /// The last auto-restart of the selected `row` that the row reflects
+    /// (committed at a generation no newer than the row's; a rival's commit
+    /// after the row was read is not in it), and when the next may happen.
+    fn cool_at(&self, row: &InstanceRow) -> Option<(Millis, Millis)> {
         self.restarts
             .get(&row.id)?
             .iter()
             .rev()
-            .find(|(s, _)| *s < seq)
+            .find(|(g, _)| *g <= row.runtime.gen)
             .map(|(_, at)| (*at, *at + self.cooldown(row)))
     }
 }
@@ -97,7 +102,7 @@ impl Checker for AutoRestartRespectsPolicy {
             self.restarts
                 .entry(m.instance)
                 .or_default()
-                .push((view.seq(), at));
+                .push((m.after.runtime.gen, at));
             return;
         }
         let t = view.requests();
@@ -134,8 +139,8 @@ impl AutoRestartRespectsPolicy {
         };
         // Without a recorded selection, judge the row the commit replaced:
         // the best evidence of what the saga started from.
-        let (selected, vmm_state, selected_at, selected_seq) = match &info.selection {
-            Some(s) => (&s.row, s.vmm_state, s.at, s.line),
+        let (selected, vmm_state, selected_at) = match &info.selection {
+            Some(s) => (&s.row, s.vmm_state, s.at),
             None => (
                 &m.before,
                 m.before
@@ -144,7 +149,6 @@ impl AutoRestartRespectsPolicy {
                     .and_then(|v| t.vmm_row(v))
                     .map(|v| v.runtime.state),
                 record.at,
-                view.seq(),
             ),
         };
         let st = selected.runtime.nexus_state;
@@ -165,7 +169,7 @@ impl AutoRestartRespectsPolicy {
                 "the selected row's auto_restart_policy is never".to_string(),
             ))
         } else {
-            self.cool_at(selected, selected_seq)
+            self.cool_at(selected)
                 .filter(|(_, cool)| selected_at < *cool)
                 .map(|(last, cool)| {
                     (
@@ -368,6 +372,75 @@ mod tests {
             v[0].mechanism,
             "auto-restart of a Vmm on a Running VMM instance"
         );
+    }
+
+    /// A rival auto-restart (selected from the Failed row) commits
+    /// `MARK_AS_STARTING` and unwinds, its VMM marked SagaUnwound; a second
+    /// selection, recorded after, is made from the row `selected` returns.
+    /// Returns the story after the second restart's commit.
+    fn rival_then_selection(selected: impl FnOnce(&Story, InstanceRow) -> InstanceRow) -> Story {
+        use model::db::protocol::DbRequest;
+        use model::db::rows::{SagaName, SagaState};
+        use model::event::{BackgroundTask, Decision, ReincarnationReason};
+        let mut s = Story::new();
+        let id = failed(&mut s, None);
+        let read_before = s.row(id);
+        let rival = s.reincarnation_selects(id);
+        s.saga_with_id(
+            rival,
+            SagaName::InstanceStart,
+            id,
+            Some(StartReason::AutoRestart),
+        );
+        let vmm = s.start_until_marked(rival, id, StartReason::AutoRestart);
+        s.advance(1_000);
+        s.db(
+            Story::cause(rival, SagaName::InstanceStart, "CREATE_VMM_RECORD"),
+            DbRequest::VmmMarkSagaUnwound { id: vmm },
+        );
+        s.saga_finish(rival, SagaName::InstanceStart, id, SagaState::Unwound);
+        let row = selected(&s, read_before);
+        let second = SagaId(9_999);
+        s.model(
+            crate::checkers::testkit::NEXUS,
+            Event::TaskDecision {
+                task: BackgroundTask::InstanceReincarnation,
+                instance: id,
+                decision: Decision::Reincarnate {
+                    saga: second,
+                    reason: ReincarnationReason::Failed,
+                    selected: Box::new(row),
+                },
+            },
+        );
+        s.saga_with_id(
+            second,
+            SagaName::InstanceStart,
+            id,
+            Some(StartReason::AutoRestart),
+        );
+        s.start_until_marked(second, id, StartReason::AutoRestart);
+        s
+    }
+
+    /// Seed 8141's shape: the second selection's Decision is recorded after
+    /// the rival's commit but from the row read before it (Failed, the
+    /// older generation). Two restarts in flight, each selected within the
+    /// rules: quiet.
+    #[test]
+    fn quiet_when_the_rivals_commit_postdates_the_selected_row() {
+        let s = rival_then_selection(|_, before| before);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// The same, but the selection reflects the rival's commit (the row on
+    /// its SagaUnwound VMM): the rival's restart counts, within cooldown.
+    #[test]
+    fn fires_when_the_selected_row_reflects_the_rivals_commit() {
+        let s = rival_then_selection(|s, before| s.row(before.id));
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart within cooldown");
     }
 
     /// A mutated `fixed` reconciler that restarts a Failed instance whose

@@ -716,7 +716,10 @@ impl Story {
         let saga = self.saga(n, id, None);
         self.db(
             Self::cause(saga, n, "INSTANCE_DELETE_RECORD"),
-            DbRequest::ProjectDeleteInstance { id },
+            DbRequest::ProjectDeleteInstance {
+                id,
+                require_intent: None,
+            },
         );
         self.saga_finish(saga, n, id, SagaState::Done);
         self.respond(req, ApiOp::Delete, &name, status);

@@ -296,10 +296,12 @@ impl Db {
     }
 
     /// `project_delete_instance`: marks a stopped or failed instance with no
-    /// active VMM Destroyed and deleted.
+    /// active VMM Destroyed and deleted; with `require_intent` (fixed
+    /// branch 7), only while the intent is still that.
     pub(super) fn project_delete_instance(
         &mut self,
         id: InstanceId,
+        require_intent: Option<IntendedState>,
         now: Millis,
         tx: &mut Tx,
     ) -> DbResponse {
@@ -320,7 +322,8 @@ impl Db {
         let allowed = (matches!(
             before.runtime.nexus_state,
             InstanceState::NoVmm | InstanceState::Failed
-        ) && before.runtime.propolis_id.is_none())
+        ) && before.runtime.propolis_id.is_none()
+            && require_intent.is_none_or(|i| before.intended_state == i))
             || mutation::on(Mutation::DbDeleteWithVmm);
         if !allowed {
             tx.instance(

@@ -176,8 +176,8 @@ impl Db {
                 new,
                 new_intent,
             } => self.instance_commit_update(id, lock, new, new_intent, &mut tx),
-            DbRequest::ProjectDeleteInstance { id } => {
-                self.project_delete_instance(id, now, &mut tx)
+            DbRequest::ProjectDeleteInstance { id, require_intent } => {
+                self.project_delete_instance(id, require_intent, now, &mut tx)
             }
             DbRequest::VmmInsert { row } => self.vmm_insert(row, &mut tx),
             DbRequest::VmmFetch { id } => DbResponse::Vmm(self.vmms.get(&id).cloned()),

@@ -99,7 +99,10 @@ async fn sic_delete_instance_record_before_7437(ctx: &SagaContext, p: &Params) -
     };
     ctx.nexus.db_until_answered(ctx.cause(), req).await;
     ctx.nexus.point(Plain::CreateUndoAfterFail).await;
-    let req = DbRequest::ProjectDeleteInstance { id: p.record.id };
+    let req = DbRequest::ProjectDeleteInstance {
+        id: p.record.id,
+        require_intent: None,
+    };
     match ctx.nexus.db_until_answered(ctx.cause(), req).await {
         DbResponse::Write(true) => Ok(()),
         _ => Err(ActionError::new(

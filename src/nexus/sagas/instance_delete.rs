@@ -5,6 +5,7 @@
 use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::DbRequest;
 use crate::db::rows::SagaName;
+use crate::states::IntendedState;
 use crate::ids::InstanceId;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
@@ -31,13 +32,26 @@ const NODES: &[Node<Params>] = &[Node {
 }];
 
 /// `project_delete_instance`: allowed only when the instance is NoVmm or
-/// Failed; sets Destroyed and `time_deleted`.
+/// Failed; sets Destroyed and `time_deleted`. In `fixed` (branch 7) only
+/// while the intent is still Destroyed: a start accepted since the delete
+/// was launched wins (swarm seed 4012 at build 91bf77b: the intent
+/// reconciler's delete raced a start and destroyed an instance whose
+/// intent was Running).
 fn sid_delete_instance_record<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
-        let req = DbRequest::ProjectDeleteInstance { id: p.instance_id };
+        let require_intent = ctx
+            .nexus
+            .cfg
+            .intent_variant()
+            .delete_requires_destroyed_intent()
+            .then_some(IntendedState::Destroyed);
+        let req = DbRequest::ProjectDeleteInstance {
+            id: p.instance_id,
+            require_intent,
+        };
         match ctx.nexus.db_write(ctx.cause(), req).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(ActionError::new(
