@@ -5,8 +5,8 @@
 use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::DbRequest;
 use crate::db::rows::SagaName;
-use crate::states::IntendedState;
 use crate::ids::InstanceId;
+use crate::states::IntendedState;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 
