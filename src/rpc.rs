@@ -99,7 +99,12 @@ async fn read_frame<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T
 
 /// One exchange on a new connection: connect, send `request` (a frame),
 /// read the answer's body.
-async fn exchange(from: HostId, to: HostId, port: u16, request: &[u8]) -> Result<Vec<u8>, RpcError> {
+async fn exchange(
+    from: HostId,
+    to: HostId,
+    port: u16,
+    request: &[u8],
+) -> Result<Vec<u8>, RpcError> {
     let mut stream = TcpStream::connect((to.name(), port))
         .await
         .map_err(|_| RpcError::Refused)?;
@@ -128,10 +133,7 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         tokio::task::spawn_local(async move {
             let _ = tx.send(exchange(from, to, port, &request).await);
         });
-        tokio::time::timeout(timeout, async {
-            rx.await.unwrap_or(Err(RpcError::Closed))
-        })
-        .await
+        tokio::time::timeout(timeout, async { rx.await.unwrap_or(Err(RpcError::Closed)) }).await
     } else {
         tokio::time::timeout(timeout, exchange(from, to, port, &request)).await
     };

@@ -12,6 +12,7 @@ use crate::error::Error;
 use clap::error::{ContextKind, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use model::fixes::Fix;
+use model::ids::Millis;
 use model::variant::Variant;
 use std::ffi::OsString;
 use std::ops::Range;
@@ -48,7 +49,8 @@ Examples:
   cargo sim run nexus-dies-during-create-saga              # every case, one after another
   cargo sim run nexus-dies-during-create-saga --case=create_instance_record
   cargo sim run ./my-scenario.toml --seed 0x1267 --trace
-  cargo sim run stop-finds-vmm-gone --variant legacy --format mermaid > run.mmd";
+  cargo sim run stop-finds-vmm-gone --variant legacy --format mermaid > run.mmd
+  cargo sim run stop-finds-vmm-gone --variant legacy --seed 1 --db --at 30   # omdb's tables at 30 s";
 
 const SWEEP_EXAMPLES: &str = "\
 Examples:
@@ -156,6 +158,16 @@ pub struct RunArgs {
     /// fixes` lists them).
     #[arg(long = "without-fix", value_name = "ID", value_parser = parse_fix)]
     pub without_fix: Vec<Fix>,
+    /// Print the db's instance, VMM and saga tables as omdb does (`omdb db
+    /// instances`, `omdb db vmms`, `omdb db sagas`) instead of the story:
+    /// at the end of the run, or at --at.
+    #[arg(long, conflicts_with_all = ["trace", "format"])]
+    pub db: bool,
+    /// With --db: the moment of virtual time, in seconds from the run's
+    /// start (such as 30 or 30.5, to the ms), from 0 up to the run's end
+    /// (a later moment is an error that names the end).
+    #[arg(long, value_name = "SECONDS", requires = "db", value_parser = parse_at, allow_hyphen_values = true)]
+    pub at: Option<Millis>,
 }
 
 /// `cargo sim shrink`.
@@ -279,6 +291,33 @@ pub fn parse_seed(s: &str) -> Result<u64, Error> {
         return Err(bad());
     }
     u64::from_str_radix(digits, radix).map_err(|_| bad())
+}
+
+/// Parses `--at SECONDS`: virtual seconds from the start of the run, a
+/// whole or decimal number (at most three decimals: the ms), no sign.
+pub fn parse_at(s: &str) -> Result<Millis, Error> {
+    let bad = || {
+        Error::usage(format!(
+            "bad moment {s:?}: --at takes virtual seconds from the run's start, 0 or more, \
+             such as 30 or 30.5 (at most 3 decimals)"
+        ))
+    };
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 {
+        return Err(bad());
+    }
+    if s.ends_with('.') {
+        return Err(bad());
+    }
+    let ms = format!("{frac:0<3}").parse::<u64>().map_err(|_| bad())?;
+    whole
+        .parse::<u64>()
+        .ok()
+        .and_then(|w| w.checked_mul(1000))
+        .and_then(|w| w.checked_add(ms))
+        .map(Millis)
+        .ok_or_else(bad)
 }
 
 /// Parses a seed range `A..B` (half-open, A < B).
@@ -600,6 +639,31 @@ mod tests {
             .to_string()
             .contains("empty"));
         assert!(parse_seeds("5").unwrap_err().to_string().contains("A..B"));
+        assert_eq!(parse_at("30").unwrap(), Millis(30_000));
+        assert_eq!(parse_at("30.5").unwrap(), Millis(30_500));
+        assert_eq!(parse_at("0.125").unwrap(), Millis(125));
+        assert_eq!(parse_at("0").unwrap(), Millis(0));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "1.",
+            ".5",
+            "1.2345",
+            "1e3",
+            "NaN",
+            "inf",
+            "1,5",
+            "99999999999999999999",
+        ] {
+            assert!(
+                parse_at(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("virtual seconds"),
+                "{bad}"
+            );
+        }
         assert_eq!(parse_shard("2/8").unwrap(), Shard { index: 2, count: 8 });
         for bad in ["8/8", "1/0", "1", "a/b", "-1/3", "+1/3"] {
             assert!(parse_shard(bad).is_err(), "{bad}");

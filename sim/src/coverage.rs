@@ -13,8 +13,8 @@ use crate::verdict::RunReport;
 use model::db::rows::SagaName;
 use model::event::{ApiOp, Decision, Event, NodeStep, ReincarnationReason, WriteOutcome};
 use model::ids::{InstanceId, SagaId};
+use model::nexus::sagas::executor::{Node, Saga};
 use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
-use model::nexus::sagas::{Node, Saga};
 use model::states::{InstanceState, IntendedState, StartReason};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -393,8 +393,7 @@ fn fault_kind(f: &Fault) -> &'static str {
             ..
         } => "hold",
         Fault::Hold {
-            deliver_late: true,
-            ..
+            deliver_late: true, ..
         } => "hold delivering late",
         Fault::Release { .. } => "release",
         Fault::GuestShutdown { .. } => "guest shutdown",

@@ -66,6 +66,16 @@ pub enum Error {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// `run --db --at`: the moment asked for is after the run's end.
+    #[error("--at {at} is after the end of {run}, which ended at {ended} of virtual time; give --at from 0 up to that")]
+    AtAfterEnd {
+        /// The moment asked for (virtual time).
+        at: model::ids::Millis,
+        /// The run: scenario (and case), variant, seed.
+        run: String,
+        /// When the run ended (virtual time).
+        ended: model::ids::Millis,
+    },
     /// `RUST_LOG` does not parse.
     #[error("{0}")]
     Log(String),

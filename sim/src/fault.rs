@@ -150,11 +150,7 @@ impl fmt::Display for Fault {
             Fault::LoseSled { sled } => write!(f, "{sled} lost (powered off for good)"),
             Fault::Partition { a, b, oneway } => write!(f, "partition {a} {} {b}", arrow(*oneway)),
             Fault::Repair { a, b, oneway } => write!(f, "repair {a} {} {b}", arrow(*oneway)),
-            Fault::Hold {
-                a,
-                b,
-                deliver_late,
-            } => {
+            Fault::Hold { a, b, deliver_late } => {
                 write!(f, "hold {a} <-> {b}")?;
                 if *deliver_late {
                     f.write_str(" (requests held past their timeout are delivered late)")?;

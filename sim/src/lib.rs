@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod checkers;
 pub mod cli;
 pub mod coverage;
+pub mod db_view;
 pub mod env;
 pub mod error;
 pub mod fault;

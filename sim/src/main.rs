@@ -141,12 +141,28 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
                 source,
             })?;
         }
-        let mut r =
-            intent_sim::runner::run(&plan, &s.name, case.as_deref(), args.variant, args.seed);
+        let at = args.at.filter(|_| args.db);
+        let (mut r, view) = intent_sim::runner::run_with_db_view(
+            &plan,
+            &s.name,
+            case.as_deref(),
+            args.variant,
+            args.seed,
+            at,
+        );
         r.scenario = catalog::command_arg(&s);
         drop(log);
         let bad = r.verdict() != Verdict::Held;
         failed |= bad;
+        if args.db {
+            let view = view.ok_or_else(|| Error::AtAfterEnd {
+                at: at.unwrap_or_default(),
+                run: format!("{} variant={} seed={}", r.name, r.variant, r.seed),
+                ended: r.ended_at,
+            })?;
+            print!("{}", db_report(&r, &view, at.is_none()));
+            continue;
+        }
         match args.format {
             Format::Text => {
                 print!(
@@ -162,6 +178,30 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         }
     }
     Ok(code(failed))
+}
+
+/// `run --db`: which run, the moment and the verdict, then omdb's tables.
+fn db_report(
+    r: &intent_sim::verdict::RunReport,
+    view: &intent_sim::db_view::DbView,
+    at_end: bool,
+) -> String {
+    let when = if at_end {
+        format!("{}, the end of the run", r.ended_at)
+    } else {
+        format!(
+            "{} of virtual time (the run ended at {})",
+            view.at, r.ended_at
+        )
+    };
+    format!(
+        "== {} variant={} seed={}: db at {when}; verdict {}\n{}",
+        r.name,
+        r.variant,
+        r.seed,
+        r.verdict().name(),
+        view.render(&r.names)
+    )
 }
 
 /// Progress on stderr: a bar with rate and ETA on a terminal, a plain line

@@ -4,6 +4,7 @@
 //! deadline; then liveness.
 
 use crate::checkers::{self, FinalState};
+use crate::db_view::DbView;
 use crate::faults::Faults;
 use crate::known_upstream;
 use crate::plan::{
@@ -81,6 +82,10 @@ struct Runner<'a> {
     /// Requests sent without waiting whose response the story names:
     /// judged when the run ends.
     unwaited: Vec<(ReqId, ApiOp, String, Vec<Expected>)>,
+    /// `--db --at`: the moment to copy the db tables at, and the copy once
+    /// taken.
+    db_at: Option<Millis>,
+    db_view: Option<DbView>,
 }
 
 /// Whether a run judges its events: `Off` exists to measure what checking
@@ -113,6 +118,33 @@ pub fn run_with(
     seed: u64,
     checking: Checking,
 ) -> RunReport {
+    run_full(plan, scenario, case, variant, seed, checking, None).0
+}
+
+/// [`run`], and the db's tables (omdb's view) at virtual time `at`, or at
+/// the end of the run when `at` is `None`. The view is `None` when the
+/// run ended before `at` (the report's `ended_at` says when). Copying the
+/// tables reads the db and changes nothing: the report is [`run`]'s.
+pub fn run_with_db_view(
+    plan: &Plan,
+    scenario: &str,
+    case: Option<&str>,
+    variant: Variant,
+    seed: u64,
+    at: Option<Millis>,
+) -> (RunReport, Option<DbView>) {
+    run_full(plan, scenario, case, variant, seed, Checking::On, at)
+}
+
+fn run_full(
+    plan: &Plan,
+    scenario: &str,
+    case: Option<&str>,
+    variant: Variant,
+    seed: u64,
+    checking: Checking,
+    db_at: Option<Millis>,
+) -> (RunReport, Option<DbView>) {
     let tree = SeedTree::new(seed);
     let cooldown = plan.model_timings().default_cooldown.0;
     let checkers = match checking {
@@ -160,6 +192,8 @@ pub fn run_with(
         crash: None,
         steps: 0,
         unwaited: Vec::new(),
+        db_at,
+        db_view: None,
     };
     let hung = match crate::panics::catch(|| runner.drive(story_budget)) {
         Ok(hung) => hung,
@@ -170,6 +204,14 @@ pub fn run_with(
     };
     runner.world.workload.borrow_mut().finish();
     let (mut checkers, records, mut violations) = recorder.finish();
+    let db_view = match (runner.db_view.take(), db_at) {
+        (Some(view), _) => Some(view),
+        (None, Some(at)) if at > runner.now() => None,
+        (None, at) => Some(DbView::of(
+            &runner.world.db.borrow(),
+            at.unwrap_or(runner.now()),
+        )),
+    };
     let end = FinalState {
         db: &runner.world.db.borrow(),
         sleds_up: runner.faults.sleds_up(plan.topology.sleds),
@@ -211,7 +253,7 @@ pub fn run_with(
     let hung = hung.filter(|_| runner.crash.is_none() && violations.is_empty());
     let (known, violations) = known_upstream::split(violations, variant);
     let exceptions = checkers.iter().flat_map(|c| c.notes().to_vec()).collect();
-    RunReport {
+    let report = RunReport {
         name: match case {
             Some(c) => format!("{scenario}/{c}"),
             None => scenario.to_string(),
@@ -235,7 +277,8 @@ pub fn run_with(
         ended_at: end.at,
         steps: runner.steps,
         plan_steps: plan.steps.clone(),
-    }
+    };
+    (report, db_view)
 }
 
 impl Runner<'_> {
@@ -245,6 +288,12 @@ impl Runner<'_> {
 
     /// One tick of the world, then crash the hosts that halted at a point.
     fn tick(&mut self) -> bool {
+        // `--db --at`: the tables as they are before the first step that
+        // starts after the moment (every record stamped at or before it).
+        if let Some(at) = self.db_at.filter(|at| self.now() > *at) {
+            self.db_view = Some(DbView::of(&self.world.db.borrow(), at));
+            self.db_at = None;
+        }
         self.recorder.set_now(self.now());
         self.steps += 1;
         if let Err(e) = self.world.sim.step() {

@@ -9,6 +9,7 @@
 mod cli;
 mod common;
 mod coverage;
+mod db_view;
 mod diverging;
 mod fixes;
 mod headlines;

@@ -390,6 +390,7 @@ fn every_readme_command_runs() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
         .expect("README.md");
     let mut ran = 0;
+    let mut db_shown = 0;
     let mut in_block = false;
     for line in readme.lines() {
         if line.starts_with("```") {
@@ -427,9 +428,20 @@ fn every_readme_command_runs() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let out = sim_in(&root, &args, &[]);
         assert!(out.code.is_some_and(|c| c < 2), "README: {cmd}\n{out:?}");
+        if words.iter().any(|w| w == "--db") {
+            assert!(
+                out.stdout.contains("== INSTANCES"),
+                "README: {cmd}\n{out:?}"
+            );
+            db_shown += 1;
+        }
         ran += 1;
     }
     assert!(ran >= 5, "README commands found: {ran}");
+    assert!(
+        db_shown >= 2,
+        "the README shows run --db, at the end and --at: {db_shown}"
+    );
 }
 
 /// The scale-out recipes the README shows exist and shard the same way.
@@ -454,5 +466,169 @@ fn the_scale_out_recipes_shard_and_merge() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(
         readme.contains(".github/workflows/sweep.yml") && readme.contains("deploy/sweep-job.yaml")
+    );
+}
+
+/// The rows of the table under `banner` in `run --db`'s output, each a
+/// map from column to value (cells cut at the header's column starts;
+/// the saga table's cells at its `|`).
+fn db_table(out: &str, banner: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = out
+        .lines()
+        .skip_while(|l| !l.starts_with(&format!("== {banner}")))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("--"));
+    let header = lines.next().unwrap_or_else(|| panic!("{banner}: {out}"));
+    let cells = |line: &str, starts: &[usize]| -> Vec<String> {
+        if line.contains('|') {
+            return line.split('|').map(|c| c.trim().to_string()).collect();
+        }
+        let mut v = Vec::new();
+        for (i, &s) in starts.iter().enumerate() {
+            let end = starts
+                .get(i + 1)
+                .copied()
+                .unwrap_or(line.len())
+                .min(line.len());
+            v.push(line.get(s.min(end)..end).unwrap_or("").trim().to_string());
+        }
+        v
+    };
+    let starts: Vec<usize> = header
+        .char_indices()
+        .filter(|&(i, c)| c != ' ' && (i == 0 || header.as_bytes()[i - 1] == b' '))
+        .map(|(i, _)| i)
+        .collect();
+    let names = cells(header, &starts);
+    lines
+        .map(|l| names.iter().cloned().zip(cells(l, &starts)).collect())
+        .collect()
+}
+
+/// `run --db` prints omdb's instance, VMM and saga tables (`omdb db
+/// instances`, `omdb db vmms`, `omdb db sagas`); `--at` just before and at
+/// the moment the db took a VMM's first `Running` shows the two states;
+/// a bad `--at` is one line and exit 2.
+#[test]
+fn run_db_prints_omdbs_tables_at_a_moment() {
+    let run = "run stop-finds-vmm-gone --variant legacy --seed 1";
+    let end = sim(&format!("{run} --db"));
+    assert_eq!(end.code, Some(1), "legacy violates here: {end:?}");
+    assert!(
+        end.stdout
+            .starts_with("== stop-finds-vmm-gone variant=legacy seed=1: db at "),
+        "{end:?}"
+    );
+    let instances = db_table(&end.stdout, "INSTANCES");
+    let vmms = db_table(&end.stdout, "VMMS");
+    let sagas = db_table(&end.stdout, "SAGAS");
+    let columns = |rows: &[std::collections::BTreeMap<String, String>]| {
+        let mut c: Vec<String> = rows[0].keys().cloned().collect();
+        c.sort();
+        c.join(" ")
+    };
+    assert_eq!(
+        columns(&instances),
+        "GEN ID INTENT NAME NEXUS_STATE PROPOLIS_ID SLED_ID STATE TIME_DELETED TIME_UPDATED \
+         UPDATER_GEN UPDATER_LOCK"
+    );
+    assert_eq!(
+        columns(&vmms),
+        "FAILURE_REASON GEN ID INSTANCE INSTANCE_ID SLED STATE TIME_DELETED"
+    );
+    assert_eq!(
+        columns(&sagas),
+        "current_sec id instance last_node_event name next_node state time_created"
+    );
+    // The known row: #6809 in legacy ends with the instance restarted.
+    let web = &instances[0];
+    assert_eq!(instances.len(), 1, "{end:?}");
+    for (k, v) in [
+        ("NAME", "web"),
+        ("STATE", "Running"),
+        ("INTENT", "Running"),
+        ("NEXUS_STATE", "Vmm"),
+        ("UPDATER_LOCK", "UNLOCKED"),
+        ("TIME_DELETED", "-"),
+    ] {
+        assert_eq!(web[k], v, "{k}: {end:?}");
+    }
+    let active = vmms
+        .iter()
+        .find(|v| v["ID"] == web["PROPOLIS_ID"])
+        .unwrap_or_else(|| panic!("the active VMM is a row: {end:?}"));
+    assert_eq!(
+        (
+            active["STATE"].as_str(),
+            &active["SLED"],
+            &active["INSTANCE_ID"]
+        ),
+        ("Running", &web["SLED_ID"], &web["ID"])
+    );
+    assert!(
+        vmms.iter()
+            .any(|v| v["STATE"] == "Failed" && v["TIME_DELETED"] != "-"),
+        "the VMM the sled forgot is failed and deleted: {end:?}"
+    );
+    assert!(
+        sagas
+            .iter()
+            .any(|s| s["name"] == "instance-start" && s["state"] == "Done"),
+        "{end:?}"
+    );
+
+    // The moment the db took the first VMM's `Running`, from the trace.
+    let json = sim(&format!("{run} --format json"));
+    let at_ms = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .find(|v| {
+            let t = v["text"].as_str().unwrap_or("");
+            t.contains("db vmm") && t.contains("Starting g2 -> Running g3")
+        })
+        .and_then(|v| v["at_ms"].as_u64())
+        .unwrap_or_else(|| panic!("the trace has the push: {json:?}"));
+    let secs = |ms: u64| format!("{}.{:03}", ms / 1000, ms % 1000);
+    let before = sim(&format!("{run} --db --at {}", secs(at_ms - 1)));
+    let after = sim(&format!("{run} --db --at={}", secs(at_ms)));
+    for (out, state) in [(&before, "Starting"), (&after, "Running")] {
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(
+            out.stdout.contains(&format!(
+                "db at {}s of virtual time",
+                secs(if state == "Starting" {
+                    at_ms - 1
+                } else {
+                    at_ms
+                })
+            )),
+            "{out:?}"
+        );
+        let i = &db_table(&out.stdout, "INSTANCES")[0];
+        let v = &db_table(&out.stdout, "VMMS")[0];
+        assert_eq!(
+            (i["STATE"].as_str(), v["STATE"].as_str()),
+            (state, state),
+            "{out:?}"
+        );
+    }
+
+    // Bad moments: one line, exit 2.
+    bad(
+        &sim(&format!("{run} --db --at 99999")),
+        &["--at 99999.000s is after the end", "ended at"],
+    );
+    for at in ["-1", "1.2345", "abc", "1e3"] {
+        bad(
+            &sim(&format!("{run} --db --at {at}")),
+            &["--at", "virtual seconds"],
+        );
+    }
+    bad(&sim(&format!("{run} --at 30")), &["--db"]);
+    bad(
+        &sim(&format!("{run} --db --format mermaid")),
+        &["--db", "--format"],
     );
 }

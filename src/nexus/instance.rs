@@ -2,14 +2,15 @@
 //! API handlers. The VMM-update path they share with the sagas and the
 //! sled agents' pushes is in `vmm_update.rs`.
 
+use super::context::{DbUnavailable, Nexus};
 use super::decisions::{
     compute_state, instance_start_allowed, select_runtime_change_action, ApiError,
     RuntimeChangeAction, StartAllowed,
 };
 use super::external_api::{ApiRequest, ApiResponse, InstanceView};
-use super::sagas::{self, instance_create, instance_delete, instance_start, SagaOutcome};
+use super::sagas::executor::{self, SagaOutcome};
+use super::sagas::{instance_create, instance_delete, instance_start};
 use super::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
-use super::{DbUnavailable, Nexus};
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse, InstanceAndVmm, ValidatedAt};
 use crate::db::rows::{InstanceRow, InstanceRuntime};
@@ -186,7 +187,7 @@ impl Request<'_> {
             updater_gen: Generation::FIRST,
         };
         let saga = self.nexus.new_saga_id();
-        match sagas::execute(self.nexus, saga, instance_create::Params { record }).await {
+        match executor::execute(self.nexus, saga, instance_create::Params { record }).await {
             SagaOutcome::Done(_) => self.accept(id),
             SagaOutcome::Unwound(e) if e.status < 500 => {
                 return Err(self.reject(None, ApiError::new(e.status, e.message)))
@@ -225,7 +226,7 @@ impl Request<'_> {
             StartAllowed::Start => {
                 let saga = self.nexus.new_saga_id();
                 let params = instance_start::Params::new(iv.instance, reason);
-                match sagas::execute(self.nexus, saga, params).await {
+                match executor::execute(self.nexus, saga, params).await {
                     SagaOutcome::Done(_) => Ok((202, view(id))),
                     SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
                         Err(ApiError::new(e.status, e.message))
@@ -383,7 +384,7 @@ impl Request<'_> {
         self.accept(id);
         let saga = self.nexus.new_saga_id();
         let params = instance_delete::Params { instance_id: id };
-        match sagas::execute(self.nexus, saga, params).await {
+        match executor::execute(self.nexus, saga, params).await {
             SagaOutcome::Done(_) => Ok((204, view(id))),
             SagaOutcome::Unwound(e) | SagaOutcome::Stuck(e) => {
                 Err(ApiError::new(e.status, e.message))

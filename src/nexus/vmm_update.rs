@@ -5,9 +5,9 @@
 //! that the API handlers and the sagas both use it without naming each
 //! other.
 
+use super::context::{DbUnavailable, Nexus};
 use super::internal_api::{InternalRequest, InternalResponse};
-use super::sagas;
-use super::{DbUnavailable, Nexus};
+use super::sagas::instance_update;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{VmmRow, VmmRuntime};
 use crate::event::Cause;
@@ -51,11 +51,11 @@ pub async fn process_vmm_update(
 
 async fn run_update_saga(nexus: &Rc<Nexus>, instance: InstanceId, wait: UpdateSagaWait) {
     match wait {
-        UpdateSagaWait::Wait => sagas::instance_update::update_instance(nexus, instance).await,
+        UpdateSagaWait::Wait => instance_update::update_instance(nexus, instance).await,
         UpdateSagaWait::Spawn => {
             let nexus = nexus.clone();
             tokio::task::spawn_local(async move {
-                sagas::instance_update::update_instance(&nexus, instance).await
+                instance_update::update_instance(&nexus, instance).await
             });
         }
     }

@@ -3,11 +3,11 @@
 //! in Destroyed, Failed or SagaUnwound that no instance points at, and
 //! releases their sled reservations.
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
 use crate::mutation::{self, Mutation};
-use crate::nexus::Nexus;
+use crate::nexus::context::Nexus;
 use std::rc::Rc;
 
 /// `AbandonedVmmReaperStatus`, reduced.

@@ -25,40 +25,21 @@
 //!   which VMMs it runs and unregisters a running one that is not its
 //!   instance's active VMM: an orphan guest nothing else will ever stop.
 
-use super::TaskContext;
+use super::reconciler_backoff::{backoff_wait, Backoff};
+use super::task_context::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::InstanceRuntime;
 use crate::event::{BackgroundTask, Decision};
-use crate::ids::{InstanceId, Millis, SledId};
+use crate::ids::{Millis, SledId};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::SagaOutcome;
-use crate::nexus::sagas::{self, instance_delete, instance_start};
+use crate::nexus::context::Nexus;
+use crate::nexus::sagas::executor::{self, SagaOutcome};
+use crate::nexus::sagas::{instance_delete, instance_start};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
-use crate::nexus::Nexus;
 use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{InstanceState, RequestedState, StartReason, VmmFailureReason, VmmState};
-use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
-
-/// When the reconciler may next start one instance, after its starts
-/// failed `failures` times in a row.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Backoff {
-    pub failures: u32,
-    pub not_before: Millis,
-}
-
-/// Each instance's start backoff.
-pub type Backoffs = BTreeMap<InstanceId, Backoff>;
-
-/// The wait after `failures` failed starts in a row (`failures >= 1`):
-/// twice the period, doubling, capped at `max`.
-pub fn backoff_wait(period: Duration, max: Duration, failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    (period * 2 * 2u32.pow(doublings)).min(max)
-}
 
 /// The reconciler's status.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -119,7 +100,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             let params = instance_delete::Params {
                 instance_id: instance.id,
             };
-            sagas::execute(&ctx.nexus, saga, params).await;
+            executor::execute(&ctx.nexus, saga, params).await;
         }
     });
     futures::future::join_all(deletes).await;
@@ -142,7 +123,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             let id = instance.id;
             ctx.decide(id, Decision::ReconcileStart { saga });
             let params = instance_start::Params::new(instance, StartReason::IntentReconciler);
-            let outcome = sagas::execute(&ctx.nexus, saga, params).await;
+            let outcome = executor::execute(&ctx.nexus, saga, params).await;
             let mut backoffs = ctx.nexus.reconciler_backoff.borrow_mut();
             match outcome {
                 SagaOutcome::Done(_) => {
@@ -250,18 +231,4 @@ async fn reap_orphans(ctx: &TaskContext) -> usize {
         }
     }
     reaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backoff_doubles_from_twice_the_period_to_its_cap() {
-        let p = Duration::from_secs(30);
-        let max = Duration::from_secs(480);
-        let waits: Vec<u64> = (1..=6).map(|f| backoff_wait(p, max, f).as_secs()).collect();
-        assert_eq!(waits, vec![60, 120, 240, 480, 480, 480]);
-        assert_eq!(backoff_wait(p, max, u32::MAX).as_secs(), 480);
-    }
 }

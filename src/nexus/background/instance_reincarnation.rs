@@ -6,13 +6,14 @@
 //! neither re-written nor re-checked: a stop that lands between the choice
 //! and `MARK_AS_STARTING` does not stop it (omicron-lifecycle section 5.2).
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision, ReincarnationReason};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::{self, instance_start, SagaOutcome};
-use crate::nexus::Nexus;
+use crate::nexus::context::Nexus;
+use crate::nexus::sagas::executor::{self, SagaOutcome};
+use crate::nexus::sagas::instance_start;
 use crate::states::StartReason;
 use std::rc::Rc;
 
@@ -65,7 +66,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
                 );
                 ctx.nexus.point("reincarnation.selected").await;
                 let params = instance_start::Params::new(iv.instance, StartReason::AutoRestart);
-                sagas::execute(&ctx.nexus, saga, params).await
+                executor::execute(&ctx.nexus, saga, params).await
             }
         });
         for outcome in futures::future::join_all(starts).await {

@@ -3,12 +3,12 @@
 //! VMM is terminal, when a Nexus died after writing the VMM state but before
 //! its update saga ran.
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
 use crate::mutation::{self, Mutation};
-use crate::nexus::sagas::{self, instance_update};
-use crate::nexus::Nexus;
+use crate::nexus::context::Nexus;
+use crate::nexus::sagas::{executor, instance_update};
 use std::rc::Rc;
 
 /// `InstanceUpdaterStatus`, reduced.
@@ -40,7 +40,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceUpdaterStatus {
             let saga = ctx.nexus.new_saga_id();
             ctx.decide(iv.instance.id, Decision::StartUpdate { saga });
             let params = instance_update::StartParams::new(&ctx.nexus, iv.instance.id);
-            sagas::execute(&ctx.nexus, saga, params).await;
+            executor::execute(&ctx.nexus, saga, params).await;
         }
     });
     let n = futures::future::join_all(updates).await.len();

@@ -4,15 +4,15 @@
 //! only if MGS says the sled is powered off (#10334); anything else is
 //! inconclusive. A synthesized failure uses the VMM's generation + 1.
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::VmmRow;
 use crate::event::{BackgroundTask, Decision};
 use crate::ids::HostId;
 use crate::mgs::{MgsRequest, MgsResponse, PowerState};
 use crate::mutation::{self, Mutation};
+use crate::nexus::context::Nexus;
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
-use crate::nexus::Nexus;
 use crate::rpc;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{VmmFailureReason, VmmState};

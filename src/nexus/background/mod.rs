@@ -4,65 +4,24 @@
 //! one. Each returns a typed status.
 
 pub mod abandoned_vmm_reaper;
+pub mod activator;
 pub mod instance_intent_reconciler;
 pub mod instance_reincarnation;
 pub mod instance_updater;
 pub mod instance_watcher;
+pub mod reconciler_backoff;
 pub mod saga_recovery;
+pub mod task_context;
 
-use super::Nexus;
-use crate::event::{BackgroundTask, Cause, Decision, Event};
-use crate::ids::InstanceId;
 use crate::mutation::{self, Mutation};
+use crate::nexus::context::Nexus;
+use activator::Activator;
 use futures::future::LocalBoxFuture;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::Notify;
-
-/// Wakes a task early (`Activator::activate`).
-#[derive(Clone, Default)]
-pub struct Activator(Rc<Notify>);
-
-impl Activator {
-    pub fn activate(&self) {
-        // `notify_one` stores one permit: activations collapse into one.
-        self.0.notify_one();
-    }
-}
-
-/// The activators other parts of Nexus use.
-#[derive(Clone, Default)]
-pub struct Activators {
-    pub instance_watcher: Activator,
-    pub reincarnation: Activator,
-    pub instance_updater: Activator,
-    pub abandoned_vmm_reaper: Activator,
-    pub saga_recovery: Activator,
-    pub intent_reconciler: Activator,
-}
 
 /// A task's body: one activation, returning its typed status.
 type Activation = fn(Rc<Nexus>) -> LocalBoxFuture<'static, Box<dyn std::fmt::Debug>>;
-
-/// What a task's activation needs from Nexus.
-pub struct TaskContext {
-    pub nexus: Rc<Nexus>,
-    pub task: BackgroundTask,
-}
-
-impl TaskContext {
-    pub fn cause(&self) -> Cause {
-        Cause::Task { task: self.task }
-    }
-
-    pub fn decide(&self, instance: InstanceId, decision: Decision) {
-        self.nexus.emit(Event::TaskDecision {
-            task: self.task,
-            instance,
-            decision,
-        });
-    }
-}
 
 /// The driver (`nexus/src/app/background/driver.rs`): runs `body` at once,
 /// then whenever the period passes or the task is activated.
@@ -74,7 +33,7 @@ fn spawn(nexus: &Rc<Nexus>, period: Duration, activator: Activator, body: Activa
             tracing::debug!(target: "intent_sim::background", host = %nexus.host, ?status);
             tokio::select! {
                 biased;
-                _ = activator.0.notified() => {}
+                _ = activator.notified() => {}
                 _ = tokio::time::sleep(period) => {}
             }
         }

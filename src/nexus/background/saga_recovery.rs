@@ -4,11 +4,12 @@
 //! up at once. Sagas of a Nexus that never returns stay pending (omicron
 //! reassigns them only when the zone is expunged, which is not modelled).
 
-use super::TaskContext;
+use super::task_context::TaskContext;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::event::{BackgroundTask, Decision};
 use crate::mutation::{self, Mutation};
-use crate::nexus::{sagas, Nexus};
+use crate::nexus::context::Nexus;
+use crate::nexus::sagas;
 use std::rc::Rc;
 
 /// `SagaRecoveryStatus`, reduced.

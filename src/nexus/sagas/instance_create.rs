@@ -5,7 +5,7 @@
 //! The create saga never starts the instance: `project_create_instance`
 //! runs a separate instance-start saga afterwards (see `instance.rs`).
 
-use super::{ActionError, ActionResult, Node, Saga, SagaContext};
+use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName};
 use crate::fixes::Fix;

@@ -2,7 +2,7 @@
 //! `INSTANCE_DELETE_RECORD`; the networking nodes are left out. No node has
 //! an undo.
 
-use super::{ActionError, ActionResult, Node, Saga, SagaContext};
+use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::DbRequest;
 use crate::db::rows::SagaName;
 use crate::ids::InstanceId;

@@ -6,7 +6,7 @@
 //! The start saga never reads `intended_state` in omicron. The `fixed`
 //! variant's branch 2 makes `MARK_AS_STARTING` require it to be Running.
 
-use super::{ActionError, ActionResult, Node, Saga, SagaContext};
+use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName, VmmRow, VmmRuntime};
 use crate::ids::{InstanceId, SledId, VmmId};

@@ -4,15 +4,15 @@
 //! active VMM; the instance-updater lock gives mutual exclusion between
 //! update sagas only (against start sagas, generations keep it safe).
 
-use super::{ActionError, ActionResult, Node, Saga, SagaContext};
+use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::SagaName;
 use crate::fixes::Fix;
 use crate::ids::{InstanceId, LockId, SagaId};
 use crate::mutation::{self, Mutation};
+use crate::nexus::context::Nexus;
 use crate::nexus::decisions::{auto_restart_status, UpdatesRequired};
-use crate::nexus::Nexus;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -69,7 +69,7 @@ const START_NODES: &[Node<StartParams>] = &[
 pub async fn update_instance(nexus: &Rc<Nexus>, instance: InstanceId) {
     let params = StartParams::new(nexus, instance);
     let id = nexus.new_saga_id();
-    super::execute(nexus, id, params).await;
+    super::executor::execute(nexus, id, params).await;
 }
 
 /// A try-lock: if another saga holds the lock, this saga does nothing.
@@ -179,7 +179,7 @@ fn siu_fetch_state_and_start_real_saga<'a>(
                 };
                 // The real saga's own undo unlocks if it unwinds, so its
                 // outcome needs nothing more here.
-                super::execute(&ctx.nexus, p.child, child).await;
+                super::executor::execute(&ctx.nexus, p.child, child).await;
             }
         }
         Ok(())
