@@ -17,10 +17,10 @@ use super::history::Lines;
 use super::{Checker, FinalState, Violation};
 use crate::record::{Record, RecordKind};
 use model::db::rows::{NodeEventKind, SagaName, SagaState};
-use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
-use model::nexus::sagas::Saga;
 use model::event::{Cause, Decision, Event, NodeStep};
 use model::ids::SagaId;
+use model::nexus::sagas::executor::Saga;
+use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "sagas_settle";
