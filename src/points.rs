@@ -1,100 +1,166 @@
 //! The named points (design section 4): every moment where the model lets
-//! an observer crash or pause a host. Saga node points are
+//! an observer crash or pause a host, as a typed value. Saga node points are
 //! `<saga>.<NODE>.after_action` (done, completion not yet logged) and
 //! `<saga>.<NODE>.after_log`; a saga's record is logged before its first
 //! node runs, so every node point comes after the saga exists.
+//!
+//! Why typed: model code names a plain point by its [`Plain`] variant, so a
+//! misspelt point is a compile error, and a node point is built by the saga
+//! executor from the node it runs, so it names a node that exists. The
+//! catalogue of every point (which needs each saga's `NODES`, a layer
+//! above this one) is `nexus::sagas::named_points`.
 
-/// Points that are not saga nodes.
-pub const PLAIN_POINTS: &[&str] = &[
-    // Nexus::project_create_instance: the create saga finished, the start
-    // saga not yet prepared (the gap PR #8053 leaves open).
-    "create.between_create_and_start",
-    // The API handlers, right after writing the intent.
-    "start.after_intent_write",
-    "stop.after_intent_write",
-    "reboot.after_intent_write",
-    "delete.after_intent_write",
-    // instance_reincarnation chose an instance; its start saga not yet run.
-    "reincarnation.selected",
-    // The start saga re-fetched the instance, about to write Vmm.
-    "start.before_mark_as_starting",
-    // The update saga read its snapshot under the lock.
-    "update.after_snapshot",
-    // The watcher got a sled's answer, about to write it.
-    "watcher.before_update",
-    // LOCK_INSTANCE, about to try the lock (each execution, replays too).
-    "update.before_lock",
-    // BECOME_UPDATER, about to inherit the lock (each execution).
-    "update.before_inherit_lock",
-    // The create saga's record undo without #7437: the record is Failed,
-    // not yet deleted.
-    "create.undo_after_fail",
-];
+use crate::db::rows::SagaName;
+use std::fmt;
 
-/// Every saga's nodes, in order, with the point prefix of its saga.
-pub const SAGA_NODES: &[(&str, &[&str])] = &[
-    ("create", &["CREATE_INSTANCE_RECORD", "MOVE_TO_STOPPED"]),
-    (
-        "start",
-        &[
-            "GENERATE_PROPOLIS_ID",
-            "ALLOC_SERVER",
-            "CREATE_VMM_RECORD",
-            "MARK_AS_STARTING",
-            "ENSURE_REGISTERED",
-            "ENSURE_RUNNING",
-        ],
-    ),
-    (
-        "start_update",
-        &["LOCK_INSTANCE", "FETCH_STATE_AND_START_REAL_SAGA"],
-    ),
-    (
-        "update",
-        &[
-            "BECOME_UPDATER",
-            "COMMIT_INSTANCE_UPDATES",
-            "RELEASE_SLED_RESOURCES",
-            "MARK_VMM_DELETED",
-            "CHAIN_SUCCESSOR_SAGA",
-        ],
-    ),
-    ("delete", &["INSTANCE_DELETE_RECORD"]),
-];
+/// Declares [`Plain`] from one list: each variant with its doc and its name
+/// in scenario files, written once.
+macro_rules! plain_points {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// A named point that is not a saga node's.
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub enum Plain {
+            $($(#[$doc])* $variant,)*
+        }
 
-/// The two points of every saga node.
-pub const NODE_SUFFIXES: [&str; 2] = ["after_action", "after_log"];
+        impl Plain {
+            /// Every plain point, in declaration order.
+            pub const ALL: &[Plain] = &[$(Plain::$variant,)*];
 
-/// Whether `name` is a named point.
-pub fn is_known(name: &str) -> bool {
-    all().any(|p| p == name)
+            /// The point's name in scenario files and traces
+            /// (`create.between_create_and_start`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Plain::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-/// Every named point, plain points first.
-pub fn all() -> impl Iterator<Item = String> {
-    PLAIN_POINTS
-        .iter()
-        .map(|p| p.to_string())
-        .chain(SAGA_NODES.iter().flat_map(|(saga, nodes)| {
-            nodes.iter().flat_map(move |node| {
-                NODE_SUFFIXES
-                    .iter()
-                    .map(move |suffix| format!("{saga}.{node}.{suffix}"))
-            })
-        }))
+plain_points! {
+    /// `Nexus::project_create_instance`: the create saga finished, the
+    /// start saga not yet prepared (the gap PR #8053 leaves open).
+    CreateBetweenCreateAndStart => "create.between_create_and_start",
+    /// The start handler, right after writing the intent.
+    StartAfterIntentWrite => "start.after_intent_write",
+    /// The stop handler, right after writing the intent.
+    StopAfterIntentWrite => "stop.after_intent_write",
+    /// The reboot handler, right after writing the intent.
+    RebootAfterIntentWrite => "reboot.after_intent_write",
+    /// The delete handler, right after writing the intent.
+    DeleteAfterIntentWrite => "delete.after_intent_write",
+    /// `instance_reincarnation` chose an instance; its start saga not yet run.
+    ReincarnationSelected => "reincarnation.selected",
+    /// The start saga re-fetched the instance, about to write Vmm.
+    StartBeforeMarkAsStarting => "start.before_mark_as_starting",
+    /// The update saga read its snapshot under the lock.
+    UpdateAfterSnapshot => "update.after_snapshot",
+    /// The watcher got a sled's answer, about to write it.
+    WatcherBeforeUpdate => "watcher.before_update",
+    /// `LOCK_INSTANCE`, about to try the lock (each execution, replays too).
+    UpdateBeforeLock => "update.before_lock",
+    /// `BECOME_UPDATER`, about to inherit the lock (each execution).
+    UpdateBeforeInheritLock => "update.before_inherit_lock",
+    /// The create saga's record undo without #7437: the record is Failed,
+    /// not yet deleted.
+    CreateUndoAfterFail => "create.undo_after_fail",
+}
+
+/// A saga node as points and error injections name it:
+/// `<saga prefix>.<NODE>` (`start.ALLOC_SERVER`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SagaNode {
+    pub saga: SagaName,
+    /// omicron's node name, from the saga's `NODES`.
+    pub node: &'static str,
+}
+
+impl fmt::Display for SagaNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.saga.point_prefix(), self.node)
+    }
+}
+
+/// The two points of every saga node.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NodeMoment {
+    /// The action is done; its completion not yet logged.
+    AfterAction,
+    /// The completion is logged.
+    AfterLog,
+}
+
+impl NodeMoment {
+    /// Both moments, in the order a node reaches them.
+    pub const ALL: [NodeMoment; 2] = [NodeMoment::AfterAction, NodeMoment::AfterLog];
+
+    /// The suffix of the point's name (`after_action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeMoment::AfterAction => "after_action",
+            NodeMoment::AfterLog => "after_log",
+        }
+    }
+}
+
+impl fmt::Display for NodeMoment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named point. Its `Display` is its name in scenario files and traces.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Point {
+    /// A point in handler, task or saga code.
+    Plain(Plain),
+    /// `<saga>.<NODE>.<moment>`, reached by the saga executor.
+    Node(SagaNode, NodeMoment),
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Point::Plain(p) => f.write_str(p.as_str()),
+            Point::Node(node, moment) => write!(f, "{node}.{moment}"),
+        }
+    }
+}
+
+impl From<Plain> for Point {
+    fn from(p: Plain) -> Point {
+        Point::Plain(p)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn points_are_unique_and_known() {
-        let all: Vec<String> = super::all().collect();
-        let mut sorted = all.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(sorted.len(), all.len());
-        assert!(super::is_known("start.MARK_AS_STARTING.after_log"));
-        assert!(super::is_known("create.between_create_and_start"));
-        assert!(!super::is_known("create.between_create_and_stop"));
+    fn plain_points_are_unique_and_not_node_shaped() {
+        let mut names: Vec<&str> = Plain::ALL.iter().map(|p| p.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Plain::ALL.len());
+        assert!(names.iter().all(|n| n.split('.').count() == 2));
+    }
+
+    #[test]
+    fn points_print_as_scenario_files_name_them() {
+        let node = SagaNode {
+            saga: SagaName::InstanceStart,
+            node: "MARK_AS_STARTING",
+        };
+        assert_eq!(node.to_string(), "start.MARK_AS_STARTING");
+        assert_eq!(
+            Point::Node(node, NodeMoment::AfterLog).to_string(),
+            "start.MARK_AS_STARTING.after_log"
+        );
+        assert_eq!(
+            Point::from(Plain::CreateBetweenCreateAndStart).to_string(),
+            "create.between_create_and_start"
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::event::{Event, SledCall};
 use crate::ids::HostId;
+use crate::points::Point;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -104,8 +105,10 @@ const PAUSE_POLL: Duration = Duration::from_millis(100);
 
 /// A named point (design section 4). Returns at once unless the probe armed
 /// it; a halted host never returns from here.
-pub async fn point(host: HostId, name: &str) {
+pub async fn point(host: HostId, point: Point) {
     let Some(p) = current() else { return };
+    let name = point.to_string();
+    let name = name.as_str();
     match p.point(host, name) {
         PointAction::Continue => {}
         PointAction::Halt => {
@@ -114,7 +117,7 @@ pub async fn point(host: HostId, name: &str) {
         }
         PointAction::Pause => {
             while p.is_paused(host, name) {
-                tokio::time::sleep(PAUSE_POLL).await;
+                turmoil::time::sleep(PAUSE_POLL).await;
             }
         }
     }

@@ -133,9 +133,9 @@ pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         tokio::task::spawn_local(async move {
             let _ = tx.send(exchange(from, to, port, &request).await);
         });
-        tokio::time::timeout(timeout, async { rx.await.unwrap_or(Err(RpcError::Closed)) }).await
+        turmoil::time::timeout(timeout, async { rx.await.unwrap_or(Err(RpcError::Closed)) }).await
     } else {
-        tokio::time::timeout(timeout, exchange(from, to, port, &request)).await
+        turmoil::time::timeout(timeout, exchange(from, to, port, &request)).await
     };
     match answer {
         Ok(body) => decode(&body?).map_err(|_| RpcError::Closed),

@@ -504,7 +504,11 @@ pub fn universe() -> Vec<(Kind, String)> {
             u.push((Kind::StateIntent, format!("{s} x {i}")));
         }
     }
-    u.extend(model::points::all().map(|p| (Kind::Point, p)));
+    u.extend(
+        model::nexus::sagas::named_points()
+            .iter()
+            .map(|p| (Kind::Point, p.to_string())),
+    );
     u.extend(
         undoable::<instance_create::Params>()
             .chain(undoable::<instance_start::Params>())

@@ -191,6 +191,18 @@ impl fmt::Display for Fault {
     }
 }
 
+/// A name as a message shows it: at most 64 characters (a 100,000-character
+/// host or instance name is not echoed whole).
+pub fn cut(s: &str) -> String {
+    match s.char_indices().nth(64) {
+        None => s.to_string(),
+        Some(_) => {
+            let head: String = s.chars().take(60).collect();
+            format!("{head}... ({} characters)", s.chars().count())
+        }
+    }
+}
+
 /// How long a sled fault lasts, as the trace says it.
 fn lasting(f: &mut fmt::Formatter<'_>, count: Option<u32>, seconds: Option<u64>) -> fmt::Result {
     if let Some(n) = count {
@@ -247,7 +259,7 @@ pub mod host_name {
         HostId::parse(s).filter(|h| h.name() == s).ok_or_else(|| {
             format!(
                 "unknown host {:?} (hosts are db, mgs, workload, nexus-N, sled-N)",
-                crate::scenario::cut(s)
+                super::cut(s)
             )
         })
     }

@@ -35,6 +35,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
+            // On a terminal a broken scenario file is also shown, marked.
+            let excerpt = match &e {
+                Error::Scenario(s) if std::io::stderr().is_terminal() => s.excerpt(true),
+                _ => None,
+            };
+            if let Some(excerpt) = excerpt {
+                eprintln!("{excerpt}");
+            }
             ExitCode::from(2)
         }
     }
@@ -104,7 +112,7 @@ fn shrink(dir: Option<&std::path::Path>, args: ShrinkArgs) -> Result<ExitCode> {
         })
         .map_err(Error::usage)?;
     let kept = intent_sim::shrink::as_scenario(&shrunk, &args.scenario, args.variant, args.seed);
-    let text = intent_sim::scenario::emit::to_toml(&kept).map_err(Error::usage)?;
+    let text = intent_sim::scenario::to_toml(&kept).map_err(Error::usage)?;
     std::fs::write(&args.out, text).map_err(|source| Error::Io {
         path: args.out.clone(),
         source,
@@ -135,7 +143,7 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         let (mut plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
         plan.without_fixes = args.without_fix.iter().copied().collect();
         if let Some(path) = &args.emit_scenario {
-            let text = intent_sim::scenario::emit::to_toml(&plan).map_err(Error::usage)?;
+            let text = intent_sim::scenario::to_toml(&plan).map_err(Error::usage)?;
             std::fs::write(path, text).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,

@@ -60,3 +60,18 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_else(|| payload_text(&*p))
     })
 }
+
+/// turmoil's own limits, by the words of its panics: a listening socket's
+/// queue of connections not yet accepted (`tcp_capacity`), and a host's
+/// ephemeral ports.
+const TURMOIL_LIMITS: [&str; 2] = ["server socket buffer full", "ports exhausted"];
+
+/// When a caught panic is one of turmoil's limits rather than the model's
+/// failure, what to report instead of `crashed`: the run asked more of the
+/// simulated network at once than the harness holds (thousands of requests
+/// in flight), which says nothing about omicron.
+pub fn harness_limit(message: &str) -> Option<String> {
+    TURMOIL_LIMITS.iter().any(|l| message.contains(l)).then(|| {
+        format!("turmoil's network ran out of room ({message}): the run asks more of it at once than the harness supports (such as thousands of requests in flight); this is not a model crash")
+    })
+}

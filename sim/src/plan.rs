@@ -16,8 +16,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use crate::scenario::times::{secs, secs_opt};
-
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -88,27 +86,27 @@ impl Plan {
     }
 }
 
-/// `[topology]`: host counts.
+/// `[topology]`: host counts (a field left out keeps its default).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Topology {
-    /// Nexus hosts, 1 to 3.
-    #[serde(default = "one")]
+    /// Nexus hosts, 1 to 3 (default 1).
+    #[serde(deserialize_with = "count::<_, 3>")]
     pub nexus: u8,
-    /// Sleds, 1 to 4.
-    #[serde(default = "one")]
+    /// Sleds, 1 to 4 (default 1).
+    #[serde(deserialize_with = "count::<_, 4>")]
     pub sleds: u8,
-    /// VMMs one sled can hold (default 4).
-    #[serde(default = "four")]
+    /// VMMs one sled can hold, 1 to 255 (default 4).
+    #[serde(deserialize_with = "count::<_, 255>")]
     pub sled_capacity: u8,
 }
 
-fn one() -> u8 {
-    1
-}
-
-fn four() -> u8 {
-    4
+/// A count from 1 to `MAX`, whose message says so (not serde's "expected
+/// u8") whatever the number written.
+fn count<'de, D: serde::Deserializer<'de>, const MAX: u8>(d: D) -> Result<u8, D::Error> {
+    let v = i64::deserialize(d)?;
+    let ok = u8::try_from(v).ok().filter(|v| (1..=MAX).contains(v));
+    ok.ok_or_else(|| serde::de::Error::custom(format!("expected 1 to {MAX}, got {v}")))
 }
 
 impl Default for Topology {
@@ -212,14 +210,6 @@ impl PolicySpec {
             PolicySpec::BestEffort => AutoRestartPolicy::BestEffort,
         }
     }
-
-    /// The spelling of a model policy.
-    pub fn of(p: AutoRestartPolicy) -> PolicySpec {
-        match p {
-            AutoRestartPolicy::Never => PolicySpec::Never,
-            AutoRestartPolicy::BestEffort => PolicySpec::BestEffort,
-        }
-    }
 }
 
 /// One `[[step]]`: when, and what. In the file the action's key (`request`,
@@ -282,20 +272,6 @@ pub enum RequestKind {
     Reboot,
     Delete,
     Get,
-}
-
-impl RequestKind {
-    /// The kind of a model operation.
-    pub fn of(op: ApiOp) -> RequestKind {
-        match op {
-            ApiOp::Create { .. } => RequestKind::Create,
-            ApiOp::Start => RequestKind::Start,
-            ApiOp::Stop => RequestKind::Stop,
-            ApiOp::Reboot => RequestKind::Reboot,
-            ApiOp::Delete => RequestKind::Delete,
-            ApiOp::Get => RequestKind::Get,
-        }
-    }
 }
 
 impl Request {
@@ -691,4 +667,69 @@ pub struct SwarmSettings {
     pub fault_phase: Millis,
     /// How many instances the workload creates at most.
     pub max_instances: u8,
+}
+
+/// The largest time a file may write: one virtual day, in seconds.
+pub const MAX_SECS: u64 = 86_400;
+
+/// A required time: virtual seconds in a file, whole (`5`) or with
+/// milliseconds (`5.25`), from 0 to a virtual day; milliseconds in the
+/// plan. Checked at load, so no sum of times can overflow and no run is
+/// silently "hung" by a huge period.
+pub mod secs {
+    use model::ids::Millis;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    /// Deserializes virtual seconds into milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            Float(f64),
+        }
+        let range = format!(
+            "expected virtual seconds 0..={} (a virtual day), whole or with up to 3 decimals",
+            super::MAX_SECS
+        );
+        let v = match Raw::deserialize(d).map_err(|_| D::Error::custom(&range))? {
+            Raw::Int(v) if (0..=super::MAX_SECS as i64).contains(&v) => {
+                return Ok(Millis::from_secs(v as u64))
+            }
+            Raw::Int(v) => return Err(D::Error::custom(format!("{range}, got {v}"))),
+            Raw::Float(v) => v,
+        };
+        let ms = (v * 1000.0).round();
+        if !(0.0..=super::MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
+            return Err(D::Error::custom(format!("{range}, got {v}")));
+        }
+        Ok(Millis(ms as u64))
+    }
+
+    /// Serializes whole seconds as an integer, others with decimals.
+    pub fn serialize<S: Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        match m.0.is_multiple_of(1000) {
+            true => s.serialize_u64(m.0 / 1000),
+            false => s.serialize_f64(m.0 as f64 / 1000.0),
+        }
+    }
+}
+
+/// An optional time (see [`secs`]; callers skip `None` when writing).
+pub mod secs_opt {
+    use model::ids::Millis;
+    use serde::{Deserializer, Serializer};
+
+    /// Deserializes a present time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+        super::secs::deserialize(d).map(Some)
+    }
+
+    /// Serializes a present time.
+    pub fn serialize<S: Serializer>(m: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match m {
+            Some(m) => super::secs::serialize(m, s),
+            None => s.serialize_none(),
+        }
+    }
 }

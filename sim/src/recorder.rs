@@ -3,6 +3,7 @@
 //! happen, and keeps what the runner needs to decide (armed points, hosts
 //! that halted, what each sled holds).
 
+use crate::checkers::view::View;
 use crate::checkers::{Checker, Violation};
 use crate::record::{PointArm, Record, RecordKind};
 use model::event::SledCall;
@@ -21,10 +22,18 @@ struct Inner {
     now: Millis,
     records: Vec<Record>,
     checkers: Vec<Box<dyn Checker>>,
+    /// The one history the checkers read, updated once per record (only
+    /// when there are checkers).
+    view: View,
     violations: Vec<Violation>,
     armed: BTreeMap<(HostId, String), PointArm>,
     paused: BTreeSet<(HostId, String)>,
     reached: BTreeSet<(HostId, String)>,
+    /// Per (host, point): the order number of its latest pass, and of its
+    /// latest arming (one counter for both), for `wait = { point }`.
+    passed_at: BTreeMap<(HostId, String), u64>,
+    armed_at: BTreeMap<(HostId, String), u64>,
+    order: u64,
     /// Each instance's newest VMM, for `vmm_state` conditions.
     newest_vmm: BTreeMap<InstanceId, VmmId>,
     halted: Vec<HostId>,
@@ -46,6 +55,15 @@ struct ArmedSledFault {
     fault: SledFault,
     remaining: Option<u32>,
     until: Option<Millis>,
+}
+
+/// What [`Recorder::finish`] hands back: the checkers, the view they read
+/// (for their `finish`), every record and the safety violations so far.
+pub struct Finished {
+    pub checkers: Vec<Box<dyn Checker>>,
+    pub view: View,
+    pub records: Vec<Record>,
+    pub violations: Vec<Violation>,
 }
 
 /// Records one run. Install it with `model::probe::install`.
@@ -82,21 +100,26 @@ impl Recorder {
         inner.track(&record);
         let Inner {
             checkers,
+            view,
             violations,
             ..
         } = &mut *inner;
-        for c in checkers.iter_mut() {
-            c.observe(&record, violations);
+        if !checkers.is_empty() {
+            view.observe(&record);
+            for c in checkers.iter_mut() {
+                c.observe(&record, view, violations);
+            }
         }
         inner.records.push(record);
     }
 
     /// Arms a named point on a host.
     pub fn arm(&self, host: HostId, point: &str, arm: PointArm) {
-        self.inner
-            .borrow_mut()
-            .armed
-            .insert((host, point.to_string()), arm);
+        let mut inner = self.inner.borrow_mut();
+        inner.order += 1;
+        let order = inner.order;
+        inner.armed_at.insert((host, point.to_string()), order);
+        inner.armed.insert((host, point.to_string()), arm);
     }
 
     /// Releases a host paused at `point` (and disarms it).
@@ -171,6 +194,19 @@ impl Recorder {
             .any(|(h, p)| p == point && host.is_none_or(|x| x == *h))
     }
 
+    /// Whether `point` was passed (on `host`, if given) after it was last
+    /// armed on that host; on a host where it was never armed, any pass
+    /// counts. What a `wait = { point }` step waits for: a pass before
+    /// the pause (or crash, or hang) was armed is not the one it means.
+    pub fn reached_since_armed(&self, host: Option<HostId>, point: &str) -> bool {
+        let inner = self.inner.borrow();
+        inner.passed_at.iter().any(|((h, p), at)| {
+            p == point
+                && host.is_none_or(|x| x == *h)
+                && *at > inner.armed_at.get(&(*h, p.clone())).copied().unwrap_or(0)
+        })
+    }
+
     /// Every named point some host passed so far.
     pub fn points_reached(&self) -> BTreeSet<String> {
         self.inner
@@ -231,14 +267,16 @@ impl Recorder {
         self.inner.borrow().violations.len()
     }
 
-    /// Takes the checkers, records and violations at the end of the run.
-    pub fn finish(&self) -> (Vec<Box<dyn Checker>>, Vec<Record>, Vec<Violation>) {
+    /// Takes the checkers, their view, the records and the violations at
+    /// the end of the run.
+    pub fn finish(&self) -> Finished {
         let mut inner = self.inner.borrow_mut();
-        (
-            std::mem::take(&mut inner.checkers),
-            std::mem::take(&mut inner.records),
-            std::mem::take(&mut inner.violations),
-        )
+        Finished {
+            checkers: std::mem::take(&mut inner.checkers),
+            view: std::mem::take(&mut inner.view),
+            records: std::mem::take(&mut inner.records),
+            violations: std::mem::take(&mut inner.violations),
+        }
     }
 }
 
@@ -319,6 +357,9 @@ impl Probe for Recorder {
         let arm = {
             let mut inner = self.inner.borrow_mut();
             inner.reached.insert(key.clone());
+            inner.order += 1;
+            let order = inner.order;
+            inner.passed_at.insert(key.clone(), order);
             // Error injections are armed on saga nodes (`start.ALLOC_SERVER`),
             // not on points; `inject_error` takes them.
             match inner.armed.get(&key) {

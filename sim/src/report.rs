@@ -67,8 +67,8 @@ pub fn findings(r: &RunReport) -> String {
                 .unwrap_or_default(),
             rename(&v.message, r)
         );
-        for e in &v.evidence {
-            let _ = writeln!(out, "    | {}", rename(e, r));
+        for e in r.evidence(v) {
+            let _ = writeln!(out, "    | {}", rename(&e, r));
         }
     }
     for v in &r.known {
@@ -84,6 +84,9 @@ pub fn findings(r: &RunReport) -> String {
     }
     if let Some(h) = &r.hung {
         let _ = writeln!(out, "HUNG: {h}");
+    }
+    if let Some(l) = &r.limit {
+        let _ = writeln!(out, "HARNESS LIMIT: {l}");
     }
     if let Some(c) = &r.crash {
         let _ = writeln!(out, "CRASHED: {c}");

@@ -78,6 +78,8 @@ struct Runner<'a> {
     trace_cursor: usize,
     trace_seen: Vec<String>,
     crash: Option<String>,
+    /// A turmoil limit the run hit (`crate::panics::harness_limit`).
+    limit: Option<String>,
     steps: u64,
     /// Requests sent without waiting whose response the story names:
     /// judged when the run ends.
@@ -190,6 +192,7 @@ fn run_full(
         trace_cursor: 0,
         trace_seen: Vec::new(),
         crash: None,
+        limit: None,
         steps: 0,
         unwaited: Vec::new(),
         db_at,
@@ -198,12 +201,20 @@ fn run_full(
     let hung = match crate::panics::catch(|| runner.drive(story_budget)) {
         Ok(hung) => hung,
         Err(message) => {
-            runner.crash = Some(format!("panic: {message}"));
+            match crate::panics::harness_limit(&message) {
+                Some(limit) => runner.limit = Some(limit),
+                None => runner.crash = Some(format!("panic: {message}")),
+            }
             None
         }
     };
     runner.world.workload.borrow_mut().finish();
-    let (mut checkers, records, mut violations) = recorder.finish();
+    let crate::recorder::Finished {
+        mut checkers,
+        view: history,
+        records,
+        mut violations,
+    } = recorder.finish();
     let db_view = match (runner.db_view.take(), db_at) {
         (Some(view), _) => Some(view),
         (None, Some(at)) if at > runner.now() => None,
@@ -219,9 +230,10 @@ fn run_full(
         sled_capacity: plan.topology.sled_capacity,
         at: runner.now(),
     };
-    if runner.crash.is_none() {
+    let stopped = runner.crash.is_some() || runner.limit.is_some();
+    if !stopped {
         for c in checkers.iter_mut() {
-            c.finish(&end, &mut violations);
+            c.finish(&history, &end, &mut violations);
         }
     }
     for (req, op, instance, expect) in std::mem::take(&mut runner.unwaited) {
@@ -250,7 +262,7 @@ fn run_full(
     // checker fired (design section 3): a run that never settles because of
     // something a checker names (a leaked reservation that leaves an
     // instance nowhere to go, say) is explained by that checker.
-    let hung = hung.filter(|_| runner.crash.is_none() && violations.is_empty());
+    let hung = hung.filter(|_| !stopped && violations.is_empty());
     let (known, violations) = known_upstream::split(violations, variant);
     let exceptions = checkers.iter().flat_map(|c| c.notes().to_vec()).collect();
     let report = RunReport {
@@ -269,6 +281,7 @@ fn run_full(
         divergences: runner.divergences,
         hung,
         crash: runner.crash,
+        limit: runner.limit,
         expected: plan.expected_violations(variant),
         expected_is_ceiling: plan.is_swarm(),
         records,
@@ -550,7 +563,11 @@ impl Runner<'_> {
                     .vmm(vmm)
                     .is_some_and(|v| v.runtime.state == *state)
             }
-            Condition::Point(PointCond { point, host }) => self.recorder.reached(*host, point),
+            // A wait counts the passes after the point was armed there
+            // (`must_reach`, checked at the end, counts any pass).
+            Condition::Point(PointCond { point, host }) => {
+                self.recorder.reached_since_armed(*host, point)
+            }
             Condition::Trace(TraceCond { trace: text }) => {
                 let new = self.recorder.records_from(self.trace_cursor);
                 self.trace_cursor += new.len();

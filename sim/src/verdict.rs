@@ -8,8 +8,8 @@ use model::variant::Variant;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// How a run ended. When several apply, the first of crashed, violated,
-/// diverged, hung wins; the report keeps the others.
+/// How a run ended. When several apply, the first of harness-limit,
+/// crashed, violated, diverged, hung wins; the report keeps the others.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Verdict {
     Held,
@@ -17,6 +17,9 @@ pub enum Verdict {
     Diverged,
     Hung,
     Crashed,
+    /// The run hit one of turmoil's limits (its network's buffers): the
+    /// harness could not run the story, and the model is not to blame.
+    HarnessLimit,
 }
 
 impl Verdict {
@@ -27,6 +30,7 @@ impl Verdict {
             Verdict::Diverged => "diverged",
             Verdict::Hung => "hung",
             Verdict::Crashed => "crashed",
+            Verdict::HarnessLimit => "harness-limit",
         }
     }
 }
@@ -62,6 +66,9 @@ pub struct RunReport {
     pub hung: Option<String>,
     /// The first panic or host failure.
     pub crash: Option<String>,
+    /// The turmoil limit the run hit, if it did (then no checker judged
+    /// the end, and the verdict is `harness-limit`).
+    pub limit: Option<String>,
     /// The checkers the plan expected to fire.
     pub expected: BTreeSet<String>,
     /// Whether `expected` is a ceiling (swarm) rather than an exact set.
@@ -77,8 +84,21 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A violation's evidence as trace lines (ids, not names): each record
+    /// it cites, rendered once, here. A sequence number past the end (a
+    /// report whose records were dropped) is left out.
+    pub fn evidence(&self, v: &Violation) -> Vec<String> {
+        v.evidence
+            .iter()
+            .filter_map(|seq| self.records.get(*seq as usize))
+            .map(|r| r.to_string())
+            .collect()
+    }
+
     pub fn verdict(&self) -> Verdict {
-        if self.crash.is_some() {
+        if self.limit.is_some() {
+            Verdict::HarnessLimit
+        } else if self.crash.is_some() {
             Verdict::Crashed
         } else if !self.violations.is_empty() {
             Verdict::Violated
@@ -113,7 +133,10 @@ impl RunReport {
     /// the swarm: none outside the allowed set). Known-upstream violations
     /// never count against a run.
     pub fn matches_expectation(&self) -> bool {
-        if self.crash.is_some() || !self.divergences.is_empty() || self.hung.is_some() {
+        if self.crash.is_some() || self.limit.is_some() {
+            return false;
+        }
+        if !self.divergences.is_empty() || self.hung.is_some() {
             return false;
         }
         let fired = self.fired_new();
@@ -133,6 +156,9 @@ impl RunReport {
             return None;
         }
         let mut parts = Vec::new();
+        if let Some(l) = &self.limit {
+            parts.push(format!("harness limit: {l}"));
+        }
         if let Some(c) = &self.crash {
             parts.push(format!("crashed: {c}"));
         }

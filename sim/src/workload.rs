@@ -17,13 +17,17 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How long the API client waits for a response: longer than any timeout
 /// inside Nexus, so a 504 from Nexus reaches it.
 const API_TIMEOUT: Duration = Duration::from_secs(180);
 /// Test hooks are local operator actions; they answer quickly or not at all.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the workload looks for new commands.
+/// The workload takes new commands only at multiples of this from its
+/// start (it used to wake this often to look; a notification now wakes it,
+/// and it waits for the next such instant, so it takes each command at the
+/// virtual instant it always did).
 const POLL: Duration = Duration::from_millis(100);
 
 /// What the runner asks the workload to do.
@@ -51,6 +55,8 @@ pub struct WorkloadState {
     outcomes: BTreeMap<ReqId, RequestOutcome>,
     in_flight: usize,
     done: bool,
+    /// Wakes the workload host when a command is queued or the run ends.
+    wake: Rc<Notify>,
 }
 
 pub type WorkloadHandle = Rc<RefCell<WorkloadState>>;
@@ -58,6 +64,7 @@ pub type WorkloadHandle = Rc<RefCell<WorkloadState>>;
 impl WorkloadState {
     pub fn push(&mut self, c: Command) {
         self.queue.push_back(c);
+        self.wake.notify_one();
     }
     pub fn outcome(&self, req: ReqId) -> Option<&RequestOutcome> {
         self.outcomes.get(&req)
@@ -69,6 +76,7 @@ impl WorkloadState {
     /// Ends the workload host's loop.
     pub fn finish(&mut self) {
         self.done = true;
+        self.wake.notify_one();
     }
 }
 
@@ -79,6 +87,7 @@ pub async fn run(
     nexus_count: u8,
     mut rng: ChaCha8Rng,
 ) -> turmoil::Result {
+    let start = tokio::time::Instant::now();
     loop {
         let next = {
             let mut s = state.borrow_mut();
@@ -92,7 +101,14 @@ pub async fn run(
             c
         };
         let Some(command) = next else {
-            tokio::time::sleep(POLL).await;
+            let wake = state.borrow().wake.clone();
+            wake.notified().await;
+            // Runners queue between ticks, and ticks start on this grid
+            // (TICK is a multiple of POLL), so this wait is usually zero.
+            let off_grid = start.elapsed().as_nanos() % POLL.as_nanos();
+            if off_grid != 0 {
+                turmoil::time::sleep(POLL - Duration::from_nanos(off_grid as u64)).await;
+            }
             continue;
         };
         let nexus = HostId::Nexus(NexusId(rng.random_range(0..nexus_count)));

@@ -78,6 +78,9 @@ pub fn build<'a>(
         .max_message_latency(TICK)
         .simulation_duration(duration)
         .tcp_capacity(4096)
+        // A host with nothing to do in a tick is not run in it (vendored
+        // turmoil patch 3): the model makes its timers with turmoil::time.
+        .skip_idle_hosts(true)
         .build();
 
     let db = Db::new_handle();

@@ -10,7 +10,7 @@
 use intent_sim::catalog;
 use intent_sim::env;
 use intent_sim::runner;
-use intent_sim::scenario::{emit, load_str};
+use intent_sim::scenario::{load_str, to_toml};
 use intent_sim::trace;
 use intent_sim::verdict::RunReport;
 use std::collections::hash_map::DefaultHasher;
@@ -29,7 +29,7 @@ fn hash(r: &RunReport) -> u64 {
 fn both(seed: u64) -> (intent_sim::plan::Plan, intent_sim::plan::Plan) {
     let s = catalog::find("swarm").unwrap_or_else(|e| panic!("{e}"));
     let (drawn, _) = catalog::plan(&s, None, seed).unwrap_or_else(|e| panic!("{e}"));
-    let text = emit::to_toml(&drawn).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    let text = to_toml(&drawn).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
     let loaded = load_str("swarm", Path::new(&format!("swarm-{seed}.toml")), &text)
         .unwrap_or_else(|e| panic!("seed {seed}: the emitted file does not load: {e}\n{text}"));
     (drawn, loaded.plan().clone())
@@ -55,7 +55,7 @@ fn roundtrip_scenario_files() {
     for s in all.iter().filter(|s| !s.is_swarm()) {
         for case in catalog::cases(s) {
             let (plan, _) = catalog::plan(s, case.as_deref(), 0).unwrap_or_else(|e| panic!("{e}"));
-            let text = emit::to_toml(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
+            let text = to_toml(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));
             let loaded = load_str(&s.name, Path::new("emitted.toml"), &text).unwrap_or_else(|e| {
                 panic!("{}: the emitted file does not load: {e}\n{text}", plan.name)
             });

@@ -3,13 +3,14 @@
 //! variant and a few seeds.
 //!
 //! - Crash recovery: for every node of `instance-create`, `instance-start`,
-//!   `start-instance-update` and `instance-update` (`model::points::
-//!   SAGA_NODES`), Nexus halts at `<saga>.<NODE>.after_action` (and
-//!   `.after_log`), is restarted a few seconds later, and saga recovery
-//!   finishes the saga: the run ends as the same story without the crash
-//!   does, and no checker fires. The one exception is omicron's own: a
-//!   Nexus that dies inside the create saga never starts the instance
-//!   (omicron-lifecycle 3.5, 5.3), except in `fixed`, whose reconciler does.
+//!   `start-instance-update` and `instance-update` (read from their `NODES`
+//!   by `model::nexus::sagas::saga_nodes`), Nexus halts at
+//!   `<saga>.<NODE>.after_action` (and `.after_log`), is restarted a few
+//!   seconds later, and saga recovery finishes the saga: the run ends as
+//!   the same story without the crash does, and no checker fires. The one
+//!   exception is omicron's own: a Nexus that dies inside the create saga
+//!   never starts the instance (omicron-lifecycle 3.5, 5.3), except in
+//!   `fixed`, whose reconciler does.
 //! - Unwinding: an error injected into each node of `instance-start` and
 //!   `instance-create` (steno's `saga_inject_error`) unwinds the saga, runs
 //!   exactly the undos of the nodes before it in reverse order, and leaves
@@ -25,7 +26,8 @@ use intent_sim::record::{PointArm, RecordKind};
 use intent_sim::verdict::RunReport;
 use model::db::rows::{SagaName, SagaState};
 use model::event::{ApiOp, Cause, Event, NodeStep, Query, WriteOutcome};
-use model::points::{NODE_SUFFIXES, SAGA_NODES};
+use model::nexus::sagas::saga_nodes;
+use model::points::NodeMoment;
 use model::states::{ExternalState, IntendedState, VmmState};
 use model::variant::Variant;
 
@@ -34,12 +36,14 @@ const SEEDS: [u64; 3] = [1, 2, 3];
 
 const WEB: &str = "web";
 
-fn nodes(prefix: &str) -> &'static [&'static str] {
-    SAGA_NODES
-        .iter()
-        .find(|(p, _)| *p == prefix)
-        .map(|(_, n)| *n)
-        .unwrap_or_else(|| panic!("no saga with point prefix {prefix}"))
+fn nodes(prefix: &str) -> Vec<&'static str> {
+    let nodes: Vec<&'static str> = saga_nodes()
+        .into_iter()
+        .filter(|n| n.saga.point_prefix() == prefix)
+        .map(|n| n.node)
+        .collect();
+    assert!(!nodes.is_empty(), "no saga with point prefix {prefix}");
+    nodes
 }
 
 /// Every crash point of a saga: `<prefix>.<NODE>.<suffix>`.
@@ -47,7 +51,7 @@ fn crash_points(prefix: &str) -> Vec<String> {
     nodes(prefix)
         .iter()
         .flat_map(|n| {
-            NODE_SUFFIXES
+            NodeMoment::ALL
                 .iter()
                 .map(move |s| format!("{prefix}.{n}.{s}"))
         })

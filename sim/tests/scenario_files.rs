@@ -133,9 +133,6 @@ fn minimal_valid_fixture() {
     let create = request(&plan.steps[0].action);
     assert_eq!(create.request, RequestKind::Create);
     assert_eq!(create.start, Some(true));
-    assert_eq!(s.step_line(0), Some(8));
-    assert_eq!(s.step_line(1), Some(14));
-    assert_eq!(s.step_line(2), None);
     for (_, e) in plan.variants.iter() {
         assert!(e.violates.is_empty());
         assert!(e.must_reach.is_empty());
@@ -251,7 +248,7 @@ fn readme_example_loads() {
 #[test]
 fn readme_names_every_point() {
     let readme = readme();
-    for point in model::points::all() {
+    for point in model::nexus::sagas::named_points() {
         assert!(
             readme.contains(&format!("`{point}`")),
             "scenarios/README.md does not list the named point `{point}`"
@@ -306,4 +303,367 @@ fn diverging_fixture_loads() {
         request(&s.plan().steps[1].action).expect,
         Some(Expect::One(Expected::Status(503)))
     );
+}
+
+/// A story around `steps` (line 8 on) with one instance, `web`, created
+/// and started first; `tail` goes after the variants (cases).
+fn story(steps: &str, tail: &str) -> String {
+    format!(
+        "description = \"t\"\n[[instance]]\nname = \"web\"\n[[step]]\nrequest = \"create\"\n\
+         instance = \"web\"\nstart = true\n{steps}\n[variants.legacy]\n[variants.omicron]\n\
+         [variants.fixed]\n{tail}"
+    )
+}
+
+fn load(text: &str) -> Result<Scenario, ScenarioError> {
+    load_str("t", Path::new("t.toml"), text)
+}
+
+fn error(text: &str) -> String {
+    match load(text) {
+        Ok(_) => panic!("loaded, but it is broken on purpose:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_unknown_step_kind_is_named_with_what_it_means() {
+    let e = error(&story(
+        "[[step]]\nreqest = \"stop\"\ninstance = \"web\"",
+        "",
+    ));
+    assert_eq!(
+        e,
+        "t.toml:9:1: step 2 field `reqest`: unknown field `reqest`, did you mean \"request\"? \
+         (no action: expected one of `request`, `fault`, `arm`, `unpause`, `wait`, `sleep` or \
+         `inject`)"
+    );
+    let e = error(&story("[[step]]\nfault = \"crush\"\nhost = \"db\"", ""));
+    assert!(
+        e.starts_with("t.toml:9:9: step 2 field `fault`: unknown variant `crush`"),
+        "{e}"
+    );
+    assert!(e.ends_with("did you mean \"crash\"?"), "{e}");
+}
+
+#[test]
+fn a_misspelt_field_gets_did_you_mean() {
+    let e = error(&story(
+        "[[step]]\nrequest = \"stop\"\ninstanse = \"web\"",
+        "",
+    ));
+    assert!(
+        e.starts_with(
+            "t.toml:10:1: step 2 field `instanse`: unknown field `instanse`, expected one of"
+        ),
+        "{e}"
+    );
+    assert!(e.ends_with("did you mean \"instance\"?"), "{e}");
+    let e = error(&story("[[step]]\nfault = \"crash\"\nhots = \"db\"", ""));
+    assert!(
+        e.starts_with("t.toml:10:1: step 2 field `hots`: unknown field `hots`"),
+        "{e}"
+    );
+    assert!(e.ends_with("did you mean \"host\"?"), "{e}");
+}
+
+#[test]
+fn a_wrong_type_names_its_field() {
+    let e = error(&story("[[step]]\nrequest = \"stop\"\ninstance = 3", ""));
+    assert_eq!(
+        e,
+        "t.toml:10:12: step 2 field `instance`: invalid type: integer `3`, expected a string"
+    );
+}
+
+#[test]
+fn an_unknown_case_var_gets_did_you_mean() {
+    let steps = "[[step]]\narm = \"crash\"\nhost = \"nexus-0\"\npoint = \"${piont}\"";
+    let cases = "[[case]]\nname = \"a\"\nvars = { point = \"reincarnation.selected\" }\n";
+    let e = error(&story(steps, cases));
+    assert_eq!(
+        e,
+        "t.toml:11:1: step 2 field `point` (case `a`): `${piont}` names no var, did you mean \
+         \"point\"?: case `a` sets `point`"
+    );
+    // A var nothing uses is an error too.
+    let cases = "[[case]]\nname = \"a\"\nvars = { point = \"reincarnation.selected\", x = 1 }\n";
+    let e = error(&story(steps.replace("piont", "point").as_str(), cases));
+    assert!(
+        e.contains("case 1 field `vars.x`: var `x` is never used"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unpause_of_a_host_not_paused_is_an_error() {
+    let e = error(&story(
+        "[[step]]\nunpause = true\nhost = \"nexus-0\"\npoint = \"reincarnation.selected\"",
+        "",
+    ));
+    assert_eq!(
+        e,
+        "t.toml:11:1: step 2 field `point`: nexus-0 is not paused at \"reincarnation.selected\" \
+         here: no earlier step arms a pause there (or it was already released)"
+    );
+    // Armed, then released twice: the second is the error.
+    let arm = "[[step]]\narm = \"pause\"\nhost = \"nexus-0\"\npoint = \"reincarnation.selected\"\n";
+    let unpause =
+        "[[step]]\nunpause = true\nhost = \"nexus-0\"\npoint = \"reincarnation.selected\"\n";
+    assert!(load(&story(&format!("{arm}{unpause}"), "")).is_ok());
+    let e = error(&story(&format!("{arm}{unpause}{unpause}"), ""));
+    assert!(
+        e.contains("step 4 field `point`: nexus-0 is not paused"),
+        "{e}"
+    );
+}
+
+#[test]
+fn violates_and_must_reach_may_differ_per_case() {
+    let steps = "[[step]]\nfault = \"${what}\"\nhost = \"sled-0\"";
+    let cases = "[[case]]\nname = \"crash\"\nvars = { what = \"crash\" }\n\
+                 [case.variants.legacy]\nviolates = [\"no_unintended_restart\"]\n\
+                 must_reach = [{ instance = \"web\", state = \"Failed\" }]\n\
+                 [[case]]\nname = \"restart\"\nvars = { what = \"restart\" }\n";
+    let s = load(&story(steps, cases)).unwrap_or_else(|e| panic!("{e}"));
+    let legacy: Vec<_> = s
+        .runs()
+        .iter()
+        .map(|r| r.plan.variants.get(Variant::Legacy).clone())
+        .collect();
+    assert_eq!(legacy[0].violates, ["no_unintended_restart"]);
+    assert_eq!(legacy[0].must_reach.len(), 1);
+    assert!(legacy[1].violates.is_empty() && legacy[1].must_reach.is_empty());
+    // A case's expectation is checked like the file's.
+    let cases = cases.replace("no_unintended_restart", "no_unintended_restrat");
+    let e = error(&story(steps, &cases));
+    assert!(e.contains("did you mean \"no_unintended_restart\"?"), "{e}");
+}
+
+#[test]
+fn long_names_are_cut_in_messages() {
+    let name = "w".repeat(100_000);
+    let e = error(&story(
+        &format!("[[step]]\nrequest = \"stop\"\ninstance = \"{name}\""),
+        "",
+    ));
+    assert!(e.len() < 300, "{} characters", e.len());
+    assert!(e.contains("... (100000 characters)"), "{e}");
+    let e = error(&story(
+        &format!("[[step]]\nfault = \"crash\"\nhost = \"{name}\""),
+        "",
+    ));
+    assert!(e.len() < 300 && e.contains("(100000 characters)"), "{e}");
+}
+
+#[test]
+fn ranges_in_messages_are_the_real_ones() {
+    for (sleds, got) in [("9", "9"), ("300", "300"), ("0", "0"), ("-1", "-1")] {
+        let e = error(&story("", "").replace(
+            "description",
+            &format!("topology = {{ sleds = {sleds} }}\ndescription"),
+        ));
+        assert!(
+            e.ends_with(&format!(
+                "field `topology.sleds`: expected 1 to 4, got {got}"
+            )),
+            "{e}"
+        );
+    }
+    let huge = "[[step]]\nsleep = 9223372036854775807";
+    let e = error(&story(huge, ""));
+    assert!(
+        e.contains("step 2 field `sleep`: expected virtual seconds 0..=86400 (a virtual day)"),
+        "{e}"
+    );
+    let e = error(&story("", "[timings]\nwatcher_period = 0.5\n"));
+    assert!(
+        e.ends_with("field `timings.watcher_period`: expected a period of at least 1 second"),
+        "{e}"
+    );
+}
+
+#[test]
+fn at_earlier_than_the_story_is_an_error() {
+    let e = error(&story(
+        "[[step]]\nsleep = 100\n[[step]]\nat = 5\nrequest = \"stop\"\ninstance = \"web\"",
+        "",
+    ));
+    assert_eq!(
+        e,
+        "t.toml:11:1: step 3 field `at`: at 5s is earlier than the story can be by then (100s, \
+         after the sleeps before it)"
+    );
+    assert!(load(&story(
+        "[[step]]\nsleep = 100\n[[step]]\nat = 100\nsleep = 1",
+        ""
+    ))
+    .is_ok());
+}
+
+#[test]
+fn a_folder_named_toml_is_reported() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenario-files-folder");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("x.toml")).unwrap();
+    std::fs::copy("tests/fixtures/valid-minimal.toml", dir.join("y.toml")).unwrap();
+    let found = discover(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names(&found),
+        [
+            format!("BROKEN {}", dir.join("x.toml").display()),
+            "y".to_string()
+        ]
+    );
+    let e = found[0].as_ref().unwrap_err().to_string();
+    assert!(e.ends_with("x.toml: not a file"), "{e}");
+}
+
+#[test]
+fn the_excerpt_shows_the_line_and_marks_the_field() {
+    let e = broken("unknown-host");
+    let plain = e.excerpt(false).expect("a placed error has an excerpt");
+    let file = std::fs::read_to_string("tests/fixtures/broken/unknown-host.toml").unwrap();
+    let line = file.lines().nth(21).unwrap();
+    assert!(
+        plain.starts_with(&format!("error: {}", e.message)),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("--> tests/fixtures/broken/unknown-host.toml:22:1"),
+        "{plain}"
+    );
+    assert!(plain.contains(&format!("22 | {line}")), "{plain}");
+    assert!(plain.contains("^^^^ step 3 field `host`"), "{plain}");
+    // Colours only when asked; an error without a position has none.
+    assert!(e.excerpt(true).unwrap().contains('\u{1b}'));
+    assert_eq!(
+        ScenarioError::file(Path::new("a.toml"), "cannot read").excerpt(false),
+        None
+    );
+}
+
+/// Every step kind, fault kind, condition kind and field, as serde's own
+/// messages list them from the types, is named in scenarios/README.md.
+#[test]
+fn readme_documents_every_step_kind_and_field() {
+    use serde::de::DeserializeOwned;
+    fn listed<T: DeserializeOwned + std::fmt::Debug>(toml: &str) -> Vec<String> {
+        let e = toml::from_str::<T>(toml).unwrap_err().message().to_string();
+        let list: Vec<String> = match e.split_once("available keys: ") {
+            Some((_, keys)) => keys.split(", ").map(str::to_string).collect(),
+            None => e
+                .split_once("expected")
+                .map_or("", |(_, t)| t)
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect(),
+        };
+        list.into_iter()
+            .filter(|k: &String| !k.is_empty())
+            .collect()
+    }
+    use intent_sim::plan::{InjectNode, PlanStep};
+    let readme = readme();
+    let mut missing = Vec::new();
+    let mut need = |what: String, forms: Vec<String>| {
+        if !forms.iter().any(|f| readme.contains(f.as_str())) {
+            missing.push(what);
+        }
+    };
+    let field = |f: &str| vec![format!("`{f}`"), format!("`{f} =")];
+    // A step's `action` is the nested form only: in the file its kind's
+    // key sits beside `at`.
+    let step = listed::<PlanStep>("zzz = 1")
+        .into_iter()
+        .filter(|f| f != "action");
+    for f in step.chain(listed::<InjectNode>("zzz = 1")) {
+        need(format!("field {f}"), field(&f));
+    }
+    let actions = listed::<Action>("zzz = 1");
+    assert!(actions.len() >= 7, "{actions:?}");
+    for kind in &actions {
+        need(format!("step kind {kind}"), vec![format!("`{kind} =")]);
+        if kind != "fault" {
+            for f in listed::<Action>(&format!("[{kind}]\nzzz = 1")) {
+                need(format!("field {f} of {kind}"), field(&f));
+            }
+        }
+    }
+    let faults = listed::<Fault>("zzz = 1");
+    assert_eq!(faults, Fault::KINDS);
+    for kind in &faults {
+        need(format!("fault kind {kind}"), vec![format!("\"{kind}\"")]);
+        for f in listed::<Fault>(&format!("[{kind}]\nzzz = 1")) {
+            need(format!("field {f} of fault {kind}"), field(&f));
+        }
+    }
+    for kind in listed::<Condition>("zzz = 1") {
+        need(format!("condition {kind}"), field(&kind));
+        for f in listed::<Condition>(&format!("[{kind}]\nzzz = 1")) {
+            need(format!("field {f} of condition {kind}"), field(&f));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "scenarios/README.md does not document: {missing:?}"
+    );
+}
+
+/// Runs a story's one plan in `fixed` from seed 1.
+fn run_story(steps: &str) -> intent_sim::verdict::RunReport {
+    let s = load(&story(steps, "")).unwrap_or_else(|e| panic!("{e}"));
+    intent_sim::runner::run(s.plan(), "t", None, Variant::Fixed, 1)
+}
+
+#[test]
+fn a_wait_for_a_point_counts_only_passes_after_it_was_armed() {
+    // The start saga passes MARK_AS_STARTING once; the instance is then
+    // stopped, and the pause armed there.
+    let before = "[[step]]\nwait = { instance = \"web\", state = \"Running\" }\nwithin = 120\n\
+                  [[step]]\nrequest = \"stop\"\ninstance = \"web\"\n\
+                  [[step]]\nwait = { instance = \"web\", state = \"Stopped\" }\nwithin = 120\n\
+                  [[step]]\narm = \"pause\"\nhost = \"nexus-0\"\npoint = \"start.MARK_AS_STARTING.after_log\"\n";
+    let wait = "[[step]]\nwait = { point = \"start.MARK_AS_STARTING.after_log\", host = \"nexus-0\" }\nwithin = 30\n";
+    // Nothing passes the point after the arm: the wait is not satisfied by
+    // the start saga's pass before it.
+    let r = run_story(&format!("{before}{wait}"));
+    assert!(
+        r.divergences
+            .iter()
+            .any(|d| d.starts_with("waited for nexus-0 reaches start.MARK_AS_STARTING.after_log")),
+        "{:?}",
+        r.divergences
+    );
+    // A start after the arm passes it: the wait ends there, paused.
+    let start = "[[step]]\nrequest = \"start\"\ninstance = \"web\"\nno_wait = true\n";
+    let unpause = "[[step]]\nunpause = true\nhost = \"nexus-0\"\npoint = \"start.MARK_AS_STARTING.after_log\"\n";
+    let r = run_story(&format!("{before}{start}{wait}{unpause}"));
+    assert!(r.divergences.is_empty(), "{:?}", r.divergences);
+}
+
+#[test]
+fn a_turmoil_limit_is_a_harness_limit_not_a_crash() {
+    // More requests at once than turmoil queues on Nexus's listening
+    // socket (`tcp_capacity`, 4096).
+    let get = "[[step]]\nrequest = \"get\"\ninstance = \"web\"\nno_wait = true\n";
+    let r = run_story(&get.repeat(4200));
+    assert_eq!(
+        r.verdict(),
+        intent_sim::verdict::Verdict::HarnessLimit,
+        "{:?}",
+        r.crash
+    );
+    assert_eq!(r.crash, None);
+    let limit = r.limit.as_deref().unwrap();
+    assert!(
+        limit.contains("server socket buffer full") && limit.contains("not a model crash"),
+        "{limit}"
+    );
+    assert!(r
+        .mismatch()
+        .unwrap()
+        .starts_with("harness limit: turmoil's network ran out of room"));
 }

@@ -38,10 +38,10 @@ fn swarm_finds_the_legacy_restart_after_a_503_stop() {
     let r = find(Variant::Legacy, |r| {
         r.violations.iter().any(|v| {
             v.checker == "no_unintended_restart"
-                && v.evidence
+                && r.evidence(v)
                     .iter()
                     .any(|e| e.contains("stop") && e.contains("503"))
-                && v.evidence.iter().any(|e| e.contains("AutoRestart"))
+                && r.evidence(v).iter().any(|e| e.contains("AutoRestart"))
         })
     })
     .expect("no legacy seed in 0..300 shows a restart after a stop answered 503");

@@ -5,16 +5,16 @@
 //! software), but a request in flight may or may not have committed, and the
 //! caller cannot tell: it sees a closed connection or a timeout either way.
 
+pub mod datastore;
 pub mod protocol;
 pub mod rows;
 pub mod schema_update;
-pub mod store;
 
 use crate::clock;
 use crate::ids::HostId;
 use crate::probe;
 use crate::rpc;
-pub use store::{Db, DbHandle};
+pub use datastore::{Db, DbHandle};
 
 /// The db host's software. The `store` is captured by the host factory so it
 /// survives a crash.

@@ -8,7 +8,7 @@
 //! upgrade parks the control plane), then brings Nexus back in a variant
 //! that reads the column.
 
-use super::store::Db;
+use super::datastore::Db;
 use crate::event::{Cause, Event};
 use crate::states::{InstanceState, IntendedState, VmmState};
 

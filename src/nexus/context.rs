@@ -13,6 +13,7 @@ use crate::event::{Cause, Event};
 use crate::ids::{HostId, InstanceId, NexusId, SagaId, SledId};
 use crate::nexus::background::activator::Activators;
 use crate::nexus::background::reconciler_backoff::Backoffs;
+use crate::points::Point;
 use crate::probe;
 use crate::rpc::{self, RpcError};
 use crate::sled_agent::api::{SledRequest, SledResponse};
@@ -96,8 +97,8 @@ impl Nexus {
         probe::emit(self.host, event);
     }
 
-    pub async fn point(&self, name: &str) {
-        probe::point(self.host, name).await;
+    pub async fn point(&self, point: impl Into<Point>) {
+        probe::point(self.host, point.into()).await;
     }
 
     /// One db transaction. A refused connection is retried a few times
@@ -120,7 +121,7 @@ impl Nexus {
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.certainly_not_sent() && tries < DB_CONNECT_RETRIES => {
                     tries += 1;
-                    tokio::time::sleep(wait).await;
+                    turmoil::time::sleep(wait).await;
                     wait *= 2;
                 }
                 Err(e) => return Err(DbUnavailable(e)),
@@ -137,7 +138,7 @@ impl Nexus {
             if let Ok(resp) = self.db(cause.clone(), request.clone()).await {
                 return resp;
             }
-            tokio::time::sleep(wait).await;
+            turmoil::time::sleep(wait).await;
             wait = (wait * 2).min(RETRY_MAX);
         }
     }

@@ -18,6 +18,7 @@ use crate::event::{ApiOp, Cause, Event};
 use crate::fixes::Fix;
 use crate::ids::{InstanceId, ReqId};
 use crate::mutation::{self, Mutation};
+use crate::points::Plain;
 use crate::rpc::RpcError;
 use crate::sled_agent::api::{SledRequest, SledResponse};
 use crate::states::{
@@ -101,7 +102,7 @@ impl Request<'_> {
         &self,
         mut iv: InstanceAndVmm,
         intent: IntendedState,
-        point: &str,
+        point: Plain,
         validate: impl Fn(&InstanceAndVmm) -> Result<T, ApiError>,
     ) -> Result<(InstanceAndVmm, T), ApiError> {
         let variant = self.nexus.cfg.intent_variant();
@@ -199,7 +200,7 @@ impl Request<'_> {
         // `project_create_instance`: the create saga is done; the start is a
         // separate saga, and a Nexus that dies here leaves the instance
         // Stopped with intent Running (the gap PR #8053 leaves open).
-        self.nexus.point("create.between_create_and_start").await;
+        self.nexus.point(Plain::CreateBetweenCreateAndStart).await;
         if start {
             // A failed start is only logged; the create still succeeds.
             if let Ok(Some(iv)) = self.nexus.fetch_instance(self.cause(), id).await {
@@ -216,7 +217,7 @@ impl Request<'_> {
             .write_intent_and_validate(
                 iv,
                 IntendedState::Running,
-                "start.after_intent_write",
+                Plain::StartAfterIntentWrite,
                 instance_start_allowed,
             )
             .await?;
@@ -242,14 +243,14 @@ impl Request<'_> {
         let id = iv.instance.id;
         let (intent, point) = match requested {
             RequestedState::Stopped if mutation::on(Mutation::ApiStopWritesRunning) => {
-                (IntendedState::Running, "stop.after_intent_write")
+                (IntendedState::Running, Plain::StopAfterIntentWrite)
             }
-            RequestedState::Stopped => (IntendedState::Stopped, "stop.after_intent_write"),
+            RequestedState::Stopped => (IntendedState::Stopped, Plain::StopAfterIntentWrite),
             RequestedState::Reboot if mutation::on(Mutation::ApiRebootWritesStopped) => {
-                (IntendedState::Stopped, "reboot.after_intent_write")
+                (IntendedState::Stopped, Plain::RebootAfterIntentWrite)
             }
-            RequestedState::Reboot => (IntendedState::Running, "reboot.after_intent_write"),
-            RequestedState::Running => (IntendedState::Running, "start.after_intent_write"),
+            RequestedState::Reboot => (IntendedState::Running, Plain::RebootAfterIntentWrite),
+            RequestedState::Running => (IntendedState::Running, Plain::StartAfterIntentWrite),
         };
         let (iv, action) = self
             .write_intent_and_validate(iv, intent, point, |iv| {
@@ -370,7 +371,7 @@ impl Request<'_> {
         self.write_intent_and_validate(
             iv,
             IntendedState::Destroyed,
-            "delete.after_intent_write",
+            Plain::DeleteAfterIntentWrite,
             |iv| match iv.instance.runtime.nexus_state {
                 InstanceState::NoVmm | InstanceState::Failed => Ok(()),
                 InstanceState::Creating | InstanceState::Vmm | InstanceState::Destroyed => {

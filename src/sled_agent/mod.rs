@@ -404,7 +404,7 @@ impl Agent {
             self.next_timer.set(token + 1);
             let agent = self.clone();
             tokio::task::spawn_local(async move {
-                tokio::time::sleep(delay).await;
+                turmoil::time::sleep(delay).await;
                 agent.timer_fired(vmm, token);
             });
             token

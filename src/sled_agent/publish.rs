@@ -226,7 +226,7 @@ impl Publisher {
                             retry_in_ms: backoff.as_millis() as u64,
                         },
                     );
-                    tokio::time::sleep(backoff).await;
+                    turmoil::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.policy.max);
                 }
             }

@@ -1,14 +1,19 @@
 //! `auto_restart_respects_policy` (safety): a start with reason
 //! `AutoRestart` (reincarnation) only revives an instance that was Failed,
 //! or on a SagaUnwound VMM, in the row reincarnation selected; whose policy
-//! is not `never`; and whose stored `time_last_auto_restarted` is at least
-//! one cooldown old.
+//! is not `never`; and whose last auto-restart, as the history shows it,
+//! is at least one cooldown old.
 //!
 //! Judged at the start saga's `MARK_AS_STARTING` commit, the moment the
 //! restart takes hold, against the row reincarnation selected (the
-//! `Decision::Reincarnate` with the saga's id): "stored" means stored when
-//! reincarnation read it, the only moment omicron consults policy and
-//! cooldown. Two auto-restart sagas in flight at once (one resumed after a
+//! `Decision::Reincarnate` with the saga's id), the only moment omicron
+//! consults policy and cooldown. The cooldown is measured from the
+//! auto-restarts this checker saw commit before the selection, not from
+//! `time_last_auto_restarted`, the field the code under test writes (an
+//! auto-restart that forgets to stamp it would otherwise hide itself). A
+//! restart's time is the earliest its stamp can carry: the saga's last
+//! node before the commit (`sis_move_to_starting` reads the clock after
+//! that node and before its write lands). Two auto-restart sagas in flight at once (one resumed after a
 //! Nexus crash, one newly selected) may each commit in turn, a few seconds
 //! apart, when the first unwinds before its VMM runs; each was selected
 //! within the rules, so that is not judged a violation here. User starts
@@ -18,28 +23,36 @@
 //! carries: it is judged too (its policy must not be `never`), so a
 //! reconciler that revives what reincarnation may not is caught.
 
-use super::history::extend_unique;
-use super::requests::{mark_as_starting, RequestTracker};
+use super::history::{extend_unique, Seq};
+use super::requests::{mark_as_starting, MarkAsStarting};
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::db::rows::InstanceRow;
-use model::ids::Millis;
+use model::event::Event;
+use model::ids::{InstanceId, Millis, SagaId};
 use model::states::{AutoRestartPolicy, InstanceState, StartReason, VmmState};
+use std::collections::BTreeMap;
 
 pub const NAME: &str = "auto_restart_respects_policy";
 
 #[derive(Debug)]
 pub struct AutoRestartRespectsPolicy {
-    tracker: RequestTracker,
     default_cooldown: Millis,
+    /// The time of each saga's latest node record.
+    node_at: BTreeMap<SagaId, Millis>,
+    /// The auto-restarts the history shows, per instance: the commit's
+    /// record and the earliest time its stamp can carry.
+    restarts: BTreeMap<InstanceId, Vec<(Seq, Millis)>>,
 }
 
 impl AutoRestartRespectsPolicy {
     /// `default_cooldown_ms`: what a NULL `auto_restart_cooldown` means.
     pub fn new(default_cooldown_ms: u64) -> AutoRestartRespectsPolicy {
         AutoRestartRespectsPolicy {
-            tracker: RequestTracker::new(),
             default_cooldown: Millis(default_cooldown_ms),
+            node_at: BTreeMap::new(),
+            restarts: BTreeMap::new(),
         }
     }
 
@@ -47,11 +60,15 @@ impl AutoRestartRespectsPolicy {
         row.auto_restart_cooldown.unwrap_or(self.default_cooldown)
     }
 
-    /// When the row lets the next auto-restart happen, if it restricts it.
-    fn cool_at(&self, row: &InstanceRow) -> Option<Millis> {
-        row.runtime
-            .time_last_auto_restarted
-            .map(|t| t + self.cooldown(row))
+    /// The last auto-restart of `id` the history showed before record
+    /// `seq` (the selection), and when the next may happen.
+    fn cool_at(&self, row: &InstanceRow, seq: Seq) -> Option<(Millis, Millis)> {
+        self.restarts
+            .get(&row.id)?
+            .iter()
+            .rev()
+            .find(|(s, _)| *s < seq)
+            .map(|(_, at)| (*at, *at + self.cooldown(row)))
     }
 }
 
@@ -60,15 +77,30 @@ impl Checker for AutoRestartRespectsPolicy {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
+        if let Event::SagaNode { saga, .. } = e {
+            self.node_at.insert(*saga, record.at);
+        }
         let Some(m) = mark_as_starting(e) else {
             return;
         };
-        let t = &self.tracker;
+        if view
+            .requests()
+            .saga(m.saga)
+            .is_some_and(|i| i.reason == Some(StartReason::AutoRestart))
+        {
+            self.judge(record, view, &m, out);
+            let at = self.node_at.get(&m.saga).copied().unwrap_or(record.at);
+            self.restarts
+                .entry(m.instance)
+                .or_default()
+                .push((view.seq(), at));
+            return;
+        }
+        let t = view.requests();
         let Some(info) = t.saga(m.saga) else {
             return;
         };
@@ -78,9 +110,9 @@ impl Checker for AutoRestartRespectsPolicy {
         {
             let mut evidence = Vec::new();
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
-            evidence.push(t.line().to_string());
+            evidence.push(t.line());
             extend_unique(&mut evidence, t.history(m.instance, 12));
             out.push(Violation {
                 checker: NAME,
@@ -93,15 +125,22 @@ impl Checker for AutoRestartRespectsPolicy {
                 ),
                 evidence,
             });
-            return;
         }
-        if info.reason != Some(StartReason::AutoRestart) {
+    }
+}
+
+impl AutoRestartRespectsPolicy {
+    /// An AutoRestart start saga's commit, against the row reincarnation
+    /// selected.
+    fn judge(&self, record: &Record, view: &View, m: &MarkAsStarting, out: &mut Vec<Violation>) {
+        let t = view.requests();
+        let Some(info) = t.saga(m.saga) else {
             return;
-        }
+        };
         // Without a recorded selection, judge the row the commit replaced:
         // the best evidence of what the saga started from.
-        let (selected, vmm_state, selected_at) = match &info.selection {
-            Some(s) => (&s.row, s.vmm_state, s.at),
+        let (selected, vmm_state, selected_at, selected_seq) = match &info.selection {
+            Some(s) => (&s.row, s.vmm_state, s.at, s.line),
             None => (
                 &m.before,
                 m.before
@@ -110,6 +149,7 @@ impl Checker for AutoRestartRespectsPolicy {
                     .and_then(|v| t.vmm_row(v))
                     .map(|v| v.runtime.state),
                 record.at,
+                view.seq(),
             ),
         };
         let st = selected.runtime.nexus_state;
@@ -130,14 +170,13 @@ impl Checker for AutoRestartRespectsPolicy {
                 "the selected row's auto_restart_policy is never".to_string(),
             ))
         } else {
-            self.cool_at(selected)
-                .filter(|c| selected_at < *c)
-                .map(|cool| {
+            self.cool_at(selected, selected_seq)
+                .filter(|(_, cool)| selected_at < *cool)
+                .map(|(last, cool)| {
                     (
                         "auto-restart within cooldown".to_string(),
                         format!(
-                            "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart {})",
-                            selected.runtime.time_last_auto_restarted.unwrap_or_default()
+                            "selected at {selected_at}, before its cooldown ended at {cool} (last auto-restart the history shows: {last})"
                         ),
                     )
                 })
@@ -147,12 +186,12 @@ impl Checker for AutoRestartRespectsPolicy {
         };
         let mut evidence = Vec::new();
         if let Some(s) = &info.selection {
-            evidence.push(s.line.clone());
+            evidence.push(s.line);
         }
         if let Some(l) = &info.created_line {
-            evidence.push(l.clone());
+            evidence.push(*l);
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(m.instance, 12));
         out.push(Violation {
             checker: NAME,
@@ -240,6 +279,38 @@ mod tests {
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "auto-restart within cooldown");
+    }
+
+    /// The `start-no-restart-stamp` mutation: the first auto-restart
+    /// forgets to stamp `time_last_auto_restarted`, so reincarnation (which
+    /// reads that field) restarts the instance again at once. The cooldown
+    /// comes from the restarts the history shows: fires. A second restart
+    /// one cooldown later is quiet, stamp or no stamp.
+    #[test]
+    fn fires_within_the_cooldown_when_the_restart_left_no_stamp() {
+        let story = |wait: u64| {
+            let mut s = Story::new();
+            s.no_restart_stamp = true;
+            let id = failed(&mut s, None);
+            s.reincarnate(id);
+            assert_eq!(s.row(id).runtime.time_last_auto_restarted, None);
+            s.forget(id);
+            s.watcher_fails_vmm(id);
+            s.advance(wait);
+            s.reincarnate(id);
+            s
+        };
+        let s = story(1_000);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart within cooldown");
+        assert!(
+            v[0].message.contains("the history shows"),
+            "{}",
+            v[0].message
+        );
+        let s = story(COOLDOWN);
+        assert!(check(&s).is_empty(), "{}", s.trace());
     }
 
     #[test]

@@ -9,20 +9,16 @@
 //! VMM row, VMM on a sled, or sled reservation still held for it.
 
 use super::end::external_state;
-use super::history::extend_unique;
-use super::requests::{ReqKind, RequestTracker};
-use super::sleds::SledTables;
+use super::history::{extend_unique, Seq};
+use super::requests::ReqKind;
+use super::view::View;
 use super::{Checker, FinalState, Violation};
-use crate::record::Record;
 use model::states::InstanceState;
 
 pub const NAME: &str = "delete_honored";
 
 #[derive(Debug, Default)]
-pub struct DeleteHonored {
-    tracker: RequestTracker,
-    sleds: SledTables,
-}
+pub struct DeleteHonored {}
 
 impl DeleteHonored {
     pub fn new() -> DeleteHonored {
@@ -35,14 +31,9 @@ impl Checker for DeleteHonored {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
-    }
-
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
-        for id in self.tracker.instances_with_requests() {
-            let t = &self.tracker;
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for id in view.requests().instances_with_requests() {
+            let t = view.requests();
             let Some(del) = t
                 .accepted_of(id)
                 .into_iter()
@@ -64,7 +55,7 @@ impl Checker for DeleteHonored {
             if superseded {
                 continue;
             }
-            let mut problems: Vec<(String, String, Vec<String>)> = Vec::new();
+            let mut problems: Vec<(String, String, Vec<Seq>)> = Vec::new();
             let row = end.db.instance(id);
             if let Some(r) = row {
                 if r.runtime.nexus_state != InstanceState::Destroyed {
@@ -104,20 +95,20 @@ impl Checker for DeleteHonored {
                     Vec::new(),
                 ));
             }
-            let present: Vec<_> = self
-                .sleds
+            let present: Vec<_> = view
+                .sleds()
                 .present_of(id)
                 .into_iter()
                 .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
                 .collect();
             if let Some((sled, vmm, o)) = present.first() {
                 problems.push((
-                    match self.sleds.upstream_leak(*vmm) {
+                    match view.sleds().upstream_leak(*vmm) {
                         Some(leak) => format!("delete leaves a VMM on a sled, {leak}"),
                         None => "delete leaves a VMM on a sled".to_string(),
                     },
                     format!("VMM {vmm} of {id} is still {} on {sled}", o.state),
-                    vec![o.line.clone()],
+                    vec![o.line],
                 ));
             }
             let res: Vec<_> = end

@@ -9,7 +9,8 @@
 //! update saga may still take and release the lock on a destroyed row.
 
 use super::history::extend_unique;
-use super::requests::RequestTracker;
+use super::history::Seq;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::db::rows::InstanceRow;
@@ -23,12 +24,11 @@ pub const NAME: &str = "destroyed_is_final";
 #[derive(Debug)]
 struct Destroyed {
     row: InstanceRow,
-    line: String,
+    line: Seq,
 }
 
 #[derive(Debug, Default)]
 pub struct DestroyedIsFinal {
-    tracker: RequestTracker,
     destroyed: BTreeMap<InstanceId, Destroyed>,
     /// The VMMs each instance had (rows or sled reports) before it was
     /// destroyed: a late report of one of those is not a registration.
@@ -45,6 +45,7 @@ impl DestroyedIsFinal {
     fn report(
         &mut self,
         record: &Record,
+        view: &View,
         id: InstanceId,
         mechanism: String,
         message: String,
@@ -55,10 +56,10 @@ impl DestroyedIsFinal {
         }
         let mut evidence = Vec::new();
         if let Some(d) = self.destroyed.get(&id) {
-            evidence.push(d.line.clone());
+            evidence.push(d.line);
         }
-        evidence.push(self.tracker.line().to_string());
-        extend_unique(&mut evidence, self.tracker.history(id, 12));
+        evidence.push(view.requests().line());
+        extend_unique(&mut evidence, view.requests().history(id, 12));
         out.push(Violation {
             checker: NAME,
             mechanism,
@@ -96,8 +97,7 @@ impl Checker for DestroyedIsFinal {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
@@ -124,6 +124,7 @@ impl Checker for DestroyedIsFinal {
                         );
                         self.report(
                             record,
+                            view,
                             id,
                             format!("destroyed instance changed by {query:?}"),
                             msg,
@@ -136,7 +137,7 @@ impl Checker for DestroyedIsFinal {
                             id,
                             Destroyed {
                                 row: (**a).clone(),
-                                line: self.tracker.line().to_string(),
+                                line: view.requests().line(),
                             },
                         );
                     }
@@ -172,6 +173,7 @@ impl Checker for DestroyedIsFinal {
                     if !known {
                         self.report(
                             record,
+                            view,
                             *instance,
                             "VMM registered for a destroyed instance".to_string(),
                             format!(
@@ -235,7 +237,7 @@ mod tests {
             v[0].mechanism,
             "destroyed instance changed by InstanceSetIntendedState"
         );
-        assert!(v[0].evidence[0].contains("ProjectDeleteInstance"));
+        assert!(s.evidence(&v[0])[0].contains("ProjectDeleteInstance"));
     }
 
     #[test]

@@ -11,9 +11,11 @@
 //! whole scheme is void. Dropped writes are the scheme working and are
 //! never judged.
 
+use super::history::Seq;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
-use model::event::{Event, WriteOutcome};
+use model::event::{Event, Query, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
 use model::states::{Generation, VmmState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,17 +25,17 @@ pub const NAME: &str = "generation_monotonic";
 #[derive(Debug, Default)]
 pub struct GenerationMonotonic {
     /// The last applied generation of each row, with the write's line.
-    instances: BTreeMap<InstanceId, (Generation, String)>,
-    vmms: BTreeMap<VmmId, (Generation, String)>,
+    instances: BTreeMap<InstanceId, (Generation, Seq)>,
+    vmms: BTreeMap<VmmId, (Generation, Seq)>,
     /// Every (VMM, generation) each sled agent reported, with its state.
     /// Keyed by sled and forgotten when that sled agent restarts: the new
     /// process has no memory of the old one's reports, and omicron's
     /// re-registration continues from the generation Nexus stored, which
     /// may repeat one the old process reported but never delivered. The
     /// db's generation guard keeps that harmless.
-    reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, String)>,
+    reported: BTreeMap<(SledId, VmmId, Generation), (VmmState, Seq)>,
     /// Each VMM's newest report, per sled, forgotten the same way.
-    newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, String)>,
+    newest: BTreeMap<(SledId, VmmId), (Generation, VmmState, Seq)>,
     /// VMMs that left a sled's table. One that a sled reports again was
     /// registered again (a replayed ENSURE_REGISTERED): its reports repeat
     /// generations, and get their own signature.
@@ -51,7 +53,8 @@ fn violation(
     mechanism: String,
     instance: Option<InstanceId>,
     message: String,
-    earlier: &str,
+    earlier: Seq,
+    seq: Seq,
 ) -> Violation {
     Violation {
         checker: NAME,
@@ -59,7 +62,7 @@ fn violation(
         instance,
         at: record.at,
         message,
-        evidence: vec![earlier.to_string(), record.to_string()],
+        evidence: vec![earlier, seq],
     }
 }
 
@@ -68,16 +71,45 @@ fn violation(
 /// write's, whichever is higher.
 fn high_water(
     before: Option<Generation>,
-    line: &str,
-    last: Option<&(Generation, String)>,
-) -> Option<(Generation, String)> {
-    let mut high = before.map(|g| (g, line.to_string()));
+    line: Seq,
+    last: Option<&(Generation, Seq)>,
+) -> Option<(Generation, Seq)> {
+    let mut high = before.map(|g| (g, line));
     if let Some((g, l)) = last {
         if high.as_ref().is_none_or(|(h, _)| g > h) {
-            high = Some((*g, l.clone()));
+            high = Some((*g, *l));
         }
     }
     high
+}
+
+/// Whether a write's only guard is the generation ("newer than what is
+/// stored, or dropped"), so a state change it makes must carry a newer
+/// one. `ProjectDeleteInstance` is guarded by the state instead:
+/// `instance_mark_destroyed_and_detach_disks`
+/// (nexus/db-queries/src/db/datastore/instance.rs) sets the state and
+/// `time_deleted` and leaves the generation, and `destroyed_is_final`
+/// judges what follows it.
+fn generation_guarded(query: Query) -> bool {
+    match query {
+        Query::InstanceUpdateRuntime
+        | Query::InstanceCommitUpdate
+        | Query::VmmUpdateRuntime
+        | Query::VmmMarkSagaUnwound => true,
+        Query::InstanceInsert
+        | Query::InstanceDeleteCreating
+        | Query::InstanceSetIntendedState
+        | Query::InstanceSetIntendedStateValidated
+        | Query::InstanceUpdaterLock
+        | Query::InstanceUpdaterInheritLock
+        | Query::InstanceUpdaterUnlock
+        | Query::ProjectDeleteInstance
+        | Query::VmmInsert
+        | Query::VmmMarkDeleted
+        | Query::SledReservationCreate
+        | Query::SledReservationDelete
+        | Query::InstanceIntendedStateBackfill => false,
+    }
 }
 
 impl Checker for GenerationMonotonic {
@@ -85,7 +117,7 @@ impl Checker for GenerationMonotonic {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let restarted = match &record.kind {
             RecordKind::Model(Event::HostStarted) => match record.host {
                 HostId::Sled(s) => Some(s),
@@ -107,7 +139,7 @@ impl Checker for GenerationMonotonic {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
-        let line = record.to_string();
+        let line = view.seq();
         match e {
             Event::InstanceWrite {
                 query,
@@ -117,9 +149,27 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
+                let was = before.as_ref().map(|b| b.runtime.nexus_state);
+                let changed = before.as_ref().is_some_and(|b| {
+                    (b.runtime.nexus_state, b.runtime.propolis_id)
+                        != (after.runtime.nexus_state, after.runtime.propolis_id)
+                });
                 let before = before.as_ref().map(|b| b.runtime.gen);
-                if let Some((g, l)) = high_water(before, &line, self.instances.get(&id)) {
-                    if after.runtime.gen < g {
+                if let Some((g, l)) = high_water(before, line, self.instances.get(&id)) {
+                    if after.runtime.gen == g && changed && generation_guarded(*query) {
+                        out.push(violation(
+                            record,
+                            format!("instance state overwritten at an equal generation by {query:?}"),
+                            Some(id),
+                            format!(
+                                "{query:?} changed the state of {id} ({} -> {}) without a newer generation ({g})",
+                                was.map(|w| w.to_string()).unwrap_or_default(),
+                                after.runtime.nexus_state
+                            ),
+                            l,
+                            line,
+                        ));
+                    } else if after.runtime.gen < g {
                         out.push(violation(
                             record,
                             format!("instance generation moved back by {query:?}"),
@@ -128,7 +178,8 @@ impl Checker for GenerationMonotonic {
                                 "{query:?} moved {id} from generation {g} back to {}",
                                 after.runtime.gen
                             ),
-                            &l,
+                            l,
+                            line,
                         ));
                     }
                 }
@@ -142,9 +193,24 @@ impl Checker for GenerationMonotonic {
                 ..
             } => {
                 let id = after.id;
+                let was = before.as_ref().map(|b| b.runtime.state);
+                let changed = was.is_some_and(|w| w != after.runtime.state);
                 let before = before.as_ref().map(|b| b.runtime.gen);
-                if let Some((g, l)) = high_water(before, &line, self.vmms.get(&id)) {
-                    if after.runtime.gen < g {
+                if let Some((g, l)) = high_water(before, line, self.vmms.get(&id)) {
+                    if after.runtime.gen == g && changed && generation_guarded(*query) {
+                        out.push(violation(
+                            record,
+                            format!("vmm state overwritten at an equal generation by {query:?}"),
+                            Some(after.instance_id),
+                            format!(
+                                "{query:?} changed VMM {id} from {} to {} without a newer generation ({g})",
+                                was.map(|w| w.to_string()).unwrap_or_default(),
+                                after.runtime.state
+                            ),
+                            l,
+                            line,
+                        ));
+                    } else if after.runtime.gen < g {
                         out.push(violation(
                             record,
                             format!("vmm generation moved back by {query:?}"),
@@ -153,7 +219,8 @@ impl Checker for GenerationMonotonic {
                                 "{query:?} moved VMM {id} from generation {g} back to {}",
                                 after.runtime.gen
                             ),
-                            &l,
+                            l,
+                            line,
                         ));
                     }
                 }
@@ -181,7 +248,8 @@ impl Checker for GenerationMonotonic {
                             },
                             Some(*instance),
                             format!("{sled} reported VMM {vmm} {gen} as {s} and then as {state}"),
-                            l,
+                            *l,
+                            line,
                         ));
                     }
                     // Re-reporting a pair already seen is fine.
@@ -196,12 +264,12 @@ impl Checker for GenerationMonotonic {
                             format!(
                                 "{sled} changed VMM {vmm} from {s} {g} to {state} {gen}, not a newer generation"
                             ),
-                            l,
+                            *l,
+                            line,
                         ));
                     }
                 }
-                self.reported
-                    .insert((*sled, *vmm, *gen), (*state, line.clone()));
+                self.reported.insert((*sled, *vmm, *gen), (*state, line));
                 if self
                     .newest
                     .get(&(*sled, *vmm))
@@ -364,5 +432,52 @@ mod tests {
         // Re-registered from Nexus's generation: g3 again, now Starting.
         on_sled(&mut s, vmm, id, VmmState::Starting, 3);
         assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// A mutated db guard (`db-instance-guard-off`) lets a runtime write
+    /// at the stored generation change the row's state: fires. The same
+    /// write with a newer generation, and an instance delete (guarded by
+    /// the state, `instance_mark_destroyed_and_detach_disks`), are quiet.
+    #[test]
+    fn fires_on_an_equal_generation_overwrite() {
+        use crate::checkers::testkit::Story;
+        use model::states::InstanceState;
+        let write = |query: Query, bump: bool| {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", false, None);
+            let before = s.row(id);
+            let mut after = before.clone();
+            after.runtime.nexus_state = match query {
+                Query::ProjectDeleteInstance => InstanceState::Destroyed,
+                _ => InstanceState::Failed,
+            };
+            if bump {
+                after.runtime.gen = before.runtime.gen.next();
+            }
+            s.model(
+                model::ids::HostId::Db,
+                Event::InstanceWrite {
+                    query,
+                    cause: model::event::Cause::Api {
+                        req: model::ids::ReqId(9),
+                    },
+                    outcome: WriteOutcome::Applied,
+                    before: Some(Box::new(before)),
+                    after: Some(Box::new(after)),
+                },
+            );
+            let v = s.run(&mut GenerationMonotonic::new());
+            (v, s)
+        };
+        let (v, s) = write(Query::InstanceUpdateRuntime, false);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "instance state overwritten at an equal generation by InstanceUpdateRuntime"
+        );
+        let (v, s) = write(Query::InstanceUpdateRuntime, true);
+        assert!(v.is_empty(), "{}", s.trace());
+        let (v, s) = write(Query::ProjectDeleteInstance, false);
+        assert!(v.is_empty(), "{}", s.trace());
     }
 }

@@ -3,13 +3,14 @@
 //! Safety checkers judge every record as it comes; liveness checkers judge
 //! once, at the end, with the db's final rows.
 //!
-//! Every checker owns its own [`requests::RequestTracker`] (and, where it
-//! needs one, its own [`sleds::SledTables`]) rather than sharing one: the
-//! harness feeds each checker the same records in the same order, so the
-//! copies agree, and a checker stays a self-contained state machine that a
-//! test can drive alone.
+//! Every checker reads one shared [`view::View`] of the run (requests,
+//! names, rows, sagas, sled tables), which the recorder updates once per
+//! record before showing the record to the checkers; a checker keeps only
+//! the state its own rule needs. Evidence is record sequence numbers; the
+//! report renders them.
 
 use crate::record::Record;
+use history::Seq;
 use model::db::Db;
 use model::ids::{InstanceId, Millis, SledId};
 use std::collections::BTreeSet;
@@ -18,6 +19,7 @@ pub mod end;
 pub mod history;
 pub mod requests;
 pub mod sleds;
+pub mod view;
 
 pub mod auto_restart_respects_policy;
 pub mod db_constraints;
@@ -62,8 +64,9 @@ pub struct Violation {
     pub at: Millis,
     /// What went wrong, in a sentence.
     pub message: String,
-    /// The trace lines that prove it.
-    pub evidence: Vec<String>,
+    /// The records that prove it, by sequence number in the run's record
+    /// stream (rendered by the report).
+    pub evidence: Vec<Seq>,
 }
 
 impl Violation {
@@ -96,10 +99,12 @@ pub struct Note {
 pub trait Checker {
     /// The checker's name (`no_unintended_restart`, ...).
     fn name(&self) -> &'static str;
-    /// Sees every record, in order; reports safety violations at once.
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>);
+    /// Sees every record, in order, with the view already updated by it;
+    /// reports safety violations at once. Liveness checkers, which judge
+    /// only the end from the view, need not look.
+    fn observe(&mut self, _record: &Record, _view: &view::View, _out: &mut Vec<Violation>) {}
     /// Judges the end state (liveness checkers); safety checkers do nothing.
-    fn finish(&mut self, _end: &FinalState<'_>, _out: &mut Vec<Violation>) {}
+    fn finish(&mut self, _view: &view::View, _end: &FinalState<'_>, _out: &mut Vec<Violation>) {}
     /// The exceptions this checker applied (see [`Note`]); most have none.
     fn notes(&self) -> &[Note] {
         &[]

@@ -11,18 +11,14 @@
 //! to hide behind: whatever left the orphan, the guest runs.
 
 use super::history::extend_unique;
-use super::requests::RequestTracker;
-use super::sleds::{is_present_state, SledTables};
+use super::sleds::is_present_state;
+use super::view::View;
 use super::{Checker, FinalState, Violation};
-use crate::record::Record;
 
 pub const NAME: &str = "no_orphan_vmm";
 
 #[derive(Debug, Default)]
-pub struct NoOrphanVmm {
-    tracker: RequestTracker,
-    sleds: SledTables,
-}
+pub struct NoOrphanVmm {}
 
 impl NoOrphanVmm {
     pub fn new() -> NoOrphanVmm {
@@ -35,13 +31,8 @@ impl Checker for NoOrphanVmm {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
-    }
-
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
-        for (sled, vmm, on) in self.sleds.all() {
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for (sled, vmm, on) in view.sleds().all() {
             if !end.sleds_up.contains(&sled) || !is_present_state(on.state) {
                 continue;
             }
@@ -52,7 +43,7 @@ impl Checker for NoOrphanVmm {
             if active == Some(vmm) {
                 continue;
             }
-            let mechanism = match self.sleds.upstream_leak(vmm) {
+            let mechanism = match view.sleds().upstream_leak(vmm) {
                 Some(leak) => format!("orphan VMM {leak}"),
                 None => "orphan VMM".to_string(),
             };
@@ -60,8 +51,8 @@ impl Checker for NoOrphanVmm {
                 Some(a) => format!("the instance's active VMM is {a}"),
                 None => "the instance has no active VMM".to_string(),
             };
-            let mut evidence = vec![on.line.clone()];
-            extend_unique(&mut evidence, self.tracker.history(on.instance, 12));
+            let mut evidence = vec![on.line];
+            extend_unique(&mut evidence, view.requests().history(on.instance, 12));
             out.push(Violation {
                 checker: NAME,
                 mechanism,
@@ -110,7 +101,7 @@ mod tests {
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "orphan VMM");
-        assert!(v[0].evidence[0].contains("sled-0 vmm"), "{:?}", v[0]);
+        assert!(s.evidence(&v[0])[0].contains("sled-0 vmm"), "{:?}", v[0]);
         assert!(v[0].message.contains("no active VMM"), "{}", v[0].message);
     }
 

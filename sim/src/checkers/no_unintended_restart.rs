@@ -24,8 +24,9 @@
 //! reconciler), so judging that single write covers every way an instance
 //! can be restarted.
 
-use super::history::extend_unique;
-use super::requests::{mark_as_starting, Class, ReqKind, RequestTracker};
+use super::history::{extend_unique, Seq};
+use super::requests::{mark_as_starting, Class};
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, VmmGoneReason};
@@ -37,12 +38,12 @@ pub const NAME: &str = "no_unintended_restart";
 
 #[derive(Debug, Default)]
 pub struct NoUnintendedRestart {
-    tracker: RequestTracker,
     /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
     stop_requested: BTreeSet<VmmId>,
-    /// Instances whose guest shut itself down on its sled since their last
-    /// accepted run-like request: the sled, and the sled's trace line.
-    guest_down: BTreeMap<InstanceId, (SledId, String)>,
+    /// Instances whose guest shut itself down on its sled: the sled, and
+    /// the sled's record. A run-like request the view shows accepted after
+    /// that record excuses it (see [`run_like_since`]).
+    guest_down: BTreeMap<InstanceId, (SledId, Seq)>,
 }
 
 impl NoUnintendedRestart {
@@ -54,7 +55,7 @@ impl NoUnintendedRestart {
 impl NoUnintendedRestart {
     /// Follows what the sled agents did: stops they were asked for, and
     /// guests that shut themselves down.
-    fn sled_truth(&mut self, e: &Event) {
+    fn sled_truth(&mut self, e: &Event, view: &View) {
         match e {
             Event::SledPutState {
                 vmm,
@@ -76,9 +77,14 @@ impl NoUnintendedRestart {
                 state: VmmState::Stopping,
                 ..
             } if !self.stop_requested.contains(vmm) => {
-                self.guest_down
-                    .entry(*instance)
-                    .or_insert_with(|| (*sled, self.tracker.line().to_string()));
+                // The earliest shutdown no run-like request excuses yet.
+                let excused = self
+                    .guest_down
+                    .get(instance)
+                    .is_none_or(|(_, seq)| run_like_since(view, *instance, *seq));
+                if excused {
+                    self.guest_down.insert(*instance, (*sled, view.seq()));
+                }
             }
             // The sled agent lost track of the VMM (its Propolis died with
             // it) before Nexus heard of the shutdown: nobody knows of it.
@@ -90,11 +96,6 @@ impl NoUnintendedRestart {
             } => {
                 self.guest_down
                     .retain(|i, (s, _)| !(i == instance && s == sled));
-            }
-            Event::ApiAccepted { op, instance, .. }
-                if ReqKind::from_op(*op).class() == Class::RunLike =>
-            {
-                self.guest_down.remove(instance);
             }
             _ => {}
         }
@@ -126,28 +127,33 @@ impl NoUnintendedRestart {
         instance: InstanceId,
         saga: model::ids::SagaId,
         record: &Record,
+        view: &View,
         out: &mut Vec<Violation>,
     ) {
-        let t = &self.tracker;
+        let t = view.requests();
         let reason = t.saga(saga).and_then(|s| s.reason);
         let automatic = matches!(
             reason,
             Some(StartReason::AutoRestart | StartReason::IntentReconciler)
         );
-        let Some((_, sled_line)) = self.guest_down.get(&instance).filter(|_| automatic) else {
+        let Some((_, sled_line)) = self
+            .guest_down
+            .get(&instance)
+            .filter(|(_, seq)| automatic && !run_like_since(view, instance, *seq))
+        else {
             return;
         };
         let reason = reason.map(|r| r.to_string()).unwrap_or_default();
-        let mut evidence = vec![sled_line.clone()];
+        let mut evidence = vec![*sled_line];
         if let Some(info) = t.saga(saga) {
             if let Some(sel) = &info.selection {
-                evidence.push(sel.line.clone());
+                evidence.push(sel.line);
             }
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(instance, 12));
         out.push(Violation {
             checker: NAME,
@@ -162,26 +168,38 @@ impl NoUnintendedRestart {
     }
 }
 
+/// Whether the view shows a run-like request of `instance` that took
+/// effect after record `seq`: accepted after it (Nexus's word, a create's
+/// insert, or `fixed`'s validated intent write, which is the acceptance
+/// even when the client never hears back), or indeterminate (it may have
+/// been accepted at any time after it was sent).
+fn run_like_since(view: &View, instance: InstanceId, seq: Seq) -> bool {
+    view.requests()
+        .accepted_of(instance)
+        .into_iter()
+        .filter(|r| r.class() == Class::RunLike)
+        .any(|r| r.may_have_been_accepted() || r.accepted.is_some_and(|a| a.seq > seq))
+}
+
 impl Checker for NoUnintendedRestart {
     fn name(&self) -> &'static str {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         if let RecordKind::Fault(f) = &record.kind {
             self.sled_agent_died(f);
         }
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
-        self.sled_truth(e);
+        self.sled_truth(e, view);
         let Some(m) = mark_as_starting(e) else {
             return;
         };
-        let t = &self.tracker;
+        let t = view.requests();
         let Some(s) = t.unexcused_stop(m.instance, t.now().seq) else {
-            self.judge_guest_shutdown(m.instance, m.saga, record, out);
+            self.judge_guest_shutdown(m.instance, m.saga, record, view, out);
             return;
         };
         let saga = t.saga(m.saga);
@@ -192,13 +210,13 @@ impl Checker for NoUnintendedRestart {
         let mut evidence = s.lines.clone();
         if let Some(info) = saga {
             if let Some(sel) = &info.selection {
-                evidence.push(sel.line.clone());
+                evidence.push(sel.line);
             }
             if let Some(l) = &info.created_line {
-                evidence.push(l.clone());
+                evidence.push(*l);
             }
         }
-        evidence.push(t.line().to_string());
+        evidence.push(t.line());
         extend_unique(&mut evidence, t.history(m.instance, 12));
         out.push(Violation {
             checker: NAME,
@@ -244,12 +262,15 @@ mod tests {
             "restart after stop answered 503 (AutoRestart)"
         );
         assert_eq!(v[0].instance, Some(id));
-        assert!(v[0].evidence.iter().any(|l| l.contains("MARK_AS_STARTING")));
-        assert!(v[0]
-            .evidence
+        assert!(s
+            .evidence(&v[0])
+            .iter()
+            .any(|l| l.contains("MARK_AS_STARTING")));
+        assert!(s
+            .evidence(&v[0])
             .iter()
             .any(|l| l.contains("<--") && l.contains("503")));
-        assert!(v[0].evidence.iter().any(|l| l.contains("reincarnate")));
+        assert!(s.evidence(&v[0]).iter().any(|l| l.contains("reincarnate")));
     }
 
     /// The §5.2 race: reincarnation selected a Failed instance, the user
@@ -417,9 +438,50 @@ mod tests {
             "restart after the guest shut itself down on its sled (AutoRestart)"
         );
         assert!(
-            v[0].evidence[0].contains("sled-0 vmm") && v[0].evidence[0].contains("Stopping"),
+            s.evidence(&v[0])[0].contains("sled-0 vmm")
+                && s.evidence(&v[0])[0].contains("Stopping"),
             "{:?}",
-            v[0].evidence
+            s.evidence(&v[0])
+        );
+    }
+
+    /// Seed 775 of `fixed`: a user start after the shutdown whose intent
+    /// write committed (`fixed`'s acceptance) but whose client got no
+    /// response; the reconciler carries the intent out. Quiet: the start
+    /// was accepted after the shutdown. Without that start, the same
+    /// reconciler start fires.
+    #[test]
+    fn quiet_when_fixed_accepted_a_start_its_client_never_heard_of() {
+        let shut_down = || {
+            let (mut s, id) = unrecorded_guest_shutdown();
+            s.update_saga(id, model::states::InstanceState::NoVmm, None);
+            (s, id)
+        };
+        let (mut s, id) = shut_down();
+        let start = s.send(ApiOp::Start, "web");
+        let row = s.row(id);
+        s.db(
+            Cause::Api { req: start },
+            DbRequest::InstanceSetIntendedState {
+                id,
+                intent: IntendedState::Running,
+                validated_at: Some(ValidatedAt {
+                    instance_gen: row.runtime.gen,
+                    vmm: None,
+                }),
+            },
+        );
+        s.no_response(start, ApiOp::Start, "web");
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let (mut e, id) = shut_down();
+        e.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&e);
+        assert_eq!(v.len(), 1, "{}", e.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after the guest shut itself down on its sled (IntentReconciler)"
         );
     }
 

@@ -13,14 +13,14 @@
 //! Because those answers need the context of each record, the tracker also
 //! keeps what it learns on the way: the name <-> id map, the last applied
 //! row of every instance and VMM, every saga's instance, start reason and
-//! reincarnation selection, and a bounded trace history per instance for
-//! evidence.
+//! reincarnation selection, and a bounded record history per instance for
+//! evidence (record sequence numbers, rendered only by the report).
 //!
 //! Ordering is by the record's position in the stream (its sequence number),
 //! not by its millisecond: several records share a millisecond, and "A's
 //! response arrived before B was sent" must still be decidable.
 
-use super::history::{Lines, INSTANCE_HISTORY};
+use super::history::{Lines, Seq, INSTANCE_HISTORY};
 use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use model::db::rows::{InstanceRow, SagaName, VmmRow};
 use model::event::{ApiOp, Cause, Decision, Event, Query, WriteOutcome};
@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 /// for messages.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub struct Stamp {
-    pub seq: u64,
+    pub seq: Seq,
     pub at: Millis,
 }
 
@@ -132,9 +132,9 @@ pub struct Request {
     pub response: Option<(Stamp, Response)>,
     /// When Nexus wrote its response, whether or not the client got it.
     pub server_responded: Option<Stamp>,
-    /// The trace lines of the request itself: sent, accepted or rejected,
+    /// The records of the request itself: sent, accepted or rejected,
     /// responded, outcome.
-    pub lines: Vec<String>,
+    pub lines: Vec<Seq>,
 }
 
 impl Request {
@@ -226,7 +226,7 @@ pub struct SagaInfo {
     pub name: SagaName,
     pub instance: InstanceId,
     pub reason: Option<StartReason>,
-    pub created_line: Option<String>,
+    pub created_line: Option<Seq>,
     pub selection: Option<Selection>,
 }
 
@@ -238,7 +238,7 @@ pub struct Selection {
     /// before the decision left it (to tell a SagaUnwound VMM).
     pub vmm_state: Option<VmmState>,
     pub at: Millis,
-    pub line: String,
+    pub line: Seq,
 }
 
 /// A `MARK_AS_STARTING` commit: the start saga moved the instance to `Vmm`.
@@ -276,7 +276,6 @@ pub fn mark_as_starting(event: &Event) -> Option<MarkAsStarting> {
 pub struct RequestTracker {
     next_seq: u64,
     current: Stamp,
-    current_line: String,
     requests: Vec<Request>,
     by_req: BTreeMap<ReqId, usize>,
     by_instance: BTreeMap<InstanceId, Vec<usize>>,
@@ -284,6 +283,9 @@ pub struct RequestTracker {
     names: BTreeMap<String, InstanceId>,
     instances: BTreeMap<InstanceId, InstanceRow>,
     vmms: BTreeMap<VmmId, VmmRow>,
+    /// The VMM row the record observed last replaced (an applied VMM
+    /// write's previous row, as the history had it).
+    replaced_vmm: Option<VmmRow>,
     sagas: BTreeMap<SagaId, SagaInfo>,
     history: BTreeMap<InstanceId, Lines>,
     /// When each instance was last seen becoming Failed (its row, or its
@@ -305,13 +307,13 @@ impl RequestTracker {
                 seq: 0,
                 at: Millis(0),
             },
-            current_line: String::new(),
             requests: Vec::new(),
             by_req: BTreeMap::new(),
             by_instance: BTreeMap::new(),
             names: BTreeMap::new(),
             instances: BTreeMap::new(),
             vmms: BTreeMap::new(),
+            replaced_vmm: None,
             sagas: BTreeMap::new(),
             history: BTreeMap::new(),
             last_failed: BTreeMap::new(),
@@ -323,9 +325,9 @@ impl RequestTracker {
         self.current
     }
 
-    /// The trace line of the record observed last.
-    pub fn line(&self) -> &str {
-        &self.current_line
+    /// The sequence number of the record observed last.
+    pub fn line(&self) -> Seq {
+        self.current.seq
     }
 
     pub fn observe(&mut self, rec: &Record) {
@@ -334,11 +336,11 @@ impl RequestTracker {
             at: rec.at,
         };
         self.next_seq += 1;
-        self.current_line = rec.to_string();
-        let line = self.current_line.clone();
+        self.replaced_vmm = None;
+        let line = self.current.seq;
         match &rec.kind {
-            RecordKind::Workload(w) => self.workload(w, &line),
-            RecordKind::Model(e) => self.model(e, &line),
+            RecordKind::Workload(w) => self.workload(w, line),
+            RecordKind::Model(e) => self.model(e, line),
             RecordKind::Fault(f) => {
                 let name = match f {
                     Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance } => {
@@ -357,7 +359,7 @@ impl RequestTracker {
         }
     }
 
-    fn remember(&mut self, id: InstanceId, line: String) {
+    fn remember(&mut self, id: InstanceId, line: Seq) {
         self.history
             .entry(id)
             .or_insert_with(|| Lines::new(INSTANCE_HISTORY))
@@ -377,7 +379,7 @@ impl RequestTracker {
         self.by_instance.entry(id).or_default().push(idx);
     }
 
-    fn workload(&mut self, w: &WorkloadEvent, line: &str) {
+    fn workload(&mut self, w: &WorkloadEvent, line: Seq) {
         let now = self.current;
         match w {
             WorkloadEvent::RequestSent { req, op, instance } => {
@@ -393,7 +395,7 @@ impl RequestTracker {
                     rejected: None,
                     response: None,
                     server_responded: None,
-                    lines: vec![line.to_string()],
+                    lines: vec![line],
                 });
                 self.by_req.insert(*req, idx);
                 // A create names an instance that does not exist yet (the
@@ -410,7 +412,7 @@ impl RequestTracker {
                 let Some(&idx) = self.by_req.get(req) else {
                     return;
                 };
-                self.requests[idx].lines.push(line.to_string());
+                self.requests[idx].lines.push(line);
                 match outcome {
                     RequestOutcome::Status { status, instance } => {
                         if let Some(id) = instance {
@@ -447,11 +449,11 @@ impl RequestTracker {
             WorkloadEvent::RequestSent { req, .. } | WorkloadEvent::Outcome { req, .. } => req,
         });
         if let Some(id) = r.and_then(|i| self.requests[*i].instance) {
-            self.remember(id, line.to_string());
+            self.remember(id, line);
         }
     }
 
-    fn model(&mut self, e: &Event, line: &str) {
+    fn model(&mut self, e: &Event, line: Seq) {
         let now = self.current;
         let mut about: Option<InstanceId> = None;
         match e {
@@ -461,7 +463,7 @@ impl RequestTracker {
                 if let Some(&idx) = self.by_req.get(req) {
                     self.attach(idx, *instance);
                     let r = &mut self.requests[idx];
-                    r.lines.push(line.to_string());
+                    r.lines.push(line);
                     // A create counts from its insert, not from Nexus's
                     // word; everything else from Nexus's acceptance.
                     if !matches!(op, ApiOp::Create { .. }) && r.accepted.is_none() {
@@ -475,7 +477,7 @@ impl RequestTracker {
                         self.attach(idx, *id);
                     }
                     let r = &mut self.requests[idx];
-                    r.lines.push(line.to_string());
+                    r.lines.push(line);
                     r.rejected.get_or_insert(now);
                     about = r.instance;
                 }
@@ -483,7 +485,7 @@ impl RequestTracker {
             Event::ApiResponded { req, .. } => {
                 if let Some(&idx) = self.by_req.get(req) {
                     let r = &mut self.requests[idx];
-                    r.lines.push(line.to_string());
+                    r.lines.push(line);
                     r.server_responded.get_or_insert(now);
                     about = r.instance;
                 }
@@ -503,7 +505,7 @@ impl RequestTracker {
                     selection: None,
                 });
                 info.reason = info.reason.or(*reason);
-                info.created_line.get_or_insert_with(|| line.to_string());
+                info.created_line.get_or_insert(line);
             }
             Event::SagaResumed { instance, .. } | Event::SagaFinished { instance, .. } => {
                 about = Some(*instance)
@@ -531,7 +533,7 @@ impl RequestTracker {
                     if let Some(&idx) = self.by_req.get(req) {
                         self.attach(idx, row.id);
                         let r = &mut self.requests[idx];
-                        r.lines.push(line.to_string());
+                        r.lines.push(line);
                         r.accepted.get_or_insert(now);
                     }
                 }
@@ -548,7 +550,7 @@ impl RequestTracker {
                 about = after.as_ref().or(before.as_ref()).map(|r| r.instance_id);
                 if *outcome == WriteOutcome::Applied {
                     if let Some(a) = after {
-                        self.vmms.insert(a.id, (**a).clone());
+                        self.replaced_vmm = self.vmms.insert(a.id, (**a).clone());
                         if a.runtime.state == VmmState::SagaUnwound
                             && self
                                 .instances
@@ -590,13 +592,13 @@ impl RequestTracker {
                         row: (**selected).clone(),
                         vmm_state,
                         at: now.at,
-                        line: line.to_string(),
+                        line,
                     });
                 }
             }
         }
         if let Some(id) = about {
-            self.remember(id, line.to_string());
+            self.remember(id, line);
         }
     }
 
@@ -605,7 +607,7 @@ impl RequestTracker {
         query: Query,
         before: Option<&InstanceRow>,
         after: Option<&InstanceRow>,
-        line: &str,
+        line: Seq,
     ) {
         let now = self.current;
         if query == Query::InstanceInsert {
@@ -623,7 +625,7 @@ impl RequestTracker {
                     self.attach(idx, a.id);
                     let r = &mut self.requests[idx];
                     r.accepted = Some(now);
-                    r.lines.push(line.to_string());
+                    r.lines.push(line);
                 }
             }
         }
@@ -649,7 +651,7 @@ impl RequestTracker {
                 if let Some(idx) = idx {
                     let r = &mut self.requests[idx];
                     r.rejected = Some(now);
-                    r.lines.push(line.to_string());
+                    r.lines.push(line);
                 }
             }
         }
@@ -692,7 +694,7 @@ impl RequestTracker {
     /// `GuestShutdown` is itself the record: the saga decided from the
     /// Destroyed VMM in its snapshot, even if a later write (a concurrent
     /// `mark_vmm_failed`) changed that VMM's row before the commit.
-    fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: &str) {
+    fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: Seq) {
         let unlinked = b.runtime.nexus_state == InstanceState::Vmm
             && a.runtime.nexus_state == InstanceState::NoVmm;
         let intent_recorded = a.intended_state == IntendedState::GuestShutdown
@@ -729,7 +731,7 @@ impl RequestTracker {
             rejected: None,
             response: Some((now, Response::Recorded)),
             server_responded: Some(now),
-            lines: vec![line.to_string()],
+            lines: vec![line],
         });
         self.attach(idx, a.id);
     }
@@ -837,6 +839,12 @@ impl RequestTracker {
         self.vmms.get(&id)
     }
 
+    /// The VMM row the record observed last replaced, if it was an
+    /// applied VMM write of a row the history had seen.
+    pub fn replaced_vmm(&self) -> Option<&VmmRow> {
+        self.replaced_vmm.as_ref()
+    }
+
     pub fn saga(&self, id: SagaId) -> Option<&SagaInfo> {
         self.sagas.get(&id)
     }
@@ -852,8 +860,8 @@ impl RequestTracker {
         self.last_failed.get(&id).copied()
     }
 
-    /// The instance's most recent trace lines, at most `n`.
-    pub fn history(&self, id: InstanceId, n: usize) -> Vec<String> {
+    /// The instance's most recent records, at most `n`.
+    pub fn history(&self, id: InstanceId, n: usize) -> Vec<Seq> {
         self.history.get(&id).map(|l| l.last(n)).unwrap_or_default()
     }
 }
@@ -884,7 +892,15 @@ mod tests {
         let insert = s
             .records
             .iter()
-            .position(|r| r.to_string().contains("InstanceInsert"))
+            .position(|r| {
+                matches!(
+                    &r.kind,
+                    RecordKind::Model(Event::InstanceWrite {
+                        query: Query::InstanceInsert,
+                        ..
+                    })
+                )
+            })
             .unwrap() as u64;
         assert_eq!(acc[0].accepted.unwrap().seq, insert);
     }

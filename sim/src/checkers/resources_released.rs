@@ -7,21 +7,17 @@
 //! with no row is a guest Nexus cannot see, stop or bill. "On a sled" is
 //! the sleds' own reports; lost sleds hold nothing.
 
-use super::history::extend_unique;
-use super::requests::RequestTracker;
-use super::sleds::{is_present_state, SledTables};
+use super::history::{extend_unique, Seq};
+use super::sleds::is_present_state;
+use super::view::View;
 use super::{Checker, FinalState, Violation};
-use crate::record::Record;
 use model::db::Db;
 use model::ids::{InstanceId, VmmId};
 
 pub const NAME: &str = "resources_released";
 
 #[derive(Debug, Default)]
-pub struct ResourcesReleased {
-    tracker: RequestTracker,
-    sleds: SledTables,
-}
+pub struct ResourcesReleased {}
 
 impl ResourcesReleased {
     pub fn new() -> ResourcesReleased {
@@ -40,19 +36,11 @@ impl Checker for ResourcesReleased {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
-    }
-
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
         let db = end.db;
-        let mut push = |id: InstanceId, mechanism: &str, message: String, first: Vec<String>| {
+        let mut push = |id: InstanceId, mechanism: &str, message: String, first: Vec<Seq>| {
             let mut evidence = first;
-            extend_unique(&mut evidence, self.tracker.history(id, 12));
-            if evidence.is_empty() {
-                evidence.push(message.clone());
-            }
+            extend_unique(&mut evidence, view.requests().history(id, 12));
             out.push(Violation {
                 checker: NAME,
                 mechanism: mechanism.to_string(),
@@ -96,20 +84,20 @@ impl Checker for ResourcesReleased {
                 );
             }
         }
-        let on_sleds: Vec<_> = self
-            .sleds
+        let on_sleds: Vec<_> = view
+            .sleds()
             .all()
             // A halted VMM (Destroyed or Failed) that its sled agent keeps
             // only until Nexus acknowledges its final push (#7928) runs
             // nothing and holds nothing: only present VMMs need a row.
             .filter(|(s, _, o)| !end.sleds_lost.contains(s) && is_present_state(o.state))
-            .map(|(s, v, o)| (s, v, o.instance, o.state, o.line.clone()))
+            .map(|(s, v, o)| (s, v, o.instance, o.state, o.line))
             .collect();
         for (sled, vmm, instance, state, line) in on_sleds {
             let row = db.vmm(vmm);
             let has_row = row.is_some_and(|r| r.time_deleted.is_none());
             if !has_row {
-                let mechanism = match self.sleds.upstream_leak(vmm) {
+                let mechanism = match view.sleds().upstream_leak(vmm) {
                     Some(leak) => format!("VMM {leak}"),
                     None => "VMM on a sled without a row".to_string(),
                 };
@@ -197,7 +185,7 @@ mod tests {
         let v = check(&s);
         assert_eq!(v.len(), 1, "{}", s.trace());
         assert_eq!(v[0].mechanism, "VMM on a sled without a row");
-        assert!(v[0].evidence[0].contains("sled-0 vmm"));
+        assert!(s.evidence(&v[0])[0].contains("sled-0 vmm"));
     }
 
     #[test]

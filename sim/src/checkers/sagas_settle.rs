@@ -13,7 +13,8 @@
 //! left only the log (swarm fixed seed 129, once the swarm drew holds
 //! between a Nexus and a sled).
 
-use super::history::Lines;
+use super::history::{Lines, Seq};
+use super::view::View;
 use super::{Checker, FinalState, Violation};
 use crate::record::{Record, RecordKind};
 use model::db::rows::{NodeEventKind, SagaName, SagaState};
@@ -42,11 +43,11 @@ impl SagasSettle {
         SagasSettle::default()
     }
 
-    fn remember(&mut self, saga: SagaId, line: &str) {
+    fn remember(&mut self, saga: SagaId, seq: Seq) {
         self.lines
             .entry(saga)
             .or_insert_with(|| Lines::new(SAGA_HISTORY))
-            .push(line.to_string());
+            .push(seq);
     }
 }
 
@@ -69,7 +70,7 @@ impl Checker for SagasSettle {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
+    fn observe(&mut self, record: &Record, view: &View, _out: &mut Vec<Violation>) {
         let RecordKind::Model(e) = &record.kind else {
             return;
         };
@@ -103,11 +104,11 @@ impl Checker for SagasSettle {
             _ => None,
         };
         if let Some(s) = saga {
-            self.remember(s, &record.to_string());
+            self.remember(s, view.seq());
         }
     }
 
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
         for saga in end.db.sagas() {
             let stuck = saga.state == SagaState::Stuck || end.db.saga_stuck(saga.id);
             let (mechanism, how) = if stuck {
@@ -148,11 +149,10 @@ impl Checker for SagasSettle {
                 .get(&saga.id)
                 .map(|l| l.all())
                 .unwrap_or_default();
+            // A saga that logged nothing (only its table row says it
+            // exists): its instance's history is the best evidence.
             if evidence.is_empty() {
-                evidence.push(format!(
-                    "saga table: {} {} for {} owned by {}: {:?}",
-                    saga.name, saga.id, saga.instance_id, saga.current_sec, saga.state
-                ));
+                evidence = view.requests().history(saga.instance_id, 12);
             }
             out.push(Violation {
                 checker: NAME,

@@ -6,8 +6,7 @@
 //! still runs it.
 
 use super::history::extend_unique;
-use super::requests::RequestTracker;
-use super::sleds::SledTables;
+use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Record, RecordKind};
 use model::event::Event;
@@ -18,8 +17,6 @@ pub const NAME: &str = "single_active_vmm";
 
 #[derive(Debug, Default)]
 pub struct SingleActiveVmm {
-    tracker: RequestTracker,
-    sleds: SledTables,
     /// Pairs already reported, so one overlap is one violation.
     reported: BTreeSet<(VmmId, VmmId)>,
 }
@@ -35,13 +32,11 @@ impl Checker for SingleActiveVmm {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
+    fn observe(&mut self, record: &Record, view: &View, out: &mut Vec<Violation>) {
         let RecordKind::Model(Event::VmmOnSled { instance, vmm, .. }) = &record.kind else {
             return;
         };
-        let present = self.sleds.present_of(*instance);
+        let present = view.sleds().present_of(*instance);
         if !present.iter().any(|(_, v, _)| v == vmm) {
             return;
         }
@@ -53,12 +48,12 @@ impl Checker for SingleActiveVmm {
             if !self.reported.insert(pair) {
                 continue;
             }
-            let mut evidence = vec![o.line.clone(), self.tracker.line().to_string()];
-            extend_unique(&mut evidence, self.tracker.history(*instance, 12));
-            let leak = self
-                .sleds
+            let mut evidence = vec![o.line, view.requests().line()];
+            extend_unique(&mut evidence, view.requests().history(*instance, 12));
+            let leak = view
+                .sleds()
                 .upstream_leak(*other)
-                .or_else(|| self.sleds.upstream_leak(*vmm));
+                .or_else(|| view.sleds().upstream_leak(*vmm));
             let mechanism = match leak {
                 Some(leak) => format!("two VMMs present, one {leak}"),
                 None => "two VMMs present".to_string(),

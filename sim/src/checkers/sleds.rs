@@ -9,6 +9,7 @@
 //! does at start-up (its Propolis zones are halted and deleted). A lost sled
 //! is powered off for good: nothing on it counts as present.
 
+use super::history::Seq;
 use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, WriteOutcome};
 use model::ids::{HostId, InstanceId, SledId, VmmId};
@@ -21,8 +22,8 @@ pub struct OnSled {
     pub instance: InstanceId,
     pub state: VmmState,
     pub gen: Generation,
-    /// The trace line of its latest state.
-    pub line: String,
+    /// The record of its latest state.
+    pub line: Seq,
 }
 
 /// The design's "present" states: a VMM in one of these occupies its sled
@@ -59,7 +60,8 @@ impl SledTables {
         SledTables::default()
     }
 
-    pub fn observe(&mut self, rec: &Record) {
+    /// Follows record `rec`, number `seq` in the stream.
+    pub fn observe(&mut self, rec: &Record, seq: Seq) {
         match &rec.kind {
             RecordKind::Model(Event::VmmOnSled {
                 sled,
@@ -78,7 +80,7 @@ impl SledTables {
                         instance: *instance,
                         state: *state,
                         gen: *gen,
-                        line: rec.to_string(),
+                        line: seq,
                     },
                 );
             }
@@ -200,16 +202,16 @@ mod tests {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, None);
         let mut t = SledTables::new();
-        for r in &s.records {
-            t.observe(r);
+        for (i, r) in s.records.iter().enumerate() {
+            t.observe(r, i as Seq);
         }
         assert_eq!(t.present_of(id).len(), 1);
         s.fault(Fault::Restart {
             host: HostId::Sled(SledId(0)),
         });
         let mut t2 = SledTables::new();
-        for r in &s.records {
-            t2.observe(r);
+        for (i, r) in s.records.iter().enumerate() {
+            t2.observe(r, i as Seq);
         }
         assert!(t2.present_of(id).is_empty());
 
@@ -217,8 +219,8 @@ mod tests {
         let (id, _) = s.create("web", true, None);
         s.fault(Fault::LoseSled { sled: SledId(0) });
         let mut t3 = SledTables::new();
-        for r in &s.records {
-            t3.observe(r);
+        for (i, r) in s.records.iter().enumerate() {
+            t3.observe(r, i as Seq);
         }
         assert!(t3.present_of(id).is_empty());
         assert!(t3.is_lost(SledId(0)));

@@ -2,7 +2,7 @@
 //! request is run-like is Running: its external state is Running **and**
 //! its active VMM is running on a sled that is up.
 //!
-//! "Last" follows the design's order rules (see [`RequestTracker::possible_last`]):
+//! "Last" follows the design's order rules (see [`RequestTracker::possible_last`](super::requests::RequestTracker::possible_last)):
 //! the checker fires only when every allowed history ends with a run-like
 //! request. Three exceptions, which the checker names in a [`Note`] when it
 //! applies one: after that request Nexus recorded a guest shutdown (the
@@ -15,10 +15,9 @@
 
 use super::end::{external_state, up_sled_has_room};
 use super::history::extend_unique;
-use super::requests::{Class, ReqKind, Request, RequestTracker};
-use super::sleds::SledTables;
+use super::requests::{Class, ReqKind, Request};
+use super::view::View;
 use super::{Checker, FinalState, Note, Violation};
-use crate::record::Record;
 use model::ids::InstanceId;
 use model::states::{AutoRestartPolicy, ExternalState, InstanceState, VmmState};
 
@@ -26,8 +25,6 @@ pub const NAME: &str = "start_intent_honored";
 
 #[derive(Debug, Default)]
 pub struct StartIntentHonored {
-    tracker: RequestTracker,
-    sleds: SledTables,
     notes: Vec<Note>,
 }
 
@@ -66,14 +63,9 @@ impl Checker for StartIntentHonored {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
-    }
-
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
-        for id in self.tracker.instances_with_requests() {
-            let t = &self.tracker;
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for id in view.requests().instances_with_requests() {
+            let t = view.requests();
             let last = t.possible_last(id);
             if last.is_empty() {
                 continue;
@@ -100,8 +92,8 @@ impl Checker for StartIntentHonored {
                         .and_then(|v| end.db.vmm(v).map(|r| (v, r)))
                         .is_some_and(|(v, r)| {
                             end.sleds_up.contains(&r.sled_id)
-                                && self
-                                    .sleds
+                                && view
+                                    .sleds()
                                     .get(r.sled_id, v)
                                     .is_some_and(|o| o.state == VmmState::Running)
                         })
@@ -153,7 +145,7 @@ impl Checker for StartIntentHonored {
                     continue;
                 }
             }
-            let t = &self.tracker;
+            let t = view.requests();
             let shown = match state {
                 Some(s) => s.to_string(),
                 None => "without an instance record".to_string(),

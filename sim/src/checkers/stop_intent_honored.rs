@@ -17,21 +17,17 @@
 //! the guest, and a user who asked for a stop is still paying for it.
 
 use super::end::{external_state, up_sled_has_room};
-use super::history::extend_unique;
-use super::requests::{Class, ReqKind, Request, RequestTracker};
-use super::sleds::SledTables;
+use super::history::{extend_unique, Seq};
+use super::requests::{Class, ReqKind, Request};
+use super::view::View;
 use super::{Checker, FinalState, Violation};
-use crate::record::Record;
 use model::ids::InstanceId;
 use model::states::{ExternalState, VmmState};
 
 pub const NAME: &str = "stop_intent_honored";
 
 #[derive(Debug, Default)]
-pub struct StopIntentHonored {
-    tracker: RequestTracker,
-    sleds: SledTables,
-}
+pub struct StopIntentHonored {}
 
 impl StopIntentHonored {
     pub fn new() -> StopIntentHonored {
@@ -46,13 +42,14 @@ impl StopIntentHonored {
         &self,
         id: InstanceId,
         last: &[&Request],
+        view: &View,
         end: &FinalState<'_>,
         out: &mut Vec<Violation>,
     ) {
         let row = end.db.instance(id);
         let state = row.map(|r| external_state(end.db, r));
-        let present: Vec<_> = self
-            .sleds
+        let present: Vec<_> = view
+            .sleds()
             .present_of(id)
             .into_iter()
             .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
@@ -69,8 +66,8 @@ impl StopIntentHonored {
                 && r.runtime.propolis_id.is_some_and(|v| {
                     end.db.vmm(v).is_some_and(|vr| {
                         end.sleds_up.contains(&vr.sled_id)
-                            && self
-                                .sleds
+                            && view
+                                .sleds()
                                 .get(vr.sled_id, v)
                                 .is_some_and(|o| o.state == VmmState::Running)
                     })
@@ -91,14 +88,14 @@ impl StopIntentHonored {
             Some((sled, vmm, o)) => format!(" with VMM {vmm} {} on {sled}", o.state),
             None => String::new(),
         };
-        let mut evidence: Vec<String> = Vec::new();
+        let mut evidence: Vec<Seq> = Vec::new();
         for r in last {
             extend_unique(&mut evidence, r.lines.clone());
         }
         if let Some((_, _, o)) = present.first() {
-            extend_unique(&mut evidence, vec![o.line.clone()]);
+            extend_unique(&mut evidence, vec![o.line]);
         }
-        extend_unique(&mut evidence, self.tracker.history(id, 16));
+        extend_unique(&mut evidence, view.requests().history(id, 16));
         out.push(Violation {
             checker: NAME,
             mechanism: format!("overlapping run-like and stop-like requests end {shown}"),
@@ -118,19 +115,14 @@ impl Checker for StopIntentHonored {
         NAME
     }
 
-    fn observe(&mut self, record: &Record, _out: &mut Vec<Violation>) {
-        self.tracker.observe(record);
-        self.sleds.observe(record);
-    }
-
-    fn finish(&mut self, end: &FinalState<'_>, out: &mut Vec<Violation>) {
-        for id in self.tracker.instances_with_requests() {
-            let t = &self.tracker;
+    fn finish(&mut self, view: &View, end: &FinalState<'_>, out: &mut Vec<Violation>) {
+        for id in view.requests().instances_with_requests() {
+            let t = view.requests();
             let last = t.possible_last(id);
             let mixed = last.iter().any(|r| r.class() == Class::RunLike)
                 && last.iter().any(|r| r.class() == Class::StopLike);
             if mixed {
-                self.judge_overlap(id, &last, end, out);
+                self.judge_overlap(id, &last, view, end, out);
                 continue;
             }
             if last.is_empty()
@@ -155,8 +147,8 @@ impl Checker for StopIntentHonored {
                 k.sort();
                 k.join(" or ")
             };
-            let evidence = |extra: Vec<String>| {
-                let mut ev: Vec<String> = Vec::new();
+            let evidence = |extra: Vec<Seq>| {
+                let mut ev: Vec<Seq> = Vec::new();
                 for r in &last {
                     extend_unique(&mut ev, r.lines.clone());
                 }
@@ -187,8 +179,8 @@ impl Checker for StopIntentHonored {
                 });
                 continue;
             }
-            let present: Vec<_> = self
-                .sleds
+            let present: Vec<_> = view
+                .sleds()
                 .present_of(id)
                 .into_iter()
                 .filter(|(sled, _, _)| !end.sleds_lost.contains(sled))
@@ -196,7 +188,7 @@ impl Checker for StopIntentHonored {
             if let Some((sled, vmm, o)) = present.first() {
                 out.push(Violation {
                     checker: NAME,
-                    mechanism: match self.sleds.upstream_leak(*vmm) {
+                    mechanism: match view.sleds().upstream_leak(*vmm) {
                         Some(leak) => format!("{kinds} leaves a VMM present, {leak}"),
                         None => format!("{kinds} leaves a VMM present"),
                     },
@@ -206,7 +198,7 @@ impl Checker for StopIntentHonored {
                         "{id}'s last accepted request is {what}, but VMM {vmm} is still {} on {sled}",
                         o.state
                     ),
-                    evidence: evidence(vec![o.line.clone()]),
+                    evidence: evidence(vec![o.line]),
                 });
             }
         }

@@ -6,6 +6,7 @@
 //! sled agents' VMM reports. Every step advances virtual time by 1 ms so
 //! the trace lines read in order.
 
+use super::view::View;
 use super::{Checker, FinalState, Violation};
 use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use model::db::protocol::{DbCall, DbRequest, DbResponse};
@@ -38,6 +39,9 @@ pub struct Story {
     pub sled: SledId,
     /// The `auto_restart_cooldown` new instances get (NULL by default).
     pub cooldown: Option<Millis>,
+    /// An auto-restart's MARK_AS_STARTING leaves `time_last_auto_restarted`
+    /// as it was (the `start-no-restart-stamp` mutation).
+    pub no_restart_stamp: bool,
     /// The generation each VMM's sled agent reported last (it owns them).
     sled_gen: BTreeMap<VmmId, Generation>,
 }
@@ -60,6 +64,7 @@ impl Story {
             sleds_lost: BTreeSet::new(),
             sled: SledId(0),
             cooldown: None,
+            no_restart_stamp: false,
             sled_gen: BTreeMap::new(),
         }
     }
@@ -443,7 +448,7 @@ impl Story {
         rt.gen = rt.gen.next();
         rt.propolis_id = Some(vmm);
         rt.time_updated = Millis(self.now);
-        if reason == StartReason::AutoRestart {
+        if reason == StartReason::AutoRestart && !self.no_restart_stamp {
             rt.time_last_auto_restarted = Some(Millis(self.now));
         }
         self.db(
@@ -866,25 +871,57 @@ impl Story {
         }
     }
 
+    /// The view of every record so far, as the recorder builds it.
+    pub fn view(&self) -> View {
+        let mut view = View::new();
+        for r in &self.records {
+            view.observe(r);
+        }
+        view
+    }
+
+    /// Feeds every record to the checker, with the view updated by each
+    /// first (as the recorder does); returns what `observe` reported and
+    /// the view at the end.
+    pub fn observe_with_view(&self, c: &mut dyn Checker) -> (Vec<Violation>, View) {
+        let mut out = Vec::new();
+        let mut view = View::new();
+        for r in &self.records {
+            view.observe(r);
+            c.observe(r, &view, &mut out);
+        }
+        (out, view)
+    }
+
     /// Feeds every record to the checker; returns what `observe` reported.
     pub fn observe(&self, c: &mut dyn Checker) -> Vec<Violation> {
-        let mut out = Vec::new();
-        for r in &self.records {
-            c.observe(r, &mut out);
-        }
-        out
+        self.observe_with_view(c).0
     }
 
     /// Feeds every record, then judges the end state.
     pub fn run(&self, c: &mut dyn Checker) -> Vec<Violation> {
-        let mut out = self.observe(c);
-        c.finish(&self.end(), &mut out);
+        let (mut out, view) = self.observe_with_view(c);
+        c.finish(&view, &self.end(), &mut out);
         for v in &out {
             assert_eq!(v.checker, c.name(), "a violation names its checker");
             assert!(!v.mechanism.is_empty() && !v.message.is_empty());
             assert!(!v.evidence.is_empty(), "a violation quotes evidence: {v:?}");
+            assert!(
+                v.evidence
+                    .iter()
+                    .all(|e| (*e as usize) < self.records.len()),
+                "evidence cites records of the story: {v:?}"
+            );
         }
         out
+    }
+
+    /// A violation's evidence, rendered as the report renders it.
+    pub fn evidence(&self, v: &Violation) -> Vec<String> {
+        v.evidence
+            .iter()
+            .map(|seq| self.records[*seq as usize].to_string())
+            .collect()
     }
 
     /// The trace, for a failing assertion's message.

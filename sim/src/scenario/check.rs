@@ -1,18 +1,18 @@
 //! What a plan must mean beyond its types, where one field depends on
-//! another: host counts and periods in range, hosts that exist in the
+//! another: periods in range, hosts that exist in the
 //! topology and fit the step, named points, instances declared and created
 //! before use, `at` not earlier than the story already is, an `unpause`
 //! only of a paused point, and no `hold` with a one-way partition of the
 //! same pair (turmoil does not support it). Each problem names its field.
 
-use super::locate::FieldPath;
-use super::names::{cut, did_you_mean, is_omicron_name, CHECKERS};
-use crate::fault::Fault;
-use crate::plan::{Action, ArmKind, Condition, Plan, RequestKind, Topology};
+use super::locate::{FieldPath, Problem};
+use super::names::{did_you_mean, is_omicron_name};
+use crate::checkers::NAMES as CHECKERS;
+use crate::fault::{cut, Fault};
+use crate::plan::{Action, ArmKind, Condition, Plan, RequestKind};
 use model::ids::{HostId, Millis};
 use std::collections::{BTreeMap, BTreeSet};
 
-type Problem = (FieldPath, String);
 type Check = Result<(), Problem>;
 
 fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
@@ -22,19 +22,6 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
 /// Checks a whole plan (one case's).
 pub(crate) fn plan(p: &Plan) -> Check {
     let root = FieldPath::root();
-    let t = &p.topology;
-    for (field, v, lo, hi, what) in [
-        ("nexus", t.nexus, 1, 3, "Nexus hosts"),
-        ("sleds", t.sleds, 1, 4, "sleds"),
-        ("sled_capacity", t.sled_capacity, 1, 255, "VMMs per sled"),
-    ] {
-        if !(lo..=hi).contains(&v) {
-            return err(
-                root.key("topology").key(field),
-                format!("expected {lo} to {hi} {what}, got {v}"),
-            );
-        }
-    }
     for (name, v) in p.timings.periods() {
         if v.is_some_and(|v| v < Millis(1000)) {
             return err(
@@ -54,25 +41,21 @@ pub(crate) fn plan(p: &Plan) -> Check {
         }
     }
     for (variant, e) in p.variants.iter() {
-        let path = root.key("variants").key(variant.name());
-        let mut seen = BTreeSet::new();
+        let path = root.key("variants").key(variant.name()).key("violates");
         for (j, c) in e.violates.iter().enumerate() {
             if !CHECKERS.contains(&c.as_str()) {
+                let hint = did_you_mean(c, CHECKERS);
                 return err(
-                    path.key("violates").index(j),
+                    path.index(j),
                     format!(
-                        "unknown checker {:?}{} (checkers are {})",
+                        "unknown checker {:?}{hint} (checkers are {})",
                         cut(c),
-                        did_you_mean(c, CHECKERS),
                         CHECKERS.join(", ")
                     ),
                 );
             }
-            if !seen.insert(c) {
-                return err(
-                    path.key("violates").index(j),
-                    format!("checker {c:?} is listed twice"),
-                );
+            if e.violates[..j].contains(c) {
+                return err(path.index(j), format!("checker {c:?} is listed twice"));
             }
         }
     }
@@ -82,7 +65,7 @@ pub(crate) fn plan(p: &Plan) -> Check {
         Some(s) if s.max_instances == 0 => err(root.key("swarm").key("max_instances"), "expected at least 1 instance"),
         Some(_) => Ok(()),
         None if p.steps.is_empty() => err(root, "no [[step]]: a scenario tells its story in steps (only the swarm scenario, with [swarm], has none)"),
-        None => Story::new(p).run(),
+        None => Story { p, created: BTreeSet::new(), paused: BTreeMap::new(), links: Vec::new(), now: Millis(0) }.run(),
     }
 }
 
@@ -97,65 +80,27 @@ enum Role {
     Link,
 }
 
+/// The story as far as the steps so far tell it.
 struct Story<'p> {
     p: &'p Plan,
-    declared: Vec<&'p str>,
-    first_create: BTreeMap<&'p str, usize>,
     created: BTreeSet<&'p str>,
     /// Pauses armed and not yet released, by (host, point).
     paused: BTreeMap<(HostId, &'p str), usize>,
-    /// Holds and one-way partitions, with their steps.
-    holds: Vec<((HostId, HostId), usize)>,
-    oneway: Vec<((HostId, HostId), usize, String)>,
+    /// Holds (`None`) and one-way partitions or repairs (what they do), by
+    /// the pair of hosts and the step.
+    links: Vec<((HostId, HostId), usize, Option<String>)>,
     /// The earliest virtual time the story can be at.
     now: Millis,
 }
 
-/// A sled fault's `count` and `seconds` are at least 1 when set.
-fn at_least_one(count: Option<u32>, seconds: Option<u64>, path: &FieldPath) -> Check {
-    match (count, seconds) {
-        (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
-        (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
-        _ => Ok(()),
-    }
-}
-
-fn pair(a: HostId, b: HostId) -> (HostId, HostId) {
-    if a <= b {
-        (a, b)
-    } else {
-        (b, a)
-    }
-}
-
 impl<'p> Story<'p> {
-    fn new(p: &'p Plan) -> Story<'p> {
-        let mut first_create = BTreeMap::new();
-        for (i, s) in p.steps.iter().enumerate() {
-            if let Action::Request(r) = &s.action {
-                if r.request == RequestKind::Create {
-                    first_create.entry(r.instance.as_str()).or_insert(i);
-                }
-            }
-        }
-        Story {
-            p,
-            declared: p.instances.iter().map(|i| i.name.as_str()).collect(),
-            first_create,
-            created: BTreeSet::new(),
-            paused: BTreeMap::new(),
-            holds: Vec::new(),
-            oneway: Vec::new(),
-            now: Millis(0),
-        }
-    }
-
     fn run(mut self) -> Check {
         for (i, s) in self.p.steps.iter().enumerate() {
             let path = FieldPath::step(i);
             if let Some(at) = s.at {
                 if at < self.now {
-                    return err(path.key("at"), format!("at {}s is earlier than the story can be by then ({}s, after the sleeps before it)", at.0 as f64 / 1000.0, self.now.0 as f64 / 1000.0));
+                    let secs = |m: Millis| m.0 as f64 / 1000.0;
+                    return err(path.key("at"), format!("at {}s is earlier than the story can be by then ({}s, after the sleeps before it)", secs(at), secs(self.now)));
                 }
                 self.now = at;
             }
@@ -202,19 +147,21 @@ impl<'p> Story<'p> {
                 if create {
                     self.created.insert(&r.instance);
                 }
+                Ok(())
             }
-            Action::Fault(f) => self.fault(i, f, path)?,
+            Action::Fault(f) => self.fault(i, f, path),
             Action::Arm(a) => {
                 self.host(a.host, &path.key("host"), Role::Nexus)?;
                 point(&a.point, &path.key("point"))?;
                 if a.arm == ArmKind::Pause {
                     *self.paused.entry((a.host, &a.point)).or_default() += 1;
                 }
-                if a.through_heal && a.arm != ArmKind::Hang {
-                    return err(
+                match a.through_heal && a.arm != ArmKind::Hang {
+                    true => err(
                         path.key("through_heal"),
                         "`through_heal` is for `arm = \"hang\"` only",
-                    );
+                    ),
+                    false => Ok(()),
                 }
             }
             Action::Unpause(u) => {
@@ -222,51 +169,56 @@ impl<'p> Story<'p> {
                     return err(path.key("unpause"), "expected `unpause = true`");
                 }
                 self.host(u.host, &path.key("host"), Role::Nexus)?;
-                let armed = self.paused.get_mut(&(u.host, u.point.as_str()));
-                let Some(n) = armed.filter(|n| **n > 0) else {
-                    return err(path.key("point"), format!("{} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", u.host, cut(&u.point)));
-                };
-                *n -= 1;
+                match self.paused.get_mut(&(u.host, u.point.as_str())).filter(|n| **n > 0) {
+                    Some(n) => *n -= 1,
+                    None => return err(path.key("point"), format!("{} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", u.host, cut(&u.point))),
+                }
+                Ok(())
             }
-            Action::Wait(w) => self.condition(&w.wait, &path.key("wait"), true)?,
-            Action::Sleep(s) => self.now = Millis(self.now.0 + s.sleep.0),
+            Action::Wait(w) => self.condition(&w.wait, &path.key("wait"), true),
+            Action::Sleep(s) => {
+                self.now = Millis(self.now.0 + s.sleep.0);
+                Ok(())
+            }
             Action::Inject(x) => {
                 self.host(x.host, &path.key("host"), Role::Nexus)?;
                 point(
                     &format!("{}.after_action", x.inject.point()),
                     &path.key("inject"),
-                )?;
+                )
             }
         }
-        Ok(())
     }
 
     fn fault(&mut self, i: usize, f: &'p Fault, path: &FieldPath) -> Check {
         let host = path.key("host");
+        let sled = |count: &Option<u32>, seconds: &Option<u64>| match (count, seconds) {
+            (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
+            (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
+            _ => Ok(()),
+        };
         match f {
             Fault::Crash { host: h }
             | Fault::PowerLoss { host: h }
             | Fault::Restart { host: h } => self.host(*h, &host, Role::Crash),
-            Fault::LoseSled { sled } => self.host(HostId::Sled(*sled), &host, Role::Crash),
+            Fault::LoseSled { sled: s } | Fault::SledAgentRestartKeepsVmms { sled: s } => {
+                self.host(HostId::Sled(*s), &host, Role::Crash)
+            }
             Fault::Partition { a, b, oneway } | Fault::Repair { a, b, oneway } => {
-                self.link(*a, *b, path)?;
-                if *oneway {
-                    let verb = if matches!(f, Fault::Repair { .. }) {
-                        "repaired"
-                    } else {
-                        "partitioned"
-                    };
-                    self.oneway
-                        .push((pair(*a, *b), i, format!("{a} -> {b} is {verb} one way")));
-                }
-                self.clash(path)
+                let verb = if matches!(f, Fault::Repair { .. }) {
+                    "repaired"
+                } else {
+                    "partitioned"
+                };
+                self.link(
+                    i,
+                    (*a, *b),
+                    path,
+                    oneway.then(|| Some(format!("{a} -> {b} is {verb} one way"))),
+                )
             }
-            Fault::Hold { a, b, .. } => {
-                self.link(*a, *b, path)?;
-                self.holds.push((pair(*a, *b), i));
-                self.clash(path)
-            }
-            Fault::Release { a, b } => self.link(*a, *b, path),
+            Fault::Hold { a, b, .. } => self.link(i, (*a, *b), path, Some(None)),
+            Fault::Release { a, b } => self.link(i, (*a, *b), path, None),
             // A guest or VMM fault before the create does nothing: allowed
             // (the swarm draws them so).
             Fault::GuestShutdown { instance }
@@ -275,38 +227,44 @@ impl<'p> Story<'p> {
                 self.instance(instance, &path.key("instance"), false)
             }
             Fault::SledError {
-                sled,
+                sled: s,
                 status,
                 count,
                 seconds,
                 ..
             } => {
                 if !(400..=599).contains(status) || *status == 404 {
-                    return err(
-                        path.key("status"),
-                        format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"),
-                    );
+                    return err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"));
                 }
-                at_least_one(*count, *seconds, path)?;
-                self.host(HostId::Sled(*sled), &host, Role::Crash)
+                sled(count, seconds)?;
+                self.host(HostId::Sled(*s), &host, Role::Crash)
             }
             Fault::SledHang {
-                sled,
+                sled: s,
                 count,
                 seconds,
                 ..
             } => {
-                at_least_one(*count, *seconds, path)?;
-                self.host(HostId::Sled(*sled), &host, Role::Crash)
-            }
-            Fault::SledAgentRestartKeepsVmms { sled } => {
-                self.host(HostId::Sled(*sled), &host, Role::Crash)
+                sled(count, seconds)?;
+                self.host(HostId::Sled(*s), &host, Role::Crash)
             }
             Fault::Upgrade {} => Ok(()),
         }
     }
 
-    fn link(&self, a: HostId, b: HostId, path: &FieldPath) -> Check {
+    /// A fault between two hosts at step `i`; `entry` is `None` for one
+    /// that clashes with nothing (a release, a two-way partition), else a
+    /// hold (`Some(None)`) or a one-way partition or repair (what it does).
+    /// turmoil does not support `hold` with a one-way partition or repair of
+    /// the same pair (`Sim::partition_oneway`'s docs): reported at the later
+    /// step.
+    fn link(
+        &mut self,
+        i: usize,
+        (a, b): (HostId, HostId),
+        path: &FieldPath,
+        entry: Option<Option<String>>,
+    ) -> Check {
         self.host(a, &path.key("host"), Role::Link)?;
         self.host(b, &path.key("peer"), Role::Link)?;
         if a == b {
@@ -315,71 +273,54 @@ impl<'p> Story<'p> {
                 format!("a fault between hosts needs two different hosts, got {a} twice"),
             );
         }
-        Ok(())
-    }
-
-    /// turmoil does not support `hold` with a one-way partition or repair
-    /// of the same pair (`Sim::partition_oneway`'s docs): reported at the
-    /// later step.
-    fn clash(&self, path: &FieldPath) -> Check {
+        let Some(new) = entry else { return Ok(()) };
+        let (x, y) = (a.min(b), a.max(b));
         let why = "turmoil does not support a hold and a one-way partition on the same pair of hosts (use a two-way partition, or drop the hold)";
-        for (p, hold) in &self.holds {
-            for (q, oneway, what) in &self.oneway {
-                if p != q {
-                    continue;
-                }
-                let (a, b) = p;
-                return if oneway > hold {
-                    err(
+        for (_, j, old) in self.links.iter().filter(|(pair, ..)| *pair == (x, y)) {
+            match (&new, old) {
+                (Some(what), None) => {
+                    return err(
                         path.key("oneway"),
                         format!(
-                            "{what}, but step {} holds messages between {a} and {b}: {why}",
-                            hold + 1
+                            "{what}, but step {} holds messages between {x} and {y}: {why}",
+                            j + 1
                         ),
                     )
-                } else {
-                    err(
+                }
+                (None, Some(what)) => {
+                    return err(
                         path.key("fault"),
                         format!(
-                            "holds messages between {a} and {b}, but step {} has {}: {why}",
-                            oneway + 1,
+                            "holds messages between {x} and {y}, but step {} has {}: {why}",
+                            j + 1,
                             what.replace(" is ", " ")
                         ),
                     )
-                };
+                }
+                _ => {}
             }
         }
+        self.links.push(((x, y), i, new));
         Ok(())
     }
 
     fn host(&self, h: HostId, path: &FieldPath, role: Role) -> Check {
-        let Topology { nexus, sleds, .. } = self.p.topology;
+        let (nexus, sleds) = (self.p.topology.nexus, self.p.topology.sleds);
         let range = |kind: &str, n: u8| format!("{kind}-0..{kind}-{}", n.saturating_sub(1));
-        let hosts = if role == Role::Link {
-            "hosts are db, mgs, workload, nexus-N, sled-N"
-        } else {
-            "hosts are db, mgs, nexus-N, sled-N"
+        let hosts = match role {
+            Role::Link => "hosts are db, mgs, workload, nexus-N, sled-N",
+            _ => "hosts are db, mgs, nexus-N, sled-N",
         };
-        match h {
-            HostId::Nexus(n) if n.0 >= nexus => {
-                return err(
-                    path.clone(),
-                    format!(
-                        "unknown host \"{h}\" (this scenario has {}; {hosts})",
-                        range("nexus", nexus)
-                    ),
-                )
-            }
-            HostId::Sled(s) if s.0 >= sleds => {
-                return err(
-                    path.clone(),
-                    format!(
-                        "unknown host \"{h}\" (this scenario has {}; {hosts})",
-                        range("sled", sleds)
-                    ),
-                )
-            }
-            _ => {}
+        let has = match h {
+            HostId::Nexus(n) if n.0 >= nexus => Some(range("nexus", nexus)),
+            HostId::Sled(s) if s.0 >= sleds => Some(range("sled", sleds)),
+            _ => None,
+        };
+        if let Some(has) = has {
+            return err(
+                path.clone(),
+                format!("unknown host \"{h}\" (this scenario has {has}; {hosts})"),
+            );
         }
         match (role, h) {
             (Role::Nexus, HostId::Nexus(_)) | (Role::Link, _) => Ok(()),
@@ -392,22 +333,20 @@ impl<'p> Story<'p> {
     /// `name` is declared and, when `before`, created by an earlier step
     /// (otherwise by some step).
     fn instance(&self, name: &str, path: &FieldPath, before: bool) -> Check {
-        if !self.declared.contains(&name) {
-            let declared = if self.declared.is_empty() {
-                "this scenario declares no [[instance]]".to_string()
-            } else {
-                format!("declared in [[instance]]: {}", self.declared.join(", "))
+        let declared: Vec<&str> = self.p.instances.iter().map(|i| i.name.as_str()).collect();
+        if !declared.contains(&name) {
+            let hint = did_you_mean(name, declared.iter().copied());
+            let declared = match declared.is_empty() {
+                true => "this scenario declares no [[instance]]".to_string(),
+                false => format!("declared in [[instance]]: {}", declared.join(", ")),
             };
             return err(
                 path.clone(),
-                format!(
-                    "unknown instance {:?}{} ({declared})",
-                    cut(name),
-                    did_you_mean(name, self.declared.iter().copied())
-                ),
+                format!("unknown instance {:?}{hint} ({declared})", cut(name)),
             );
         }
-        match self.first_create.get(name) {
+        let first_create = self.p.steps.iter().position(|s| matches!(&s.action, Action::Request(r) if r.request == RequestKind::Create && r.instance == name));
+        match first_create {
             None => err(path.clone(), format!("instance {name:?} is never created: add a step with request = \"create\" and instance = {name:?} before this one")),
             Some(j) if before && !self.created.contains(name) => err(path.clone(), format!("instance {name:?} is used before step {} creates it", j + 1)),
             _ => Ok(()),
@@ -434,13 +373,13 @@ impl<'p> Story<'p> {
 }
 
 fn point(name: &str, path: &FieldPath) -> Check {
-    if model::points::is_known(name) {
+    let all: Vec<String> = model::nexus::sagas::named_points()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if all.iter().any(|p| p == name) {
         return Ok(());
     }
-    let all: Vec<String> = model::points::all().collect();
-    err(path.clone(), format!(
-        "unknown named point {:?}{} (scenarios/README.md lists them; saga node points are <saga>.<NODE>.after_action or .after_log)",
-        cut(name),
-        did_you_mean(name, all.iter().map(String::as_str))
-    ))
+    let hint = did_you_mean(name, all.iter().map(String::as_str));
+    err(path.clone(), format!("unknown named point {:?}{hint} (scenarios/README.md lists them; saga node points are <saga>.<NODE>.after_action or .after_log)", cut(name)))
 }

@@ -6,14 +6,16 @@
 
 use super::error::ScenarioError;
 use super::locate::{FieldPath, Source};
-use super::names::{cut, is_case_name};
+use super::names::is_case_name;
 use super::subst::{is_var_name, Vars};
 use super::{check, shape};
+use crate::fault::cut;
 use crate::plan::Plan;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue};
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
 /// A checked scenario file: one plan per case.
@@ -23,7 +25,6 @@ pub struct Scenario {
     pub name: String,
     pub path: PathBuf,
     runs: Vec<ScenarioRun>,
-    step_lines: Vec<usize>,
 }
 
 /// One run of a scenario: a case's plan (or the plan, with no cases).
@@ -45,14 +46,47 @@ impl Scenario {
         &self.runs[0].plan
     }
 
-    /// The line of the `index`th (0-based) step in the file.
-    pub fn step_line(&self, index: usize) -> Option<usize> {
-        self.step_lines.get(index).copied()
-    }
-
     /// Whether this is the swarm scenario (its plan is drawn from the seed).
     pub fn is_swarm(&self) -> bool {
         self.plan().is_swarm()
+    }
+}
+
+/// A `[[case]]`: `name`, `vars` (each used by some field) and its own
+/// `[case.variants]` (whole variants that replace the file's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    #[serde(deserialize_with = "case_name")]
+    name: String,
+    #[serde(default, rename = "vars")]
+    _vars: BTreeMap<VarName, IgnoredAny>,
+    #[serde(default, rename = "variants")]
+    _variants: Option<BTreeMap<String, IgnoredAny>>,
+}
+
+fn case_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    match is_case_name(&s) {
+        true => Ok(s),
+        false => Err(serde::de::Error::custom(format!(
+            "{:?} is not a case name: expected letters, digits, '_', '-' and '.'",
+            cut(&s)
+        ))),
+    }
+}
+
+/// A var's name: letters, digits and `_`, not starting with a digit.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct VarName;
+
+impl<'de> Deserialize<'de> for VarName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VarName, D::Error> {
+        let s = String::deserialize(d)?;
+        match is_var_name(&s) {
+            true => Ok(VarName),
+            false => Err(serde::de::Error::custom(format!("{:?} is not a var name: expected letters, digits and '_', not starting with a digit", cut(&s)))),
+        }
     }
 }
 
@@ -71,136 +105,62 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     load_str(&name, path, &text)
 }
 
-/// A `[[case]]`: its name, its vars, and its own `[case.variants]`.
-struct Case<'a> {
-    name: String,
-    vars: BTreeMap<String, Spanned<DeValue<'a>>>,
-    variants: Option<DeTable<'a>>,
-}
-
-fn cases<'a>(src: &Source<'a>) -> Result<Vec<Case<'a>>, ScenarioError> {
-    let Some(list) = src.root.get_ref().get("case") else {
-        return Ok(Vec::new());
-    };
-    let DeValue::Array(list) = list.get_ref() else {
-        return Err(src.error(&FieldPath::root().key("case"), "expected [[case]] tables"));
-    };
-    let mut out: Vec<Case<'a>> = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let path = FieldPath::root().key("case").index(i);
-        let DeValue::Table(t) = item.get_ref() else {
-            return Err(src.error(&path, "expected a table with `name`, `vars` and `variants`"));
-        };
-        let mut case = Case {
-            name: String::new(),
-            vars: BTreeMap::new(),
-            variants: None,
-        };
-        for (k, v) in t.iter() {
-            let here = path.key(k.get_ref());
-            match (k.get_ref().as_ref(), v.get_ref()) {
-                ("name", DeValue::String(s)) if is_case_name(s) => case.name = s.to_string(),
-                ("name", DeValue::String(s)) => {
-                    return Err(src.error(&here, format!("{:?} is not a case name: expected letters, digits, '_', '-' and '.'", cut(s))))
-                }
-                ("vars", DeValue::Table(vars)) => {
-                    for (var, value) in vars.iter() {
-                        if !is_var_name(var.get_ref()) {
-                            return Err(src.error(&here.key(var.get_ref()), format!("{:?} is not a var name: expected letters, digits and '_', not starting with a digit", cut(var.get_ref()))));
-                        }
-                        case.vars.insert(var.get_ref().to_string(), value.clone());
-                    }
-                }
-                ("variants", DeValue::Table(v)) => case.variants = Some(v.clone()),
-                (k, _) => {
-                    return Err(src.error(&here, format!(
-                        "{}: a case takes `name` (a string), `vars` (a table) and `variants` (a table)",
-                        if matches!(k, "name" | "vars" | "variants") { "wrong type".to_string() } else { format!("unknown field `{}`{}", cut(k), super::names::did_you_mean(k, ["name", "vars", "variants"])) }
-                    )))
-                }
-            }
-        }
-        if case.name.is_empty() {
-            return Err(src.error(&path, "missing field `name`"));
-        }
-        if out.iter().any(|c| c.name == case.name) {
-            return Err(src.error(
-                &path.key("name"),
-                format!("case {:?} is named twice", case.name),
-            ));
-        }
-        out.push(case);
-    }
-    Ok(out)
-}
-
 /// Loads and checks a scenario from `text`; `path` names it in messages.
 pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     let src = Source::parse(path, text)?;
-    let cases = cases(&src)?;
-    let mut runs = Vec::new();
-    if cases.is_empty() {
-        let none = BTreeMap::new();
-        let vars = Vars {
-            case: None,
-            values: &none,
-            used: Default::default(),
-        };
-        runs.push(ScenarioRun {
-            case: None,
-            plan: one_plan(&src, name, vars, None)?.0,
-        });
-    }
-    for (i, case) in cases.iter().enumerate() {
-        let vars = Vars {
-            case: Some(&case.name),
-            values: &case.vars,
-            used: Default::default(),
-        };
-        let plan = one_plan(
-            &src,
-            &format!("{name}/{}", case.name),
-            vars,
-            case.variants.as_ref(),
-        )?;
-        runs.push(ScenarioRun {
-            case: Some(case.name.clone()),
-            plan: plan.0,
-        });
-        if let Some(unused) = case.vars.keys().find(|v| !plan.1.contains(*v)) {
-            let path = FieldPath::root()
-                .key("case")
-                .index(i)
-                .key("vars")
-                .key(unused);
-            return Err(src.error(
-                &path,
-                format!("var `{unused}` is never used: no field writes `${{{unused}}}`"),
-            ));
-        }
-    }
-    let step_lines = match src.root.get_ref().get("step").map(Spanned::get_ref) {
-        Some(DeValue::Array(a)) => a
-            .iter()
-            .map(|s| super::error::line_col(text, s.span().start).0)
-            .collect(),
-        _ => Vec::new(),
+    let root = src.root.get_ref();
+    let cases: Vec<Case> = match root.get("case") {
+        Some(list) => Vec::deserialize(ValueDeserializer::from(list.clone()))
+            .map_err(|e| src.serde_error(&e, FieldPath::render))?,
+        None => Vec::new(),
     };
+    // A file without cases runs once, as if it had one unnamed case.
+    let all: Vec<Option<&Case>> = match cases.is_empty() {
+        true => vec![None],
+        false => cases.iter().map(Some).collect(),
+    };
+    let mut runs = Vec::new();
+    for (i, case) in all.into_iter().enumerate() {
+        let path = FieldPath::root().key("case").index(i);
+        let case = case.map(|c| c.name.as_str());
+        if let Some(c) = case.filter(|c| cases[..i].iter().any(|d| d.name == *c)) {
+            return Err(src.error(&path.key("name"), format!("case {c:?} is named twice")));
+        }
+        let values = case_table(root, i, "vars").into_iter().flatten();
+        let values = values.map(|(k, v)| (k.get_ref().to_string(), v.get_ref().clone()));
+        let (values, used) = (values.collect(), Default::default());
+        let mut vars = Vars { case, values, used };
+        let full = case.map_or(name.to_string(), |c| format!("{name}/{c}"));
+        let plan = one_plan(&src, full, &mut vars, case_table(root, i, "variants"))?;
+        if let Some(unused) = vars.values.keys().find(|v| !vars.used.contains(*v)) {
+            let message = format!("var `{unused}` is never used: no field writes `${{{unused}}}`");
+            return Err(src.error(&path.key("vars").key(unused), message));
+        }
+        runs.push(ScenarioRun {
+            case: case.map(str::to_string),
+            plan,
+        });
+    }
     Ok(Scenario {
         name: name.to_string(),
         path: path.to_path_buf(),
         runs,
-        step_lines,
     })
 }
 
-/// One case's plan, and the vars it used.
+/// The raw table `key` of the `i`th case.
+fn case_table<'t, 'a>(root: &'t DeTable<'a>, i: usize, key: &str) -> Option<&'t DeTable<'a>> {
+    let item = root.get("case")?.get_ref().get(i)?.get_ref().get(key)?;
+    item.get_ref().as_table()
+}
+
+/// One case's plan; `vars` records the vars it used.
 fn one_plan<'a>(
     src: &Source<'a>,
-    name: &str,
-    mut vars: Vars<'_, 'a>,
+    name: String,
+    vars: &mut Vars<'_, 'a>,
     case_variants: Option<&DeTable<'a>>,
-) -> Result<(Plan, std::collections::BTreeSet<String>), ScenarioError> {
+) -> Result<Plan, ScenarioError> {
     let mut tree = src.root.clone();
     let root = tree.get_mut();
     root.remove("case");
@@ -208,12 +168,10 @@ fn one_plan<'a>(
         case_variants,
         root.get_mut("variants").map(Spanned::get_mut),
     ) {
-        for (k, v) in mine.iter() {
-            all.insert(k.clone(), v.clone());
-        }
+        all.extend(mine.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let case = vars.case;
     // A field whose raw text uses a var names the case whose value was wrong.
+    let case = vars.case;
     let field = |path: &FieldPath| match (path.render(), case) {
         (Some(f), Some(c)) if src.value_text(path).contains("${") => {
             Some(format!("{f} (case `{c}`)"))
@@ -221,36 +179,30 @@ fn one_plan<'a>(
         (f, _) => f,
     };
     let placed = |(path, message): (FieldPath, String)| src.error_at(&path, field(&path), message);
-    for (k, v) in root.iter_mut() {
-        if k.get_ref() != "description" {
-            vars.walk(v, &FieldPath::root().key(k.get_ref()))
-                .map_err(placed)?;
-        }
+    for (k, v) in root
+        .iter_mut()
+        .filter(|(k, _)| k.get_ref() != "description")
+    {
+        vars.walk(v, &FieldPath::root().key(k.get_ref()))
+            .map_err(placed)?;
     }
     shape::nest(root).map_err(placed)?;
-    let mut plan = Plan::deserialize(toml::de::Deserializer::from(tree)).map_err(|e| {
-        let (span, path, message) = src.serde_error(&e);
-        match span {
-            Some(span) => ScenarioError::at(src.file, src.text, span.start, field(&path), message),
-            None => ScenarioError::file(src.file, message),
-        }
-    })?;
-    plan.name = name.to_string();
+    let mut plan = Plan::deserialize(toml::de::Deserializer::from(tree))
+        .map_err(|e| src.serde_error(&e, field))?;
+    plan.name = name;
     check::plan(&plan).map_err(placed)?;
-    Ok((plan, vars.used))
+    Ok(plan)
 }
 
 /// Every `*.toml` file in `dir`, sorted by name, each loaded or broken: one
 /// broken file does not stop the others. A `*.toml` that is not a file is
 /// reported as broken too.
 pub fn discover(dir: &Path) -> Result<Vec<Result<Scenario, ScenarioError>>, ScenarioError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| ScenarioError::file(dir, format!("cannot read folder: {e}")))?;
+    let unreadable =
+        |e: std::io::Error| ScenarioError::file(dir, format!("cannot read folder: {e}"));
     let mut paths = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|e| ScenarioError::file(dir, format!("cannot read folder: {e}")))?
-            .path();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
         if path.extension().is_some_and(|e| e == "toml") {
             paths.push(path);
         }

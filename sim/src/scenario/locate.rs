@@ -1,10 +1,9 @@
-//! Where a field is in the file. The typed spec carries no positions, so the
-//! file is also parsed into toml's spanned document tree; a field is found
-//! there by its path (`step`, 3rd item, `host`), and a span that toml's
-//! deserializer reports is turned back into a path.
+//! Where a field is in the file. The typed plan carries no positions, so a
+//! problem found across fields names its field by path (`step`, 3rd item,
+//! `host`), found again in toml's spanned tree; a span that toml's
+//! deserializer reports is turned back into a path the same way.
 
 use super::error::ScenarioError;
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
 use toml::de::{DeTable, DeValue};
@@ -21,9 +20,12 @@ pub(crate) enum Seg {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct FieldPath(Vec<Seg>);
 
+/// A problem found in one field, and what is wrong with it.
+pub(crate) type Problem = (FieldPath, String);
+
 impl FieldPath {
     pub(crate) fn root() -> FieldPath {
-        FieldPath(Vec::new())
+        FieldPath::default()
     }
 
     /// The `i`th (0-based) `[[step]]`.
@@ -32,51 +34,38 @@ impl FieldPath {
     }
 
     pub(crate) fn key(&self, key: &str) -> FieldPath {
-        let mut p = self.clone();
-        p.0.push(Seg::Key(key.to_string()));
-        p
+        FieldPath([&self.0[..], &[Seg::Key(key.to_string())]].concat())
     }
 
     pub(crate) fn index(&self, i: usize) -> FieldPath {
-        let mut p = self.clone();
-        p.0.push(Seg::Index(i));
-        p
+        FieldPath([&self.0[..], &[Seg::Index(i)]].concat())
     }
 
-    /// How an error names the field: `step 3 field `host``,
-    /// `instance 2 field `name``, `field `variants.legacy.must_reach[1].state``.
-    /// Every count starts at 1.
+    /// How an error names the field: `step 3 field `host``, `instance 2
+    /// field `name``, `field `variants.legacy.must_reach[1].state``. Every
+    /// count starts at 1.
     pub(crate) fn render(&self) -> Option<String> {
-        let (mut out, rest) = match self.0.as_slice() {
+        let (head, rest) = match self.0.as_slice() {
             [] => return None,
-            [Seg::Key(table), Seg::Index(i), rest @ ..]
-                if matches!(table.as_str(), "step" | "instance" | "case") =>
+            [Seg::Key(t), Seg::Index(i), rest @ ..]
+                if matches!(t.as_str(), "step" | "instance" | "case") =>
             {
-                (format!("{table} {}", i + 1), rest)
+                (format!("{t} {}", i + 1), rest)
             }
             all => (String::new(), all),
         };
-        if rest.is_empty() {
-            return Some(out);
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str("field `");
-        for (n, seg) in rest.iter().enumerate() {
-            match seg {
-                Seg::Key(k) if n == 0 => out.push_str(k),
-                Seg::Key(k) => {
-                    out.push('.');
-                    out.push_str(k);
-                }
-                Seg::Index(i) => {
-                    let _ = write!(out, "[{}]", i + 1);
-                }
-            }
-        }
-        out.push('`');
-        Some(out)
+        let tail: String = (rest.iter().enumerate())
+            .map(|(n, seg)| match seg {
+                Seg::Key(k) if n == 0 => k.clone(),
+                Seg::Key(k) => format!(".{k}"),
+                Seg::Index(i) => format!("[{}]", i + 1),
+            })
+            .collect();
+        Some(match (head.is_empty(), tail.is_empty()) {
+            (_, true) => head,
+            (true, false) => format!("field `{tail}`"),
+            (false, false) => format!("{head} field `{tail}`"),
+        })
     }
 }
 
@@ -90,71 +79,62 @@ pub(crate) struct Source<'a> {
 impl<'a> Source<'a> {
     /// Parses the TOML; a syntax error is reported at its position.
     pub(crate) fn parse(file: &'a Path, text: &'a str) -> Result<Source<'a>, ScenarioError> {
-        match DeTable::parse(text) {
-            Ok(root) => Ok(Source { file, text, root }),
-            Err(e) => {
-                let offset = e.span().map_or(0, |s| s.start);
-                Err(ScenarioError::at(
-                    file,
-                    text,
-                    offset,
-                    None,
-                    format!("invalid TOML: {}", e.message()),
-                ))
-            }
-        }
+        let root = DeTable::parse(text).map_err(|e| {
+            let message = format!("invalid TOML: {}", e.message());
+            ScenarioError::at(file, text, e.span().unwrap_or(0..0), None, message)
+        })?;
+        Ok(Source { file, text, root })
     }
 
     /// An error at `path`'s position, naming `path`.
     pub(crate) fn error(&self, path: &FieldPath, message: impl Into<String>) -> ScenarioError {
-        self.error_at(path, path.render(), message)
+        self.error_at(path, path.render(), message.into())
     }
 
-    /// An error at `path`'s position (or the nearest enclosing field found),
-    /// naming `field`.
+    /// An error at `path`'s position (or the nearest enclosing field that
+    /// exists): a key's own span when the path ends in a key, an item's when
+    /// it ends in a position. It names `field`.
     pub(crate) fn error_at(
         &self,
         path: &FieldPath,
         field: Option<String>,
-        message: impl Into<String>,
+        message: String,
     ) -> ScenarioError {
-        match self.span(path) {
-            Some(span) => ScenarioError::at(self.file, self.text, span.start, field, message),
-            None => ScenarioError::unplaced(self.file, field, message),
+        match self.lookup(path).last() {
+            Some((span, _)) => {
+                ScenarioError::at(self.file, self.text, span.clone(), field, message)
+            }
+            None => ScenarioError::unplaced(self.file, field, &message),
         }
     }
 
-    /// Maps an error of toml's deserializer to the same form as ours: the
-    /// field whose span holds the error's, and the message with a "did you
+    /// An error of toml's deserializer in the same form as ours: at the
+    /// field whose span holds the error's (named by `field`), with "did you
     /// mean" where one applies.
     pub(crate) fn serde_error(
         &self,
         e: &toml::de::Error,
-    ) -> (Option<Range<usize>>, FieldPath, String) {
+        field: impl Fn(&FieldPath) -> Option<String>,
+    ) -> ScenarioError {
         let message = super::names::suggest(&plain_types(e.message()));
         match e.span() {
-            Some(span) => (Some(span.clone()), self.path_at(&span), message),
-            None => (None, FieldPath::root(), message),
+            Some(span) => {
+                let path = self.path_at(&span);
+                ScenarioError::at(self.file, self.text, span, field(&path), message)
+            }
+            None => ScenarioError::file(self.file, message),
         }
-    }
-
-    /// Where `path` is: a key's own span when the path ends in a key (its
-    /// line is the field's line), an item's span when it ends in a position.
-    /// Falls back to the nearest enclosing field that exists.
-    pub(crate) fn span(&self, path: &FieldPath) -> Option<Range<usize>> {
-        self.lookup(path).into_iter().last().map(|(span, _)| span)
     }
 
     /// The raw text of the value at `path` (empty when not found).
     pub(crate) fn value_text(&self, path: &FieldPath) -> &'a str {
-        let found = self.lookup(path);
-        if found.len() != path.0.len() {
-            return "";
+        match self.lookup(path) {
+            found if found.len() == path.0.len() => found
+                .last()
+                .and_then(|(_, v)| self.text.get(v.span()))
+                .unwrap_or_default(),
+            _ => "",
         }
-        found
-            .last()
-            .and_then(|(_, v)| self.text.get(v.span()))
-            .unwrap_or_default()
     }
 
     /// Follows `path` as far as it exists: for each segment found, the
@@ -162,10 +142,9 @@ impl<'a> Source<'a> {
     fn lookup<'s>(&'s self, path: &FieldPath) -> Vec<(Range<usize>, &'s Spanned<DeValue<'a>>)> {
         let mut found: Vec<(Range<usize>, &'s Spanned<DeValue<'a>>)> = Vec::new();
         for seg in &path.0 {
-            let here = found.last().map(|(_, v)| v.get_ref());
-            let next = match (seg, here) {
-                (Seg::Key(k), None) => find_key(self.root.get_ref(), k),
-                (Seg::Key(k), Some(DeValue::Table(t))) => find_key(t, k),
+            let next = match (seg, found.last().map(|(_, v)| v.get_ref())) {
+                (Seg::Key(k), None) => key(self.root.get_ref(), k),
+                (Seg::Key(k), Some(DeValue::Table(t))) => key(t, k),
                 (Seg::Index(i), Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span(), v)),
                 _ => None,
             };
@@ -177,145 +156,76 @@ impl<'a> Source<'a> {
         found
     }
 
-    /// The path of the smallest key or value whose span holds `span`.
-    pub(crate) fn path_at(&self, span: &Range<usize>) -> FieldPath {
-        // The root's span is empty, at the start: an error there (a missing
-        // top-level field) is about the whole file, not its first table.
-        if *span == self.root.span() {
-            return FieldPath::root();
+    /// The path of the smallest key or value whose span holds `span`. The
+    /// root's span is empty, at the start: an error there (a missing
+    /// top-level field) is about the whole file.
+    fn path_at(&self, span: &Range<usize>) -> FieldPath {
+        let mut best = (usize::MAX, FieldPath::root());
+        if *span != self.root.span() {
+            walk(self.root.get_ref(), &FieldPath::root(), span, &mut best);
         }
-        let mut best: Option<(usize, FieldPath)> = None;
-        walk_table(self.root.get_ref(), &FieldPath::root(), span, &mut best);
-        best.map(|(_, p)| p).unwrap_or_default()
+        best.1
     }
 }
 
-/// serde names Rust types (`expected u64`); say what they accept.
-fn plain_types(message: &str) -> String {
-    let mut m = message.to_string();
-    for (rust, plain) in [
-        ("expected u64", "expected a non-negative whole number"),
-        ("expected u16", "expected a whole number 0..=65535"),
-        ("expected u8", "expected a whole number 0..=255"),
-    ] {
-        if let Some(head) = m.strip_suffix(rust) {
-            m = format!("{head}{plain}");
-        }
-    }
-    m
+fn key<'t, 'a>(t: &'t DeTable<'a>, k: &str) -> Option<(Range<usize>, &'t Spanned<DeValue<'a>>)> {
+    t.get_key_value(k).map(|(k, v)| (k.span(), v))
 }
 
-fn find_key<'t, 'a>(
-    t: &'t DeTable<'a>,
-    k: &str,
-) -> Option<(Range<usize>, &'t Spanned<DeValue<'a>>)> {
-    t.iter()
-        .find(|(key, _)| key.get_ref() == k)
-        .map(|(key, v)| (key.span(), v))
-}
-
-fn holds(outer: &Range<usize>, inner: &Range<usize>) -> bool {
-    outer.start <= inner.start && inner.end <= outer.end
-}
-
-fn consider(
-    candidate: &Range<usize>,
-    path: &FieldPath,
-    span: &Range<usize>,
-    best: &mut Option<(usize, FieldPath)>,
-) {
-    if !holds(candidate, span) {
-        return;
-    }
-    let len = candidate.end - candidate.start;
-    // Smaller wins; on a tie the deeper path (visited later) wins.
-    if best.as_ref().is_none_or(|(l, _)| len <= *l) {
-        *best = Some((len, path.clone()));
-    }
-}
-
-// Tables' spans are their headers only (`[[step]]`), so nothing is pruned:
-// every key and value is considered.
-fn walk_table(
-    t: &DeTable<'_>,
-    path: &FieldPath,
-    span: &Range<usize>,
-    best: &mut Option<(usize, FieldPath)>,
-) {
+/// Visits every key and value under a table (tables' own spans are their
+/// headers only, so nothing is pruned). Smaller wins; on a tie the deeper
+/// path, visited later.
+fn walk(t: &DeTable<'_>, path: &FieldPath, span: &Range<usize>, best: &mut (usize, FieldPath)) {
     for (key, value) in t.iter() {
         let here = path.key(key.get_ref());
-        consider(&value.span(), &here, span, best);
-        consider(&key.span(), &here, span, best);
-        walk_value(value.get_ref(), &here, span, best);
+        consider(&[value.span(), key.span()], &here, span, best);
+        walk_value(value, &here, span, best);
     }
 }
 
 fn walk_value(
-    v: &DeValue<'_>,
+    v: &Spanned<DeValue<'_>>,
     path: &FieldPath,
     span: &Range<usize>,
-    best: &mut Option<(usize, FieldPath)>,
+    best: &mut (usize, FieldPath),
 ) {
-    match v {
-        DeValue::Table(t) => walk_table(t, path, span, best),
+    match v.get_ref() {
+        DeValue::Table(t) => walk(t, path, span, best),
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
                 let here = path.index(i);
-                consider(&item.span(), &here, span, best);
-                walk_value(item.get_ref(), &here, span, best);
+                consider(&[item.span()], &here, span, best);
+                walk_value(item, &here, span, best);
             }
         }
         _ => {}
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_render_with_counts_from_one() {
-        assert_eq!(FieldPath::root().render(), None);
-        assert_eq!(
-            FieldPath::step(2).key("host").render().as_deref(),
-            Some("step 3 field `host`")
-        );
-        assert_eq!(FieldPath::step(0).render().as_deref(), Some("step 1"));
-        assert_eq!(
-            FieldPath::step(0)
-                .key("wait")
-                .key("state")
-                .render()
-                .as_deref(),
-            Some("step 1 field `wait.state`")
-        );
-        assert_eq!(
-            FieldPath::root()
-                .key("variants")
-                .key("fixed")
-                .key("must_reach")
-                .index(0)
-                .key("state")
-                .render()
-                .as_deref(),
-            Some("field `variants.fixed.must_reach[1].state`")
-        );
+fn consider(
+    candidates: &[Range<usize>],
+    here: &FieldPath,
+    span: &Range<usize>,
+    best: &mut (usize, FieldPath),
+) {
+    for c in candidates {
+        if c.start <= span.start && span.end <= c.end && c.len() <= best.0 {
+            *best = (c.len(), here.clone());
+        }
     }
+}
 
-    #[test]
-    fn spans_and_paths_round_trip() {
-        let text = "a = 1\n[[step]]\nhost = \"x\"\n[[step]]\nwait = { point = \"p\" }\n";
-        let src = Source::parse(Path::new("t.toml"), text).unwrap();
-        let host = FieldPath::step(0).key("host");
-        let span = src.span(&host).unwrap();
-        assert_eq!(&text[span.clone()], "host");
-        assert_eq!(src.path_at(&span), host);
-        let point = FieldPath::step(1).key("wait").key("point");
-        let span = src.span(&point).unwrap();
-        assert_eq!(&text[span], "point");
-        assert_eq!(src.value_text(&point), "\"p\"");
-        // A missing field falls back to the nearest enclosing one.
-        let span = src.span(&FieldPath::step(1).key("nope")).unwrap();
-        assert_eq!(&text[span], "[[step]]");
+/// serde names Rust types (`expected u64`); say what they accept.
+fn plain_types(message: &str) -> String {
+    let plain = [
+        ("expected u64", "expected a non-negative whole number"),
+        ("expected u16", "expected a whole number 0..=65535"),
+        ("expected u8", "expected a whole number 0..=255"),
+    ];
+    for (rust, plain) in plain {
+        if let Some(head) = message.strip_suffix(rust) {
+            return format!("{head}{plain}");
+        }
     }
+    message.to_string()
 }

@@ -1,20 +1,20 @@
 //! Scenario files: loading a file into one [`crate::plan::Plan`] per case
-//! ([`load`]), writing a plan back as a file ([`emit`]), and the leaf types
-//! a file's times are written in ([`times`]).
+//! ([`load`]), and writing a plan back as a file ([`to_toml`]). The plan's
+//! types and their leaf types are in [`crate::plan`]; this module knows the
+//! file: spans, cases and vars, the flat step form, and checks across
+//! fields.
 
 mod check;
-pub mod emit;
 mod error;
 pub mod load;
 mod locate;
 mod names;
 mod shape;
 mod subst;
-pub mod times;
 
 pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
-pub use names::{cut, CHECKERS};
+pub use shape::to_toml;
 
 /// Whether a plan would load as a file: the checks across fields that
 /// loading makes (hosts in the topology, instances created before use, ...),

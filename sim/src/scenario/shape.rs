@@ -3,18 +3,18 @@
 //! condition's kind likewise. [`nest`] rewrites the parsed tree into the
 //! externally tagged form the [`crate::plan`] enums derive (`{ action = {
 //! request = {...} } }`), keeping every value's span so that serde's errors
-//! still point into the file; [`flatten`] is its inverse, for writing a plan
-//! back as a file.
+//! still point into the file; [`to_toml`] writes a plan back, flat again.
 
-use super::locate::FieldPath;
-use crate::fault::Fault;
-use crate::plan::{Action, Condition};
+use super::locate::{FieldPath, Problem};
+use super::names::did_you_mean;
+use crate::fault::{cut, Fault};
+use crate::plan::{Action, Condition, Plan};
 use std::borrow::Cow;
+use std::ops::Range;
 use toml::de::{DeTable, DeValue};
-use toml::Spanned;
+use toml::{Spanned, Table, Value};
 
-type Problem = (FieldPath, String);
-
+/// `a`, `b` or `c`.
 fn keys(list: &[&str]) -> String {
     let quoted: Vec<String> = list.iter().map(|k| format!("`{k}`")).collect();
     match quoted.split_last() {
@@ -23,21 +23,36 @@ fn keys(list: &[&str]) -> String {
     }
 }
 
-/// The one kind key of `t` among `kinds`.
-fn kind_of(
-    t: &DeTable<'_>,
+/// `{ <kind> = t }`, spanned at the kind's key.
+fn tag<'a>(kind: Cow<'a, str>, span: Range<usize>, t: DeTable<'a>) -> Spanned<DeValue<'a>> {
+    let mut outer = DeTable::new();
+    outer.insert(
+        Spanned::new(span.clone(), kind),
+        Spanned::new(span.clone(), DeValue::Table(t)),
+    );
+    Spanned::new(span, DeValue::Table(outer))
+}
+
+/// Takes the table out of `t` and gives it back nested under the one kind
+/// key of `kinds` it sets (`what`: how to say that it sets none).
+fn nest_one<'a>(
+    t: &mut DeTable<'a>,
     kinds: &[&'static str],
     path: &FieldPath,
     what: &str,
-) -> Result<&'static str, Problem> {
+) -> Result<(&'static str, Range<usize>, DeTable<'a>), Problem> {
     let set: Vec<&'static str> = kinds
         .iter()
         .copied()
         .filter(|k| t.contains_key(*k))
         .collect();
     match set.as_slice() {
-        [one] => Ok(one),
-        [] => Err((path.clone(), format!("{what}: expected one of {}", keys(kinds)))),
+        [one] => Ok((one, t.get_key_value(*one).map_or(0..0, |(k, _)| k.span()), std::mem::take(t))),
+        // A misspelt kind key (`reqest`) is named, with the kind it means.
+        [] => Err(match t.keys().map(|k| (&**k.get_ref(), did_you_mean(k.get_ref(), kinds.iter().copied()))).find(|(_, hint)| !hint.is_empty()) {
+            Some((k, hint)) => (path.key(k), format!("unknown field `{}`{hint} ({what}: expected one of {})", cut(k), keys(kinds))),
+            None => (path.clone(), format!("{what}: expected one of {}", keys(kinds))),
+        }),
         [first, second, ..] => Err((
             path.key(second),
             format!("this one also sets `{first}`: a step or condition does one thing; expected one of {}", keys(kinds)),
@@ -45,130 +60,113 @@ fn kind_of(
     }
 }
 
-fn key(k: &'static str, span: std::ops::Range<usize>) -> Spanned<Cow<'static, str>> {
-    Spanned::new(span, Cow::Borrowed(k))
+fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
+    if let DeValue::Table(t) = c.get_mut() {
+        let (kind, span, inner) = nest_one(t, &Condition::KEYS, path, "empty condition")?;
+        *c = tag(Cow::Borrowed(kind), span, inner);
+    }
+    Ok(())
 }
 
-/// `{ <kind> = t }`, spanned at the kind's key.
-fn tag<'a>(kind: Spanned<Cow<'a, str>>, t: DeTable<'a>) -> Spanned<DeValue<'a>> {
-    let span = kind.span();
-    let mut outer = DeTable::new();
-    outer.insert(kind, Spanned::new(span.clone(), DeValue::Table(t)));
-    Spanned::new(span, DeValue::Table(outer))
-}
-
-fn key_span(t: &DeTable<'_>, k: &str) -> std::ops::Range<usize> {
-    t.get_key_value(k).map_or(0..0, |(k, _)| k.span())
-}
-
-/// Rewrites every step and condition of a file's tree.
+/// Rewrites every step and `must_reach` condition of a file's tree.
 pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
     if let Some(DeValue::Array(steps)) = root.get_mut("step").map(Spanned::get_mut) {
         for (i, item) in steps.iter_mut().enumerate() {
-            if let DeValue::Table(t) = item.get_mut() {
-                step(t, &FieldPath::step(i))?;
+            let path = FieldPath::step(i);
+            let DeValue::Table(t) = item.get_mut() else {
+                continue;
+            };
+            let at = t.remove_entry("at");
+            let (kind, span, mut rest) = nest_one(t, &Action::KEYS, &path, "no action")?;
+            if kind == "fault" {
+                let (_, name) = rest.remove_entry("fault").expect("the kind key is set");
+                let DeValue::String(fault) = name.get_ref() else {
+                    return Err((
+                        path.key("fault"),
+                        format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
+                    ));
+                };
+                rest = DeTable::from_iter([(
+                    Spanned::new(name.span(), fault.clone()),
+                    Spanned::new(name.span(), DeValue::Table(rest)),
+                )]);
             }
+            if let Some(c) = rest.get_mut("wait").filter(|_| kind == "wait") {
+                condition(c, &path.key("wait"))?;
+            }
+            t.extend(at);
+            t.insert(
+                Spanned::new(span.clone(), Cow::Borrowed("action")),
+                tag(Cow::Borrowed(kind), span, rest),
+            );
         }
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {
         for (name, v) in variants.iter_mut() {
-            let path = FieldPath::root().key("variants").key(name.get_ref());
-            if let DeValue::Table(v) = v.get_mut() {
-                if let Some(DeValue::Array(list)) = v.get_mut("must_reach").map(Spanned::get_mut) {
-                    for (j, c) in list.iter_mut().enumerate() {
-                        condition(c, &path.key("must_reach").index(j))?;
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn step(t: &mut DeTable<'_>, path: &FieldPath) -> Result<(), Problem> {
-    let kind = kind_of(t, &Action::KEYS, path, "no action")?;
-    let span = key_span(t, kind);
-    let at = t.remove_entry("at");
-    let mut rest = std::mem::take(t);
-    if kind == "fault" {
-        let (fkey, fvalue) = rest.remove_entry("fault").expect("the kind key is set");
-        let DeValue::String(name) = fvalue.get_ref() else {
-            return Err((
-                path.key("fault"),
-                format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
-            ));
-        };
-        let name = Spanned::new(fvalue.span(), name.clone());
-        let _ = fkey;
-        rest = match tag(name, rest).into_inner() {
-            DeValue::Table(t) => t,
-            _ => unreachable!("tag makes a table"),
-        };
-    }
-    if kind == "wait" {
-        if let Some(c) = rest.get_mut("wait") {
-            condition(c, &path.key("wait"))?;
-        }
-    }
-    let action = tag(key(kind, span.clone()), rest);
-    if let Some((k, v)) = at {
-        t.insert(k, v);
-    }
-    t.insert(key("action", span), action);
-    Ok(())
-}
-
-fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
-    let DeValue::Table(t) = c.get_mut() else {
-        return Ok(());
-    };
-    let kind = kind_of(t, &Condition::KEYS, path, "empty condition")?;
-    let span = key_span(t, kind);
-    let inner = std::mem::take(t);
-    *c = tag(key(kind, span), inner);
-    Ok(())
-}
-
-/// The file form of a serialized plan: steps and conditions flat again.
-pub(crate) fn flatten(root: &mut toml::Table) {
-    if let Some(toml::Value::Array(steps)) = root.get_mut("step") {
-        for s in steps.iter_mut().filter_map(toml::Value::as_table_mut) {
-            let Some(toml::Value::Table(action)) = s.remove("action") else {
+            let path = FieldPath::root()
+                .key("variants")
+                .key(name.get_ref())
+                .key("must_reach");
+            let DeValue::Table(v) = v.get_mut() else {
                 continue;
             };
-            for (kind, inner) in action {
-                let toml::Value::Table(mut inner) = inner else {
-                    continue;
-                };
-                if kind == "fault" {
-                    for (fkind, fields) in std::mem::take(&mut inner) {
-                        s.insert("fault".into(), toml::Value::String(fkind));
-                        if let toml::Value::Table(fields) = fields {
-                            s.extend(fields);
-                        }
-                    }
+            if let Some(DeValue::Array(list)) = v.get_mut("must_reach").map(Spanned::get_mut) {
+                for (j, c) in list.iter_mut().enumerate() {
+                    condition(c, &path.index(j))?;
                 }
-                if let Some(c) = inner.get_mut("wait") {
-                    flatten_condition(c);
-                }
-                s.extend(inner);
             }
         }
     }
-    if let Some(toml::Value::Table(variants)) = root.get_mut("variants") {
-        for (_, v) in variants.iter_mut() {
-            let Some(v) = v.as_table_mut() else { continue };
-            if let Some(toml::Value::Array(list)) = v.get_mut("must_reach") {
-                list.iter_mut().for_each(flatten_condition);
-            }
-        }
-    }
+    Ok(())
 }
 
-fn flatten_condition(c: &mut toml::Value) {
-    if let toml::Value::Table(t) = c {
-        if let Some((_, inner)) = t.iter().next() {
-            *c = inner.clone();
+/// The plan as the text of a scenario file: the inverse of loading, so
+/// that a drawn swarm plan or a shrunk one can be kept, read and run again
+/// (`tests/roundtrip.rs`). A swarm plan's `[swarm]` knobs are dropped: its
+/// steps are explicit.
+pub fn to_toml(plan: &Plan) -> Result<String, String> {
+    let plan = Plan {
+        swarm: None,
+        ..plan.clone()
+    };
+    let mut root = Table::try_from(&plan).map_err(|e| format!("cannot write the plan: {e}"))?;
+    let first = |v: Value| match v {
+        Value::Table(t) => t.into_iter().next(),
+        _ => None,
+    };
+    for s in root
+        .get_mut("step")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(s) = s.as_table_mut() else { continue };
+        let Some((kind, Value::Table(mut inner))) = s.remove("action").and_then(first) else {
+            continue;
+        };
+        if kind == "fault" {
+            if let Some((fault, fields)) = first(Value::Table(std::mem::take(&mut inner))) {
+                s.insert("fault".into(), Value::String(fault));
+                s.extend(fields.as_table().cloned().unwrap_or_default());
+            }
+        }
+        if let Some(c) = inner.remove("wait") {
+            s.insert(
+                "wait".into(),
+                first(c).map_or(Value::Table(Table::new()), |(_, c)| c),
+            );
+        }
+        s.extend(inner);
+    }
+    let variants = root
+        .get_mut("variants")
+        .and_then(Value::as_table_mut)
+        .into_iter()
+        .flatten();
+    for list in variants.filter_map(|(_, v)| v.get_mut("must_reach")?.as_array_mut()) {
+        for c in list.iter_mut() {
+            *c = first(c.clone()).map_or(Value::Table(Table::new()), |(_, c)| c);
         }
     }
+    toml::to_string_pretty(&root).map_err(|e| format!("cannot write the plan: {e}"))
 }

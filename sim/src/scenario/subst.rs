@@ -2,32 +2,27 @@
 //! field may take a case's var: a string that is exactly `${name}` becomes
 //! the var's value (a number, a list, ...), and `${name}` inside a longer
 //! string is replaced by its text. A `${name}` no var sets is an error, and
-//! so is a var that nothing uses.
+//! so is a var that nothing uses (`load`).
 
-use super::locate::FieldPath;
+use super::locate::{FieldPath, Problem};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use toml::de::DeValue;
 use toml::Spanned;
 
-type Problem = (FieldPath, String);
-
 /// One case's vars, and which of them were used.
 pub(crate) struct Vars<'v, 'a> {
     /// The case's name (`None`: the scenario has no cases).
     pub(crate) case: Option<&'v str>,
-    pub(crate) values: &'v BTreeMap<String, Spanned<DeValue<'a>>>,
+    pub(crate) values: BTreeMap<String, DeValue<'a>>,
     pub(crate) used: BTreeSet<String>,
 }
 
 /// Whether `name` may name a var: letters, digits and `_`, not starting
 /// with a digit.
 pub(crate) fn is_var_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl<'a> Vars<'_, 'a> {
@@ -42,25 +37,11 @@ impl<'a> Vars<'_, 'a> {
             DeValue::String(s) if s.contains("${") => {
                 let s = s.to_string();
                 let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
-                match whole.filter(|n| is_var_name(n)) {
-                    Some(name) => {
-                        *v = Spanned::new(
-                            span,
-                            self.value(name)
-                                .map_err(|e| (path.clone(), e))?
-                                .get_ref()
-                                .clone(),
-                        )
-                    }
-                    None => {
-                        *v = Spanned::new(
-                            span,
-                            DeValue::String(Cow::Owned(
-                                self.expand(&s).map_err(|e| (path.clone(), e))?,
-                            )),
-                        )
-                    }
-                }
+                let new = match whole.filter(|n| is_var_name(n)) {
+                    Some(name) => self.value(name).cloned(),
+                    None => self.expand(&s).map(|s| DeValue::String(Cow::Owned(s))),
+                };
+                *v = Spanned::new(span, new.map_err(|e| (path.clone(), e))?);
             }
             DeValue::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
@@ -77,68 +58,56 @@ impl<'a> Vars<'_, 'a> {
         Ok(())
     }
 
-    fn value(&mut self, name: &str) -> Result<&Spanned<DeValue<'a>>, String> {
-        match self.values.get(name) {
-            Some(v) => {
-                self.used.insert(name.to_string());
-                Ok(v)
-            }
-            None => Err(self.no_such_var(name)),
+    fn value(&mut self, name: &str) -> Result<&DeValue<'a>, String> {
+        if !self.values.contains_key(name) {
+            let known: Vec<String> = self.values.keys().map(|k| format!("`{k}`")).collect();
+            let hint = super::names::did_you_mean(name, self.values.keys().map(String::as_str));
+            return Err(match self.case {
+                None => {
+                    format!("`${{{name}}}` names no var: this scenario has no [[case]] to set it")
+                }
+                Some(c) if known.is_empty() => {
+                    format!("`${{{name}}}` names no var: case `{c}` sets none")
+                }
+                Some(c) => format!(
+                    "`${{{name}}}` names no var{hint}: case `{c}` sets {}",
+                    known.join(", ")
+                ),
+            });
         }
+        self.used.insert(name.to_string());
+        Ok(&self.values[name])
     }
 
     /// Replaces every `${name}` in `s` with its var's text. Values are not
     /// expanded again.
-    pub(crate) fn expand(&mut self, s: &str) -> Result<String, String> {
+    fn expand(&mut self, s: &str) -> Result<String, String> {
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
+            let Some((name, after)) = rest[start + 2..].split_once('}') else {
                 return Err(format!(
                     "unterminated `${{` in {s:?}: a var is written `${{name}}`"
                 ));
             };
-            let name = &after[..end];
             if !is_var_name(name) {
-                return Err(format!(
-                    "`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"
-                ));
+                return Err(format!("`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"));
             }
-            match self.value(name)?.get_ref() {
+            match self.value(name)? {
                 DeValue::String(v) => out.push_str(v),
                 DeValue::Integer(i) => out.push_str(i.as_str()),
                 DeValue::Boolean(b) => out.push_str(&b.to_string()),
                 other => {
+                    let kind = other.type_str();
                     return Err(format!(
-                        "var `{name}` is a {} and cannot be written inside a string",
-                        other.type_str()
-                    ))
+                        "var `{name}` is a {kind} and cannot be written inside a string"
+                    ));
                 }
             }
-            rest = &after[end + 1..];
+            rest = after;
         }
         out.push_str(rest);
         Ok(out)
-    }
-
-    fn no_such_var(&self, name: &str) -> String {
-        let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
-        let hint = super::names::did_you_mean(name, known.iter().copied());
-        match self.case {
-            None => format!("`${{{name}}}` names no var: this scenario has no [[case]] to set it"),
-            Some(c) if known.is_empty() => {
-                format!("`${{{name}}}` names no var: case `{c}` sets none")
-            }
-            Some(c) => format!(
-                "`${{{name}}}` names no var{hint}: case `{c}` sets {}",
-                known
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
     }
 }

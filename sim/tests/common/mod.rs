@@ -191,6 +191,8 @@ pub struct Rebuilt {
     pub reservations: BTreeMap<VmmId, ReservationRow>,
     pub sagas: BTreeMap<SagaId, (SagaName, InstanceId, Option<SagaState>)>,
     pub sleds: SledTables,
+    /// How many records it has seen (the next record's sequence number).
+    pub seen: u64,
 }
 
 impl Rebuilt {
@@ -209,7 +211,8 @@ impl Rebuilt {
     }
 
     pub fn observe(&mut self, r: &Record) {
-        self.sleds.observe(r);
+        self.sleds.observe(r, self.seen);
+        self.seen += 1;
         let RecordKind::Model(e) = &r.kind else {
             return;
         };

@@ -14,6 +14,7 @@ use crate::mutation::{self, Mutation};
 use crate::nexus::context::Nexus;
 use crate::nexus::sagas::executor::{self, SagaOutcome};
 use crate::nexus::sagas::instance_start;
+use crate::points::Plain;
 use crate::states::StartReason;
 use std::rc::Rc;
 
@@ -64,7 +65,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceReincarnationStatus {
                         selected: Box::new(iv.instance.clone()),
                     },
                 );
-                ctx.nexus.point("reincarnation.selected").await;
+                ctx.nexus.point(Plain::ReincarnationSelected).await;
                 let params = instance_start::Params::new(iv.instance, StartReason::AutoRestart);
                 executor::execute(&ctx.nexus, saga, params).await
             }

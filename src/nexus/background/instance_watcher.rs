@@ -13,6 +13,7 @@ use crate::mgs::{MgsRequest, MgsResponse, PowerState};
 use crate::mutation::{self, Mutation};
 use crate::nexus::context::Nexus;
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::points::Plain;
 use crate::rpc;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{VmmFailureReason, VmmState};
@@ -90,7 +91,7 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
             reason,
         },
     );
-    ctx.nexus.point("watcher.before_update").await;
+    ctx.nexus.point(Plain::WatcherBeforeUpdate).await;
     let result = match reason {
         Some(reason) => mark_vmm_failed(&ctx.nexus, ctx.cause(), vmm, reason).await,
         None => process_vmm_update(

@@ -34,7 +34,7 @@ fn spawn(nexus: &Rc<Nexus>, period: Duration, activator: Activator, body: Activa
             tokio::select! {
                 biased;
                 _ = activator.notified() => {}
-                _ = tokio::time::sleep(period) => {}
+                _ = turmoil::time::sleep(period) => {}
             }
         }
     });

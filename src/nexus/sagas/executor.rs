@@ -18,6 +18,7 @@ use crate::db::rows::{NodeEventKind, SagaName, SagaNodeEventRow, SagaRow, SagaSt
 use crate::event::{Cause, Event, NodeStep};
 use crate::ids::{InstanceId, SagaId};
 use crate::nexus::context::Nexus;
+use crate::points::{NodeMoment, Point, SagaNode};
 use crate::probe;
 use crate::states::StartReason;
 use futures::future::LocalBoxFuture;
@@ -194,7 +195,7 @@ const WAIT_POLL: Duration = Duration::from_secs(1);
 /// this returns how.
 pub async fn execute<S: Saga>(nexus: &Rc<Nexus>, id: SagaId, params: S) -> SagaOutcome<S> {
     while nexus.is_saga_running(id) {
-        tokio::time::sleep(WAIT_POLL).await;
+        turmoil::time::sleep(WAIT_POLL).await;
     }
     nexus.saga_started(id);
     let _guard = RunningGuard { nexus, id };
@@ -271,12 +272,20 @@ struct Execution {
 }
 
 impl Execution {
-    fn point_name(&self, suffix: &str) -> String {
-        format!(
-            "{}.{}.{suffix}",
-            self.ctx.name.point_prefix(),
-            self.ctx.node
-        )
+    /// The node running now, as points name it.
+    fn saga_node(&self) -> SagaNode {
+        SagaNode {
+            saga: self.ctx.name,
+            node: self.ctx.node,
+        }
+    }
+
+    /// One of the running node's points.
+    async fn node_point(&self, moment: NodeMoment) {
+        self.ctx
+            .nexus
+            .point(Point::Node(self.saga_node(), moment))
+            .await;
     }
 
     async fn log(&self, node: usize, kind: NodeEventKind, data: Vec<u8>) {
@@ -328,10 +337,7 @@ impl Execution {
         let nodes = S::nodes();
         for (i, node) in nodes.iter().enumerate().skip(next) {
             self.ctx.node = node.name;
-            let injected = probe::inject_error(
-                self.ctx.nexus.host,
-                &format!("{}.{}", self.ctx.name.point_prefix(), node.name),
-            );
+            let injected = probe::inject_error(self.ctx.nexus.host, &self.saga_node().to_string());
             let result = if injected {
                 Err(ActionError::new(500, "injected error"))
             } else {
@@ -339,10 +345,10 @@ impl Execution {
             };
             match result {
                 Ok(()) => {
-                    self.ctx.nexus.point(&self.point_name("after_action")).await;
+                    self.node_point(NodeMoment::AfterAction).await;
                     self.log(i, NodeEventKind::Done, encode(&state)).await;
                     self.emit_node(NodeStep::Done);
-                    self.ctx.nexus.point(&self.point_name("after_log")).await;
+                    self.node_point(NodeMoment::AfterLog).await;
                 }
                 Err(error) => {
                     self.log(i, NodeEventKind::Failed, Vec::new()).await;

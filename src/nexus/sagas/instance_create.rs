@@ -10,6 +10,7 @@ use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{InstanceRow, InstanceRuntime, SagaName};
 use crate::fixes::Fix;
 use crate::ids::InstanceId;
+use crate::points::Plain;
 use crate::states::InstanceState;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
@@ -97,7 +98,7 @@ async fn sic_delete_instance_record_before_7437(ctx: &SagaContext, p: &Params) -
         require_intent: None,
     };
     ctx.nexus.db_until_answered(ctx.cause(), req).await;
-    ctx.nexus.point("create.undo_after_fail").await;
+    ctx.nexus.point(Plain::CreateUndoAfterFail).await;
     let req = DbRequest::ProjectDeleteInstance { id: p.record.id };
     match ctx.nexus.db_until_answered(ctx.cause(), req).await {
         DbResponse::Write(true) => Ok(()),

@@ -13,6 +13,7 @@ use crate::ids::{InstanceId, SledId, VmmId};
 use crate::mutation::{self, Mutation};
 use crate::nexus::decisions::{auto_restart_status, Reincarnatability};
 use crate::nexus::vmm_update::{mark_vmm_failed, process_vmm_update, UpdateSagaWait};
+use crate::points::Plain;
 use crate::sled_agent::api::{SledRequest, SledResponse, SledVmmState};
 use crate::states::{
     Generation, InstanceState, IntendedState, RequestedState, StartReason, VmmFailureReason,
@@ -239,7 +240,7 @@ fn sis_move_to_starting<'a>(
         else {
             return Err(ActionError::new(404, "instance was deleted"));
         };
-        ctx.nexus.point("start.before_mark_as_starting").await;
+        ctx.nexus.point(Plain::StartBeforeMarkAsStarting).await;
         match &iv.vmm {
             Some(v) if v.id == ours => {
                 // This node is being replayed: the write already landed.

@@ -13,6 +13,7 @@ use crate::ids::{InstanceId, LockId, SagaId};
 use crate::mutation::{self, Mutation};
 use crate::nexus::context::Nexus;
 use crate::nexus::decisions::{auto_restart_status, UpdatesRequired};
+use crate::points::Plain;
 use futures::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
@@ -81,7 +82,7 @@ fn siu_lock_instance<'a>(
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
         let cfg = &ctx.nexus.cfg;
-        ctx.nexus.point("update.before_lock").await;
+        ctx.nexus.point(Plain::UpdateBeforeLock).await;
         let req = DbRequest::InstanceUpdaterLock {
             id: p.instance_id,
             lock: p.lock,
@@ -105,7 +106,7 @@ fn siu_lock_instance<'a>(
             while !matches!(answer, DbResponse::Write(true))
                 && instance_deleted(ctx, p.instance_id).await
             {
-                tokio::time::sleep(wait).await;
+                turmoil::time::sleep(wait).await;
                 wait = (wait * 2).min(LOCK_RETRY_MAX);
                 answer = ctx.nexus.db_until_answered(ctx.cause(), req.clone()).await;
             }
@@ -164,7 +165,7 @@ fn siu_fetch_state_and_start_real_saga<'a>(
             .fetch_instance(ctx.cause(), p.instance_id)
             .await
             .map_err(|_| ActionError::new(503, "database unavailable"))?;
-        ctx.nexus.point("update.after_snapshot").await;
+        ctx.nexus.point(Plain::UpdateAfterSnapshot).await;
         let updates = iv.and_then(|iv| {
             UpdatesRequired::for_instance(ctx.nexus.cfg.intent_variant(), &iv, clock::now())
         });
@@ -240,7 +241,7 @@ fn siu_become_updater<'a>(
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
-        ctx.nexus.point("update.before_inherit_lock").await;
+        ctx.nexus.point(Plain::UpdateBeforeInheritLock).await;
         let req = DbRequest::InstanceUpdaterInheritLock {
             id: p.instance_id,
             parent: p.parent_lock,
