@@ -389,9 +389,19 @@ impl Agent {
         if changed {
             let same_gen = mutation::on(Mutation::SledDestroySameGen)
                 && matches!(phase, Phase::Halted { failed: false });
+            let before = v.gen;
             if !mutation::on(Mutation::SledGenNotBumped) && !same_gen {
                 v.gen = v.gen.next();
             }
+            // The sled agent owns the VMM's generation and bumps it on
+            // every change it reports (`sled-agent/src/common/instance.rs`
+            // ~L293): a new state never reuses or lowers it, or Nexus's
+            // guard drops the change. Only the two test-only mutations
+            // that reproduce exactly that bug may keep it.
+            debug_assert!(
+                v.gen > before || mutation::on(Mutation::SledGenNotBumped) || same_gen,
+                "VMM {vmm}: a new state without a newer generation"
+            );
             self.emit_state(vmm, v.instance, phase.reported(), v.gen);
         }
         let delay = match phase {

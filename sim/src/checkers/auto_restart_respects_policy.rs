@@ -23,7 +23,7 @@
 //! carries: it is judged too (its policy must not be `never`), so a
 //! reconciler that revives what reincarnation may not is caught.
 
-use super::history::{extend_unique, Seq};
+use super::history::Seq;
 use super::requests::{mark_as_starting, MarkAsStarting};
 use super::view::View;
 use super::{Checker, Violation};
@@ -108,12 +108,7 @@ impl Checker for AutoRestartRespectsPolicy {
             && m.before.runtime.nexus_state == InstanceState::Failed
             && m.before.auto_restart_policy == Some(AutoRestartPolicy::Never)
         {
-            let mut evidence = Vec::new();
-            if let Some(l) = &info.created_line {
-                evidence.push(*l);
-            }
-            evidence.push(t.line());
-            extend_unique(&mut evidence, t.history(m.instance, 12));
+            let evidence = t.start_evidence(Vec::new(), m.saga, m.instance);
             out.push(Violation {
                 checker: NAME,
                 mechanism: "reconciler restart of a Failed instance with policy never".to_string(),
@@ -184,15 +179,7 @@ impl AutoRestartRespectsPolicy {
         let Some((mechanism, why)) = problem else {
             return;
         };
-        let mut evidence = Vec::new();
-        if let Some(s) = &info.selection {
-            evidence.push(s.line);
-        }
-        if let Some(l) = &info.created_line {
-            evidence.push(*l);
-        }
-        evidence.push(t.line());
-        extend_unique(&mut evidence, t.history(m.instance, 12));
+        let evidence = t.start_evidence(Vec::new(), m.saga, m.instance);
         out.push(Violation {
             checker: NAME,
             mechanism,

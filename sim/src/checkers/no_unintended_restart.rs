@@ -24,7 +24,7 @@
 //! reconciler), so judging that single write covers every way an instance
 //! can be restarted.
 
-use super::history::{extend_unique, Seq};
+use super::history::Seq;
 use super::requests::{mark_as_starting, Class};
 use super::view::View;
 use super::{Checker, Violation};
@@ -144,17 +144,7 @@ impl NoUnintendedRestart {
             return;
         };
         let reason = reason.map(|r| r.to_string()).unwrap_or_default();
-        let mut evidence = vec![*sled_line];
-        if let Some(info) = t.saga(saga) {
-            if let Some(sel) = &info.selection {
-                evidence.push(sel.line);
-            }
-            if let Some(l) = &info.created_line {
-                evidence.push(*l);
-            }
-        }
-        evidence.push(t.line());
-        extend_unique(&mut evidence, t.history(instance, 12));
+        let evidence = t.start_evidence(vec![*sled_line], saga, instance);
         out.push(Violation {
             checker: NAME,
             mechanism: format!("restart after the guest shut itself down on its sled ({reason})"),
@@ -207,17 +197,7 @@ impl Checker for NoUnintendedRestart {
             .and_then(|s| s.reason)
             .map(|r| r.to_string())
             .unwrap_or_else(|| "unknown reason".into());
-        let mut evidence = s.lines.clone();
-        if let Some(info) = saga {
-            if let Some(sel) = &info.selection {
-                evidence.push(sel.line);
-            }
-            if let Some(l) = &info.created_line {
-                evidence.push(*l);
-            }
-        }
-        evidence.push(t.line());
-        extend_unique(&mut evidence, t.history(m.instance, 12));
+        let evidence = t.start_evidence(s.lines.clone(), m.saga, m.instance);
         out.push(Violation {
             checker: NAME,
             mechanism: format!("restart after {} {} ({reason})", s.kind.label(), s.outcome_words()),

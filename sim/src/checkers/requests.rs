@@ -20,7 +20,7 @@
 //! not by its millisecond: several records share a millisecond, and "A's
 //! response arrived before B was sent" must still be decidable.
 
-use super::history::{Lines, Seq, INSTANCE_HISTORY};
+use super::history::{extend_unique, Lines, Seq, INSTANCE_HISTORY};
 use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use model::db::rows::{InstanceRow, SagaName, VmmRow};
 use model::event::{ApiOp, Cause, Decision, Event, Query, WriteOutcome};
@@ -858,6 +858,21 @@ impl RequestTracker {
     /// SagaUnwound), if ever.
     pub fn last_failed(&self, id: InstanceId) -> Option<Stamp> {
         self.last_failed.get(&id).copied()
+    }
+
+    /// The evidence of a start saga's commit, the record observed last:
+    /// `first` (what makes it wrong), the reincarnation that selected the
+    /// saga's row and the saga's creation when the history has them, the
+    /// commit, then the instance's last dozen records.
+    pub fn start_evidence(&self, first: Vec<Seq>, saga: SagaId, instance: InstanceId) -> Vec<Seq> {
+        let mut evidence = first;
+        if let Some(info) = self.saga(saga) {
+            evidence.extend(info.selection.as_ref().map(|s| s.line));
+            evidence.extend(info.created_line);
+        }
+        evidence.push(self.line());
+        extend_unique(&mut evidence, self.history(instance, 12));
+        evidence
     }
 
     /// The instance's most recent records, at most `n`.

@@ -154,11 +154,31 @@ fn resume_point<S: Saga>(row: &SagaRow, log: &[SagaNodeEventRow]) -> Resume<S> {
         SagaState::Running | SagaState::Unwinding => {}
     }
     if let Some(failed) = log.iter().find(|e| e.kind == NodeEventKind::Failed) {
-        let undone = log
+        let undone: BTreeSet<usize> = log
             .iter()
             .filter(|e| e.kind == NodeEventKind::UndoDone)
             .map(|e| e.node as usize)
             .collect();
+        // steno's log invariant: an undo runs only after its node's action
+        // completed. A saga fails at one node after every node before it
+        // logged its completion, and only those nodes are ever undone
+        // (steno `SagaExecutor`'s unwind; omicron relies on it so that
+        // no undo meets a resource its action never made).
+        let done = |n: usize| {
+            log.iter()
+                .any(|e| e.node as usize == n && e.kind == NodeEventKind::Done)
+        };
+        debug_assert!(
+            (0..failed.node as usize).all(done),
+            "saga {}: node {} failed before an earlier node completed",
+            row.id,
+            failed.node
+        );
+        debug_assert!(
+            undone.iter().all(|&n| n < failed.node as usize && done(n)),
+            "saga {}: an undo was logged for a node whose action never completed",
+            row.id
+        );
         return Resume::Unwind {
             failed: failed.node as usize,
             undone,
@@ -370,6 +390,9 @@ impl Execution {
         error: ActionError,
     ) -> SagaOutcome<S> {
         let nodes = S::nodes();
+        // Undo only after do: the failed node itself never completed, so
+        // its undo never runs; every node below it did (see resume_point).
+        debug_assert!(failed < nodes.len(), "saga failed at a node it lacks");
         for j in (0..failed).rev() {
             let node = &nodes[j];
             let Some(undo) = node.undo else { continue };

@@ -259,6 +259,16 @@ fn sis_move_to_starting<'a>(
             }
             None => {}
         }
+        // One active VMM per instance: MARK_AS_STARTING is the only write
+        // that sets `active_propolis_id`, and it replaces none but a VMM an
+        // unwound start left behind (omicron's `sis_move_to_starting`
+        // fails the same way when the instance already has one).
+        debug_assert!(
+            iv.vmm
+                .as_ref()
+                .is_none_or(|v| v.runtime.state == VmmState::SagaUnwound),
+            "MARK_AS_STARTING would replace a live active VMM"
+        );
         let runtime = if mutation::on(Mutation::StartSkipRefetch) {
             &p.instance.runtime
         } else {
