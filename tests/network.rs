@@ -519,3 +519,80 @@ fn a_call_through_a_partition_fails_within_its_timeout() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// d: a held request whose caller timed out: lost, or delivered late
+// ---------------------------------------------------------------------------
+
+/// An observer that only says whether held links deliver late.
+struct Late(bool);
+
+impl model::probe::Probe for Late {
+    fn event(&self, _host: HostId, _event: &model::event::Event) {}
+    fn point(&self, _host: HostId, _name: &str) -> model::probe::PointAction {
+        model::probe::PointAction::Continue
+    }
+    fn is_paused(&self, _host: HostId, _name: &str) -> bool {
+        false
+    }
+    fn delivers_late(&self, _from: HostId, _to: HostId) -> bool {
+        self.0
+    }
+}
+
+/// The client holds its link to `sled-0`, calls with a 10 s timeout,
+/// releases the link 20 s later and waits 10 s more. Returns the call's
+/// result and the requests the server handled.
+fn held_past_timeout(deliver_late: bool) -> (Result<u64, RpcError>, u32) {
+    let _guard = model::probe::install(Rc::new(Late(deliver_late)));
+    let mut sim = sim(5);
+    let handled: Rc<std::cell::Cell<u32>> = Rc::default();
+    let count = handled.clone();
+    sim.host("sled-0", move || {
+        let count = count.clone();
+        async move {
+            rpc::serve(
+                HostId::Sled(SledId(0)),
+                rpc::port::SLED_AGENT,
+                move |x: u64| {
+                    count.set(count.get() + 1);
+                    async move { x + 1 }
+                },
+            )
+            .await?;
+            Ok(())
+        }
+    });
+    let out: Rc<RefCell<Option<Result<u64, RpcError>>>> = Rc::default();
+    let seen = out.clone();
+    sim.client(CLIENT.name(), async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        turmoil::hold(CLIENT.name(), "sled-0");
+        let r = rpc::call::<u64, u64>(
+            CLIENT,
+            HostId::Sled(SledId(0)),
+            rpc::port::SLED_AGENT,
+            &41,
+            Duration::from_secs(10),
+        )
+        .await;
+        *seen.borrow_mut() = Some(r);
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        turmoil::release(CLIENT.name(), "sled-0");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(())
+    });
+    sim.run().expect("the simulation runs");
+    let r = out.take().expect("the client finished");
+    (r, handled.get())
+}
+
+#[test]
+fn a_held_request_is_lost_unless_it_is_delivered_late() {
+    // Held on a new connection: the SYN waits, the caller gives up, and on
+    // release the server skips the SYN: the request never arrives.
+    assert_eq!(held_past_timeout(false), (Err(RpcError::Timeout), 0));
+    // Delivered late: the caller still times out, but its connection
+    // outlives it, and the server handles the request on release.
+    assert_eq!(held_past_timeout(true), (Err(RpcError::Timeout), 1));
+}

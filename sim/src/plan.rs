@@ -682,23 +682,12 @@ pub mod secs {
 
     /// Deserializes virtual seconds into milliseconds.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(i64),
-            Float(f64),
-        }
         let range = format!(
             "expected virtual seconds 0..={} (a virtual day), whole or with up to 3 decimals",
             super::MAX_SECS
         );
-        let v = match Raw::deserialize(d).map_err(|_| D::Error::custom(&range))? {
-            Raw::Int(v) if (0..=super::MAX_SECS as i64).contains(&v) => {
-                return Ok(Millis::from_secs(v as u64))
-            }
-            Raw::Int(v) => return Err(D::Error::custom(format!("{range}, got {v}"))),
-            Raw::Float(v) => v,
-        };
+        // serde's f64 takes a TOML integer too.
+        let v = f64::deserialize(d).map_err(|_| D::Error::custom(&range))?;
         let ms = (v * 1000.0).round();
         if !(0.0..=super::MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
             return Err(D::Error::custom(format!("{range}, got {v}")));

@@ -7,15 +7,21 @@
 //! an operator (#7727, #9174: an unwinding start whose `ENSURE_REGISTERED`
 //! undo finds the VMM gone). The saga table is read from the db at the end;
 //! the mechanism names the saga and, when stuck, the node whose undo failed,
-//! so that the known-upstream list can name exactly that case.
+//! so that the known-upstream list can name exactly that case. The node
+//! comes from the undo failure the checker saw, or else from the db's saga
+//! log: a Nexus that crashed between logging the failure and reporting it
+//! left only the log (swarm fixed seed 129, once the swarm drew holds
+//! between a Nexus and a sled).
 
 use super::history::{Lines, Seq};
 use super::view::View;
 use super::{Checker, FinalState, Violation};
 use crate::record::{Record, RecordKind};
-use model::db::rows::SagaState;
+use model::db::rows::{NodeEventKind, SagaName, SagaState};
 use model::event::{Cause, Decision, Event, NodeStep};
 use model::ids::SagaId;
+use model::nexus::sagas::executor::Saga;
+use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "sagas_settle";
@@ -42,6 +48,20 @@ impl SagasSettle {
             .entry(saga)
             .or_insert_with(|| Lines::new(SAGA_HISTORY))
             .push(seq);
+    }
+}
+
+/// The name of node `index` of saga `name`, as its saga log numbers it.
+fn node_name(name: SagaName, index: u16) -> Option<&'static str> {
+    fn of<S: Saga>(index: u16) -> Option<&'static str> {
+        S::nodes().get(index as usize).map(|n| n.name)
+    }
+    match name {
+        SagaName::InstanceCreate => of::<instance_create::Params>(index),
+        SagaName::InstanceStart => of::<instance_start::Params>(index),
+        SagaName::StartInstanceUpdate => of::<instance_update::StartParams>(index),
+        SagaName::InstanceUpdate => of::<instance_update::Params>(index),
+        SagaName::InstanceDelete => of::<instance_delete::Params>(index),
     }
 }
 
@@ -92,7 +112,16 @@ impl Checker for SagasSettle {
         for saga in end.db.sagas() {
             let stuck = saga.state == SagaState::Stuck || end.db.saga_stuck(saga.id);
             let (mechanism, how) = if stuck {
-                match self.undo_failed.get(&saga.id) {
+                let logged = || {
+                    let e = end
+                        .db
+                        .saga_log(saga.id)
+                        .iter()
+                        .rev()
+                        .find(|e| e.kind == NodeEventKind::UndoFailed)?;
+                    node_name(saga.name, e.node).map(str::to_string)
+                };
+                match self.undo_failed.get(&saga.id).cloned().or_else(logged) {
                     Some(node) => (
                         format!("{} stuck ({node} undo failed)", saga.name),
                         format!("stuck: the undo of {node} failed"),

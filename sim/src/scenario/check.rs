@@ -277,28 +277,25 @@ impl<'p> Story<'p> {
         let (x, y) = (a.min(b), a.max(b));
         let why = "turmoil does not support a hold and a one-way partition on the same pair of hosts (use a two-way partition, or drop the hold)";
         for (_, j, old) in self.links.iter().filter(|(pair, ..)| *pair == (x, y)) {
-            match (&new, old) {
-                (Some(what), None) => {
-                    return err(
-                        path.key("oneway"),
-                        format!(
-                            "{what}, but step {} holds messages between {x} and {y}: {why}",
-                            j + 1
-                        ),
-                    )
-                }
-                (None, Some(what)) => {
-                    return err(
-                        path.key("fault"),
-                        format!(
-                            "holds messages between {x} and {y}, but step {} has {}: {why}",
-                            j + 1,
-                            what.replace(" is ", " ")
-                        ),
-                    )
-                }
-                _ => {}
-            }
+            let (key, clash) = match (&new, old) {
+                (Some(what), None) => (
+                    "oneway",
+                    format!(
+                        "{what}, but step {} holds messages between {x} and {y}",
+                        j + 1
+                    ),
+                ),
+                (None, Some(what)) => (
+                    "fault",
+                    format!(
+                        "holds messages between {x} and {y}, but step {} has {}",
+                        j + 1,
+                        what.replace(" is ", " ")
+                    ),
+                ),
+                _ => continue,
+            };
+            return err(path.key(key), format!("{clash}: {why}"));
         }
         self.links.push(((x, y), i, new));
         Ok(())

@@ -23,27 +23,22 @@ pub struct ScenarioError {
     /// What is wrong and what was expected.
     pub message: String,
     /// The file's text and the offending bytes, for [`ScenarioError::excerpt`].
-    source: Option<Box<(Arc<str>, Range<usize>)>>,
+    pub(crate) source: Option<Box<(Arc<str>, Range<usize>)>>,
 }
 
 impl ScenarioError {
-    /// An error about the whole file (it cannot be read, or lacks steps), or
-    /// about `field` when its position is unknown.
-    pub(crate) fn unplaced(file: &Path, field: Option<String>, message: &str) -> ScenarioError {
-        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-        let file = file.to_path_buf();
+    /// An error about the whole file (it cannot be read, or lacks steps).
+    /// Whitespace runs in `message` become one space: the error is one line.
+    pub fn file(file: &Path, message: impl Into<String>) -> ScenarioError {
+        let message: String = message.into();
+        let message: Vec<&str> = message.split_whitespace().collect();
         ScenarioError {
-            file,
+            file: file.to_path_buf(),
             position: None,
-            field,
-            message,
+            field: None,
+            message: message.join(" "),
             source: None,
         }
-    }
-
-    /// An error about the whole file.
-    pub fn file(file: &Path, message: impl Into<String>) -> ScenarioError {
-        ScenarioError::unplaced(file, None, &message.into())
     }
 
     /// An error at bytes `span` of `text`.
@@ -64,8 +59,9 @@ impl ScenarioError {
         let end = span.end.clamp(start, text.len());
         ScenarioError {
             position: Some((before.matches('\n').count() + 1, col)),
+            field,
             source: Some(Box::new((text.into(), start..end))),
-            ..ScenarioError::unplaced(file, field, &message.into())
+            ..ScenarioError::file(file, message)
         }
     }
 

@@ -104,7 +104,10 @@ impl<'a> Source<'a> {
             Some((span, _)) => {
                 ScenarioError::at(self.file, self.text, span.clone(), field, message)
             }
-            None => ScenarioError::unplaced(self.file, field, &message),
+            None => ScenarioError {
+                field,
+                ..ScenarioError::file(self.file, message)
+            },
         }
     }
 
@@ -162,7 +165,8 @@ impl<'a> Source<'a> {
     fn path_at(&self, span: &Range<usize>) -> FieldPath {
         let mut best = (usize::MAX, FieldPath::root());
         if *span != self.root.span() {
-            walk(self.root.get_ref(), &FieldPath::root(), span, &mut best);
+            let root = DeValue::Table(self.root.get_ref().clone());
+            walk(&root, &FieldPath::root(), span, &mut best);
         }
         best.1
     }
@@ -172,46 +176,26 @@ fn key<'t, 'a>(t: &'t DeTable<'a>, k: &str) -> Option<(Range<usize>, &'t Spanned
     t.get_key_value(k).map(|(k, v)| (k.span(), v))
 }
 
-/// Visits every key and value under a table (tables' own spans are their
+/// Visits every key, item and value under `v` (tables' own spans are their
 /// headers only, so nothing is pruned). Smaller wins; on a tie the deeper
 /// path, visited later.
-fn walk(t: &DeTable<'_>, path: &FieldPath, span: &Range<usize>, best: &mut (usize, FieldPath)) {
-    for (key, value) in t.iter() {
-        let here = path.key(key.get_ref());
-        consider(&[value.span(), key.span()], &here, span, best);
-        walk_value(value, &here, span, best);
-    }
-}
-
-fn walk_value(
-    v: &Spanned<DeValue<'_>>,
-    path: &FieldPath,
-    span: &Range<usize>,
-    best: &mut (usize, FieldPath),
-) {
-    match v.get_ref() {
-        DeValue::Table(t) => walk(t, path, span, best),
-        DeValue::Array(a) => {
-            for (i, item) in a.iter().enumerate() {
-                let here = path.index(i);
-                consider(&[item.span()], &here, span, best);
-                walk_value(item, &here, span, best);
+fn walk(v: &DeValue<'_>, path: &FieldPath, span: &Range<usize>, best: &mut (usize, FieldPath)) {
+    let children: Vec<(FieldPath, Vec<Range<usize>>, &DeValue<'_>)> = match v {
+        DeValue::Table(t) => (t.iter())
+            .map(|(k, v)| (path.key(k.get_ref()), vec![v.span(), k.span()], v.get_ref()))
+            .collect(),
+        DeValue::Array(a) => (a.iter().enumerate())
+            .map(|(i, v)| (path.index(i), vec![v.span()], v.get_ref()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (here, candidates, v) in children {
+        for c in candidates {
+            if c.start <= span.start && span.end <= c.end && c.len() <= best.0 {
+                *best = (c.len(), here.clone());
             }
         }
-        _ => {}
-    }
-}
-
-fn consider(
-    candidates: &[Range<usize>],
-    here: &FieldPath,
-    span: &Range<usize>,
-    best: &mut (usize, FieldPath),
-) {
-    for c in candidates {
-        if c.start <= span.start && span.end <= c.end && c.len() <= best.0 {
-            *best = (c.len(), here.clone());
-        }
+        walk(v, &here, span, best);
     }
 }
 
