@@ -135,9 +135,11 @@ pub struct RunArgs {
     /// file.
     #[arg(value_name = "SCENARIO")]
     pub scenario: Option<String>,
-    /// The seed: a u64, decimal (4711) or hex (0x1267).
-    #[arg(long, value_parser = parse_seed, default_value = "0", env = "INTENT_SIM_SEED", allow_hyphen_values = true)]
-    pub seed: u64,
+    /// The seed: a u64, decimal (4711) or hex (0x1267) (default: the
+    /// file's `seed` when it keeps one, as `scenarios/found/` files do,
+    /// else 0).
+    #[arg(long, value_parser = parse_seed, env = "INTENT_SIM_SEED", allow_hyphen_values = true)]
+    pub seed: Option<u64>,
     /// The variant: legacy, omicron or fixed.
     #[arg(long, value_parser = parse_variant, default_value = "fixed", env = "INTENT_SIM_VARIANT")]
     pub variant: Variant,
@@ -675,7 +677,10 @@ mod tests {
         let c = go("run swarm --seed=7 --variant legacy --trace");
         match c.command {
             Some(Command::Run(r)) => {
-                assert_eq!((r.seed, r.variant, r.trace), (7, Variant::Legacy, true));
+                assert_eq!(
+                    (r.seed, r.variant, r.trace),
+                    (Some(7), Variant::Legacy, true)
+                );
                 assert_eq!(r.scenario.as_deref(), Some("swarm"));
             }
             other => panic!("{other:?}"),

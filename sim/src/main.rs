@@ -135,12 +135,15 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         .expect("parse checked the scenario");
     let s = catalog::find_in(dir, name)?;
     let cases = catalog::select_cases(&s, args.case.as_deref())?;
+    // A kept story (`scenarios/found/`) runs from the seed it was found with
+    // unless the user names another, as its `cases` test does.
+    let seed = args.seed.or(s.plan().seed).unwrap_or(0);
     let mut failed = false;
     for case in &cases {
         // RUST_LOG's subscriber lives for the run only (`run`, not
         // `sweep`: one seed's detail is readable, thousands' is not).
         let log = logging::from_env().map_err(Error::Log)?;
-        let (mut plan, shape) = catalog::plan(&s, case.as_deref(), args.seed)?;
+        let (mut plan, shape) = catalog::plan(&s, case.as_deref(), seed)?;
         plan.without_fixes = args.without_fix.iter().copied().collect();
         if let Some(path) = &args.emit_scenario {
             let text = intent_sim::scenario::to_toml(&plan).map_err(Error::usage)?;
@@ -155,7 +158,7 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
             &s.name,
             case.as_deref(),
             args.variant,
-            args.seed,
+            seed,
             at,
         );
         r.scenario = catalog::command_arg(&s);

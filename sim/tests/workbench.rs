@@ -171,6 +171,15 @@ fn run_runs_every_case_when_none_is_named() {
 }
 
 #[test]
+fn run_of_a_kept_story_defaults_to_its_seed() {
+    let found = "../scenarios/found/swarm-20-legacy.toml";
+    let out = sim(&format!("run {found} --variant legacy"));
+    assert!(out.stdout.contains("variant=legacy seed=20"), "{out:?}");
+    let named = sim(&format!("run {found} --variant legacy --seed 3"));
+    assert!(named.stdout.contains("variant=legacy seed=3"), "{named:?}");
+}
+
+#[test]
 fn run_takes_a_path_and_its_repro_names_the_path() {
     let path = fixture("diverging/create-expects-503.toml");
     let out = sim(&format!("run {} --seed 1", path.display()));
