@@ -1,6 +1,8 @@
-//! The model's module graph, read from `src/`: every path a module names
-//! (`use crate::a::b`, `super::x`, `crate::a::f()` in code, `child::f()`
-//! for a module it declares) is an edge to the longest module it names.
+//! The model's module graph, read from `src/` with `syn`: every path a
+//! module names (`use crate::a::{b, c::{d}}`, `super::x`, `self::y`,
+//! `crate::a::f()` in code, in types and in macro calls, `child::f()` for a
+//! module it declares; `#[cfg(test)]` items left out) is an edge to the
+//! longest module it names.
 //! Two rules: no circle (a module never reaches itself), and the lower
 //! layer (ids, states, rows, wire types, events, config) never names a
 //! module above it (nexus, sagas, background tasks, the db host, sled
@@ -58,82 +60,148 @@ fn modules() -> BTreeMap<String, String> {
     out
 }
 
-/// The text without comments (so doc links and prose are not edges) and
-/// without the `#[cfg(test)]` module at the end of a file.
-fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    text.lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+/// Every path the file names that starts with `crate::`, `super::`,
+/// `self::` or one of `children::`, as segments, read with `syn`: every
+/// `use` tree (nested groups expanded), every path in code and types, and
+/// the token streams of macro calls (`matches!(x, crate::a::B)`). Items
+/// under `#[cfg(test)]` are left out wherever they are in the file.
+fn named_paths(text: &str, children: &[String]) -> Vec<Vec<String>> {
+    use syn::visit::Visit;
 
-/// Every path the code names that starts with `crate::`, `super::` or one
-/// of `children::`, as module segments (brace groups expanded one level).
-fn named_paths(code: &str, children: &[String]) -> Vec<Vec<String>> {
-    let chars: Vec<char> = code.chars().collect();
-    let mut out = Vec::new();
-    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut i = 0;
-    while i < chars.len() {
-        if !ident(chars[i]) || (i > 0 && (ident(chars[i - 1]) || chars[i - 1] == ':')) {
-            i += 1;
-            continue;
-        }
-        let mut j = i;
-        while j < chars.len() && ident(chars[j]) {
-            j += 1;
-        }
-        let first: String = chars[i..j].iter().collect();
-        let starts = first == "crate" || first == "super" || children.contains(&first);
-        if !starts || chars.get(j..j + 2) != Some(&[':', ':']) {
-            i = j;
-            continue;
-        }
-        let mut segs = vec![first];
-        let mut k = j;
-        loop {
-            if chars.get(k..k + 2) != Some(&[':', ':']) {
-                break;
-            }
-            k += 2;
-            if chars.get(k) == Some(&'{') {
-                let end = chars[k..]
-                    .iter()
-                    .position(|c| *c == '}')
-                    .map_or(chars.len(), |e| k + e);
-                let inner: String = chars[k + 1..end].iter().collect();
-                for item in inner.split(',') {
-                    let mut s = segs.clone();
-                    s.extend(
-                        item.split("::")
-                            .map(|x| x.trim().to_string())
-                            .filter(|x| !x.is_empty() && x != "self"),
-                    );
-                    out.push(s);
-                }
-                segs.clear();
-                k = end;
-                break;
-            }
-            let start = k;
-            while k < chars.len() && ident(chars[k]) {
-                k += 1;
-            }
-            segs.push(chars[start..k].iter().collect());
-        }
-        if !segs.is_empty() {
-            out.push(segs);
-        }
-        i = k.max(j);
+    struct Paths<'c> {
+        children: &'c [String],
+        out: Vec<Vec<String>>,
     }
-    out
+
+    impl Paths<'_> {
+        fn starts(&self, first: &str) -> bool {
+            matches!(first, "crate" | "super" | "self") || self.children.iter().any(|c| c == first)
+        }
+
+        fn push(&mut self, segs: Vec<String>) {
+            if segs.len() > 1 && self.starts(&segs[0]) {
+                self.out.push(segs);
+            }
+        }
+
+        fn tree(&mut self, prefix: &mut Vec<String>, tree: &syn::UseTree) {
+            match tree {
+                syn::UseTree::Path(p) => {
+                    prefix.push(p.ident.to_string());
+                    self.tree(prefix, &p.tree);
+                    prefix.pop();
+                }
+                syn::UseTree::Name(n) => {
+                    let mut segs = prefix.clone();
+                    if n.ident != "self" {
+                        segs.push(n.ident.to_string());
+                    }
+                    self.push(segs);
+                }
+                syn::UseTree::Rename(r) => {
+                    let mut segs = prefix.clone();
+                    if r.ident != "self" {
+                        segs.push(r.ident.to_string());
+                    }
+                    self.push(segs);
+                }
+                syn::UseTree::Glob(_) => {
+                    let mut segs = prefix.clone();
+                    segs.push("*".to_string());
+                    self.push(segs);
+                }
+                syn::UseTree::Group(g) => {
+                    for t in &g.items {
+                        self.tree(prefix, t);
+                    }
+                }
+            }
+        }
+
+        /// `a::b::c` sequences in a macro's tokens.
+        fn tokens(&mut self, ts: proc_macro2::TokenStream) {
+            use proc_macro2::TokenTree;
+            let flat: Vec<TokenTree> = ts.into_iter().collect();
+            let mut i = 0;
+            while i < flat.len() {
+                match &flat[i] {
+                    TokenTree::Group(g) => {
+                        self.tokens(g.stream());
+                        i += 1;
+                    }
+                    TokenTree::Ident(id) if self.starts(&id.to_string()) => {
+                        let mut segs = vec![id.to_string()];
+                        let mut k = i + 1;
+                        while let (
+                            Some(TokenTree::Punct(a)),
+                            Some(TokenTree::Punct(b)),
+                            Some(TokenTree::Ident(n)),
+                        ) = (flat.get(k), flat.get(k + 1), flat.get(k + 2))
+                        {
+                            if a.as_char() != ':' || b.as_char() != ':' {
+                                break;
+                            }
+                            segs.push(n.to_string());
+                            k += 3;
+                        }
+                        self.push(segs);
+                        i = k.max(i + 1);
+                    }
+                    _ => i += 1,
+                }
+            }
+        }
+    }
+
+    fn is_test(attrs: &[syn::Attribute]) -> bool {
+        attrs.iter().any(|a| {
+            a.path().is_ident("cfg")
+                && a.parse_args::<syn::Meta>()
+                    .is_ok_and(|m| m.path().is_ident("test"))
+        })
+    }
+
+    impl<'ast> Visit<'ast> for Paths<'_> {
+        fn visit_item(&mut self, item: &'ast syn::Item) {
+            let attrs = match item {
+                syn::Item::Mod(m) => &m.attrs,
+                syn::Item::Fn(f) => &f.attrs,
+                syn::Item::Use(u) => &u.attrs,
+                syn::Item::Impl(i) => &i.attrs,
+                syn::Item::Struct(s) => &s.attrs,
+                syn::Item::Enum(e) => &e.attrs,
+                syn::Item::Const(c) => &c.attrs,
+                syn::Item::Static(s) => &s.attrs,
+                _ => return syn::visit::visit_item(self, item),
+            };
+            if !is_test(attrs) {
+                syn::visit::visit_item(self, item);
+            }
+        }
+
+        fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+            self.tree(&mut Vec::new(), &u.tree);
+        }
+
+        fn visit_path(&mut self, p: &'ast syn::Path) {
+            let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
+            self.push(segs);
+            syn::visit::visit_path(self, p);
+        }
+
+        fn visit_macro(&mut self, m: &'ast syn::Macro) {
+            self.visit_path(&m.path);
+            self.tokens(m.tokens.clone());
+        }
+    }
+
+    let file = syn::parse_file(text).expect("src/ parses");
+    let mut v = Paths {
+        children,
+        out: Vec::new(),
+    };
+    v.visit_file(&file);
+    v.out
 }
 
 /// The module graph: each module to the modules it names.
@@ -159,16 +227,16 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             })
             .collect();
         let mut edges = BTreeSet::new();
-        for path in named_paths(&code(text), &children) {
-            let mut abs: Vec<String> = match path[0].as_str() {
-                "crate" => Vec::new(),
-                "super" => here[..here.len().saturating_sub(1)].to_vec(),
-                _ => here.clone(),
-            };
-            let rest = if path[0] == "crate" || path[0] == "super" {
-                &path[1..]
-            } else {
-                &path[..]
+        for path in named_paths(text, &children) {
+            let supers = path.iter().take_while(|s| *s == "super").count();
+            let (mut abs, rest): (Vec<String>, &[String]) = match path[0].as_str() {
+                "crate" => (Vec::new(), &path[1..]),
+                "super" => (
+                    here[..here.len().saturating_sub(supers)].to_vec(),
+                    &path[supers..],
+                ),
+                "self" => (here.clone(), &path[1..]),
+                _ => (here.clone(), &path[..]),
             };
             let mut best = abs.join("::");
             for seg in rest {
@@ -272,5 +340,33 @@ fn the_graph_sees_edges() {
     assert!(
         nexus.contains("nexus::background"),
         "background::start_all (a child it declares) is an edge: {nexus:?}"
+    );
+}
+
+/// The shapes a text scan missed (a fresh user's walk of issue 7): a
+/// `use` after a nested group, imports after a `#[cfg(test)]` item, a
+/// `self::` path, a path inside a macro call, two `super`s.
+#[test]
+fn the_parser_sees_nested_groups_test_items_self_and_macros() {
+    let text = r#"
+        #[cfg(test)]
+        mod tests { use crate::hidden::Thing; }
+        use crate::{ids::{InstanceId as _I}, nexus::sagas as _S};
+        fn f() -> bool { matches!(1, crate::states::X) && self::child::g() }
+        use super::super::config::Timings;
+    "#;
+    let got = named_paths(text, &["child".to_string()]);
+    let has = |p: &[&str]| {
+        got.iter()
+            .any(|g| g.iter().map(String::as_str).eq(p.iter().copied()))
+    };
+    assert!(has(&["crate", "ids", "InstanceId"]), "{got:?}");
+    assert!(has(&["crate", "nexus", "sagas"]), "{got:?}");
+    assert!(has(&["crate", "states", "X"]), "{got:?}");
+    assert!(has(&["self", "child", "g"]), "{got:?}");
+    assert!(has(&["super", "super", "config", "Timings"]), "{got:?}");
+    assert!(
+        !got.iter().any(|g| g.contains(&"hidden".to_string())),
+        "{got:?}"
     );
 }
