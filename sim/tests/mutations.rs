@@ -63,7 +63,7 @@ const MATRIX: &[(Mutation, Catch)] = &[
         Mutation::DbCommitIgnoresLock,
         Catch::NotCaught("the generation guard drops the commit of a saga that lost the lock; no checker watches lock exclusivity"),
     ),
-    (Mutation::DbDeleteWithVmm, swarm(Omicron, "db_constraints", 85)),
+    (Mutation::DbDeleteWithVmm, swarm(Omicron, "db_constraints", 400)),
     (
         Mutation::DbReincarnateNeverPolicy,
         swarm(Fixed, "auto_restart_respects_policy", 5),
