@@ -87,6 +87,7 @@ pub async fn run(
     nexus_count: u8,
     mut rng: ChaCha8Rng,
 ) -> turmoil::Result {
+    // determinism-ok: the workload host runs on turmoil's paused tokio clock, so this is virtual time set by the simulation, not the wall clock.
     let start = tokio::time::Instant::now();
     loop {
         let next = {
