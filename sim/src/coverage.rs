@@ -135,11 +135,6 @@ pub const RARE: &[(Kind, &str, &str)] = &[
         "scenario-only (sled-agent-restart-keeps-vmms): it switches off omicron's start-up zone cleanup, so single_active_vmm, resources_released and no_orphan_vmm fire in every variant by design",
     ),
     (
-        Kind::StateIntent,
-        "Creating x Destroyed",
-        "not reached in 2,100 swarm runs (seeds 0..700, every variant): omicron writes a delete's intent before validating it, so only a delete that reaches an instance still being created could leave Destroyed on a Creating row",
-    ),
-    (
         Kind::Unwound,
         "instance-create.CREATE_INSTANCE_RECORD",
         "6 of 2,100 swarm runs (seeds 0..700, every variant): MOVE_TO_STOPPED fails only when the db is down at that moment",
