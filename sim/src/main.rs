@@ -211,7 +211,7 @@ fn db_report(
         r.variant,
         r.seed,
         r.verdict().name(),
-        view.render(&r.names)
+        view.render(&r.names, r.variant.tracks_intent())
     )
 }
 

@@ -556,7 +556,7 @@ fn run_db_prints_omdbs_tables_at_a_moment() {
     for (k, v) in [
         ("NAME", "web"),
         ("STATE", "Running"),
-        ("INTENT", "Running"),
+        ("INTENT", "-"),
         ("NEXUS_STATE", "Vmm"),
         ("UPDATER_LOCK", "UNLOCKED"),
         ("TIME_DELETED", "-"),
