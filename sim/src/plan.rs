@@ -40,7 +40,7 @@ pub struct Plan {
     #[serde(default, rename = "step")]
     pub steps: Vec<PlanStep>,
     /// Per variant: the checkers expected to fire and what must be reached.
-    pub variants: VariantExpectations,
+    pub variants: ByVariant<VariantExpectation>,
     /// Present only in the `swarm` scenario: the plan is drawn from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSettings>,
@@ -119,68 +119,58 @@ impl Default for Topology {
     }
 }
 
-/// `[timings]`: overrides of omicron's default timings, in virtual seconds
-/// (at most a virtual day each).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimingOverrides {
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub watcher_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub reincarnation_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub updater_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub reaper_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub saga_recovery_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub intent_reconciler_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub cooldown: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub vmm_boot: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub vmm_stop: Option<Millis>,
+/// Declares [`TimingOverrides`] from one table, so that each timing is
+/// named once: the field a file writes, whether it is a period (then at
+/// least a second), and the [`Timings`] field it sets, through what.
+macro_rules! timings {
+    ($($(#[doc = $doc:literal])* $field:ident $period:literal => $model:ident $conv:path;)*) => {
+        /// `[timings]`: overrides of omicron's default timings, in virtual
+        /// seconds (at most a virtual day each).
+        #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct TimingOverrides {$(
+            $(#[doc = $doc])*
+            #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+            pub $field: Option<Millis>,
+        )*}
+
+        impl TimingOverrides {
+            /// omicron's default timings with these overrides.
+            pub fn apply(&self) -> Timings {
+                let mut t = Timings::default();
+                $(if let Some(v) = self.$field { t.$model = $conv(v); })*
+                t
+            }
+
+            /// The first period set to less than a second, by field name.
+            pub fn short_period(&self) -> Option<&'static str> {
+                let all = [$(($period, stringify!($field), self.$field)),*];
+                let short = |(_, _, v): &(bool, &str, Option<Millis>)| v.is_some_and(|v| v < Millis(1000));
+                all.into_iter().filter(|t| t.0).find(short).map(|(_, field, _)| field)
+            }
+        }
+    };
 }
 
-impl TimingOverrides {
-    /// The periods, by field name (each must be at least one second).
-    pub fn periods(&self) -> [(&'static str, Option<Millis>); 6] {
-        [
-            ("watcher_period", self.watcher_period),
-            ("reincarnation_period", self.reincarnation_period),
-            ("updater_period", self.updater_period),
-            ("reaper_period", self.reaper_period),
-            ("saga_recovery_period", self.saga_recovery_period),
-            ("intent_reconciler_period", self.intent_reconciler_period),
-        ]
-    }
-
-    /// omicron's default timings with these overrides.
-    pub fn apply(&self) -> Timings {
-        let mut t = Timings::default();
-        let set = |d: &mut std::time::Duration, v: Option<Millis>| {
-            if let Some(v) = v {
-                *d = v.as_duration();
-            }
-        };
-        set(&mut t.watcher_period, self.watcher_period);
-        set(&mut t.reincarnation_period, self.reincarnation_period);
-        set(&mut t.updater_period, self.updater_period);
-        set(&mut t.reaper_period, self.reaper_period);
-        set(&mut t.saga_recovery_period, self.saga_recovery_period);
-        set(
-            &mut t.intent_reconciler_period,
-            self.intent_reconciler_period,
-        );
-        set(&mut t.vmm_boot_time, self.vmm_boot);
-        set(&mut t.vmm_stop_time, self.vmm_stop);
-        if let Some(c) = self.cooldown {
-            t.default_cooldown = c;
-        }
-        t
-    }
+timings! {
+    /// The instance watcher's period (`instance_watcher.period_secs`).
+    watcher_period true => watcher_period Millis::as_duration;
+    /// `instance_reincarnation.period_secs`.
+    reincarnation_period true => reincarnation_period Millis::as_duration;
+    /// `instance_updater.period_secs`.
+    updater_period true => updater_period Millis::as_duration;
+    /// `abandoned_vmm_reaper.period_secs`.
+    reaper_period true => reaper_period Millis::as_duration;
+    /// `saga_recovery.period_secs`.
+    saga_recovery_period true => saga_recovery_period Millis::as_duration;
+    /// The `fixed` variant's `instance_intent_reconciler` period.
+    intent_reconciler_period true => intent_reconciler_period Millis::as_duration;
+    /// The auto-restart cooldown (`InstanceAutoRestart::DEFAULT_COOLDOWN`).
+    cooldown false => default_cooldown std::convert::identity;
+    /// How long a VM takes to boot on a sled.
+    vmm_boot false => vmm_boot_time Millis::as_duration;
+    /// How long a VM takes to stop on a sled.
+    vmm_stop false => vmm_stop_time Millis::as_duration;
 }
 
 /// `[[instance]]`: an instance the story uses.
@@ -410,37 +400,22 @@ impl fmt::Display for Expected {
     }
 }
 
-/// `expect`: a response, a list (any of them), or a table by variant of
-/// those (a variant not in the table has no expectation).
+/// `expect`: a response or a list of them (any of them), the same in
+/// every variant, or a table by variant of those (a variant not in the
+/// table has no expectation).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(
     untagged,
     expecting = "a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
 )]
 pub enum Expect {
-    One(Expected),
-    Any(Vec<Expected>),
-    ByVariant(ExpectByVariant),
-}
-
-/// `expect = { legacy = ..., omicron = ..., fixed = ... }`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectByVariant {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy: Option<OneOrMany>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub omicron: Option<OneOrMany>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed: Option<OneOrMany>,
+    Same(OneOrMany),
+    ByVariant(ByVariant<Option<OneOrMany>>),
 }
 
 /// A response or a list of them.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(
-    untagged,
-    expecting = "a status code 100..=599, \"none\", or a list of those"
-)]
+#[serde(untagged)]
 pub enum OneOrMany {
     One(Expected),
     Any(Vec<Expected>),
@@ -459,28 +434,18 @@ impl Expect {
     /// The responses accepted in `variant` (empty: any).
     pub fn for_variant(&self, variant: Variant) -> &[Expected] {
         match self {
-            Expect::One(e) => std::slice::from_ref(e),
-            Expect::Any(l) => l,
-            Expect::ByVariant(t) => match variant {
-                Variant::Legacy => t.legacy.as_ref(),
-                Variant::Omicron => t.omicron.as_ref(),
-                Variant::Fixed => t.fixed.as_ref(),
-            }
-            .map_or(&[], OneOrMany::as_slice),
+            Expect::Same(e) => e.as_slice(),
+            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], OneOrMany::as_slice),
         }
     }
 
-    /// Every list in it, to check none is empty.
-    pub fn lists(&self) -> Vec<&[Expected]> {
-        match self {
-            Expect::One(e) => vec![std::slice::from_ref(e)],
-            Expect::Any(l) => vec![l],
-            Expect::ByVariant(t) => [&t.legacy, &t.omicron, &t.fixed]
-                .into_iter()
-                .flatten()
-                .map(OneOrMany::as_slice)
-                .collect(),
-        }
+    /// Whether a list in it is empty: it would accept no response.
+    pub fn has_empty_list(&self) -> bool {
+        let lists = match self {
+            Expect::Same(e) => vec![e],
+            Expect::ByVariant(t) => t.iter().filter_map(|(_, e)| e.as_ref()).collect(),
+        };
+        lists.into_iter().any(|e| e.as_slice().is_empty())
     }
 }
 
@@ -608,18 +573,18 @@ impl fmt::Display for PlanStep {
     }
 }
 
-/// `[variants]`: one expectation per variant.
+/// One `T` per variant: `[variants]`' expectations, and `expect`'s table.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct VariantExpectations {
-    pub legacy: VariantExpectation,
-    pub omicron: VariantExpectation,
-    pub fixed: VariantExpectation,
+pub struct ByVariant<T> {
+    pub legacy: T,
+    pub omicron: T,
+    pub fixed: T,
 }
 
-impl VariantExpectations {
-    /// The expectation of `variant`.
-    pub fn get(&self, variant: Variant) -> &VariantExpectation {
+impl<T> ByVariant<T> {
+    /// The value of `variant`.
+    pub fn get(&self, variant: Variant) -> &T {
         match variant {
             Variant::Legacy => &self.legacy,
             Variant::Omicron => &self.omicron,
@@ -627,8 +592,8 @@ impl VariantExpectations {
         }
     }
 
-    /// The expectation of `variant`, mutably.
-    pub fn get_mut(&mut self, variant: Variant) -> &mut VariantExpectation {
+    /// The value of `variant`, mutably.
+    pub fn get_mut(&mut self, variant: Variant) -> &mut T {
         match variant {
             Variant::Legacy => &mut self.legacy,
             Variant::Omicron => &mut self.omicron,
@@ -636,8 +601,8 @@ impl VariantExpectations {
         }
     }
 
-    /// Every variant's expectation, in the order legacy, omicron, fixed.
-    pub fn iter(&self) -> impl Iterator<Item = (Variant, &VariantExpectation)> {
+    /// Every variant's value, in the order legacy, omicron, fixed.
+    pub fn iter(&self) -> impl Iterator<Item = (Variant, &T)> {
         Variant::ALL.into_iter().map(move |v| (v, self.get(v)))
     }
 }
@@ -705,20 +670,15 @@ pub mod secs {
 }
 
 /// An optional time (see [`secs`]; callers skip `None` when writing).
-pub mod secs_opt {
+mod secs_opt {
     use model::ids::Millis;
     use serde::{Deserializer, Serializer};
 
-    /// Deserializes a present time.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
         super::secs::deserialize(d).map(Some)
     }
 
-    /// Serializes a present time.
     pub fn serialize<S: Serializer>(m: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-        match m {
-            Some(m) => super::secs::serialize(m, s),
-            None => s.serialize_none(),
-        }
+        super::secs::serialize(&m.unwrap_or_default(), s)
     }
 }

@@ -6,8 +6,8 @@
 
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, Condition, Expect, ExpectByVariant, Expected, OneOrMany, PointCond,
-    PolicySpec, RequestKind,
+    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, PointCond, PolicySpec,
+    RequestKind,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
 use model::ids::{HostId, Millis, NexusId};
@@ -170,10 +170,10 @@ fn complete_valid_fixture() {
     let db1 = request(&steps[1].action);
     assert_eq!(
         db1.expect,
-        Some(Expect::Any(vec![
+        Some(Expect::Same(OneOrMany::Any(vec![
             Expected::Status(201),
             Expected::Status(503)
-        ]))
+        ])))
     );
     assert!(db1.no_wait);
     assert!(matches!(&steps[5].action, Action::Arm(a) if a.arm == ArmKind::Pause));
@@ -181,7 +181,7 @@ fn complete_valid_fixture() {
     assert_eq!(reboot.for_variant(Variant::Legacy), [Expected::Status(503)]);
     assert_eq!(
         reboot,
-        Expect::ByVariant(ExpectByVariant {
+        Expect::ByVariant(ByVariant {
             legacy: Some(OneOrMany::One(Expected::Status(503))),
             omicron: Some(OneOrMany::Any(vec![
                 Expected::Status(503),
@@ -301,7 +301,7 @@ fn diverging_fixture_loads() {
     let s = found[0].as_ref().unwrap();
     assert_eq!(
         request(&s.plan().steps[1].action).expect,
-        Some(Expect::One(Expected::Status(503)))
+        Some(Expect::Same(OneOrMany::One(Expected::Status(503))))
     );
 }
 

@@ -9,7 +9,7 @@ use super::locate::{FieldPath, Problem};
 use super::names::{did_you_mean, is_omicron_name};
 use crate::checkers::NAMES as CHECKERS;
 use crate::fault::{cut, Fault};
-use crate::plan::{Action, ArmKind, Condition, Plan, RequestKind};
+use crate::plan::{Action, ArmKind, Condition, Expect, Plan, RequestKind};
 use model::ids::{HostId, Millis};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,13 +22,9 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
 /// Checks a whole plan (one case's).
 pub(crate) fn plan(p: &Plan) -> Check {
     let root = FieldPath::root();
-    for (name, v) in p.timings.periods() {
-        if v.is_some_and(|v| v < Millis(1000)) {
-            return err(
-                root.key("timings").key(name),
-                "expected a period of at least 1 second",
-            );
-        }
+    if let Some(name) = p.timings.short_period() {
+        let message = "expected a period of at least 1 second";
+        return err(root.key("timings").key(name), message);
     }
     let mut names = BTreeSet::new();
     for (i, inst) in p.instances.iter().enumerate() {
@@ -137,10 +133,7 @@ impl<'p> Story<'p> {
                     }
                     _ => {}
                 }
-                if r.expect
-                    .as_ref()
-                    .is_some_and(|e| e.lists().iter().any(|l| l.is_empty()))
-                {
+                if r.expect.as_ref().is_some_and(Expect::has_empty_list) {
                     return err(path.key("expect"), "an empty list accepts no response: expected at least one status code 100..=599 or \"none\"");
                 }
                 self.instance(&r.instance, &path.key("instance"), !create)?;
@@ -192,11 +185,7 @@ impl<'p> Story<'p> {
 
     fn fault(&mut self, i: usize, f: &'p Fault, path: &FieldPath) -> Check {
         let host = path.key("host");
-        let sled = |count: &Option<u32>, seconds: &Option<u64>| match (count, seconds) {
-            (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
-            (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
-            _ => Ok(()),
-        };
+        let oneway = |a, b, verb| Some(format!("{a} -> {b} is {verb} one way"));
         match f {
             Fault::Crash { host: h }
             | Fault::PowerLoss { host: h }
@@ -204,18 +193,11 @@ impl<'p> Story<'p> {
             Fault::LoseSled { sled: s } | Fault::SledAgentRestartKeepsVmms { sled: s } => {
                 self.host(HostId::Sled(*s), &host, Role::Crash)
             }
-            Fault::Partition { a, b, oneway } | Fault::Repair { a, b, oneway } => {
-                let verb = if matches!(f, Fault::Repair { .. }) {
-                    "repaired"
-                } else {
-                    "partitioned"
-                };
-                self.link(
-                    i,
-                    (*a, *b),
-                    path,
-                    oneway.then(|| Some(format!("{a} -> {b} is {verb} one way"))),
-                )
+            Fault::Partition { a, b, oneway: o } => {
+                self.link(i, (*a, *b), path, o.then(|| oneway(a, b, "partitioned")))
+            }
+            Fault::Repair { a, b, oneway: o } => {
+                self.link(i, (*a, *b), path, o.then(|| oneway(a, b, "repaired")))
             }
             Fault::Hold { a, b, .. } => self.link(i, (*a, *b), path, Some(None)),
             Fault::Release { a, b } => self.link(i, (*a, *b), path, None),
@@ -226,28 +208,15 @@ impl<'p> Story<'p> {
             | Fault::VmmFailsBooting { instance } => {
                 self.instance(instance, &path.key("instance"), false)
             }
-            Fault::SledError {
-                sled: s,
-                status,
-                count,
-                seconds,
-                ..
-            } => {
-                if !(400..=599).contains(status) || *status == 404 {
-                    return err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"));
-                }
-                sled(count, seconds)?;
-                self.host(HostId::Sled(*s), &host, Role::Crash)
+            Fault::SledError { status, .. } if !(400..=599).contains(status) || *status == 404 => {
+                err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"))
             }
-            Fault::SledHang {
-                sled: s,
-                count,
-                seconds,
-                ..
-            } => {
-                sled(count, seconds)?;
-                self.host(HostId::Sled(*s), &host, Role::Crash)
-            }
+            Fault::SledError { sled: s, count, seconds, .. }
+            | Fault::SledHang { sled: s, count, seconds, .. } => match (count, seconds) {
+                (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
+                (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
+                _ => self.host(HostId::Sled(*s), &host, Role::Crash),
+            },
             Fault::Upgrade {} => Ok(()),
         }
     }

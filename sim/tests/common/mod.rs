@@ -7,8 +7,8 @@
 use intent_sim::checkers::sleds::SledTables;
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, Arm, ArmKind, Condition, Expect, Expected, Inject, InjectNode, InstanceDecl, Plan,
-    PlanStep, PointCond, Request, RequestKind, Sleep, StateCond, Topology, Unpause, Wait,
+    Action, Arm, ArmKind, Condition, Expect, Expected, Inject, InjectNode, InstanceDecl, OneOrMany,
+    Plan, PlanStep, PointCond, Request, RequestKind, Sleep, StateCond, Topology, Unpause, Wait,
 };
 use intent_sim::record::{PointArm, Record, RecordKind};
 use intent_sim::report;
@@ -59,7 +59,7 @@ impl Story {
             request,
             instance: instance.to_string(),
             start,
-            expect: (!expect.is_empty()).then(|| Expect::Any(expect.to_vec())),
+            expect: (!expect.is_empty()).then(|| Expect::Same(OneOrMany::Any(expect.to_vec()))),
             no_wait: !wait,
         }))
     }
