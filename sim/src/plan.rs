@@ -216,15 +216,48 @@ pub struct PlanStep {
 
 /// What a step does; the variant's name is the key that sets it in a file.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
+    /// An API request.
     Request(Request),
+    /// A fault ([`crate::fault`]).
     Fault(Fault),
-    Arm(Arm),
-    Unpause(Unpause),
-    Wait(Wait),
-    Sleep(Sleep),
-    Inject(Inject),
+    /// Arms a named point on a Nexus: crash, pause or hang there.
+    Arm {
+        arm: ArmKind,
+        #[serde(with = "host_name")]
+        host: HostId,
+        point: String,
+        /// For `arm = "hang"`: heal does not release the hang either.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        through_heal: bool,
+    },
+    /// Releases a host paused at a point (`unpause` is `true` in a file).
+    Unpause {
+        unpause: bool,
+        #[serde(with = "host_name")]
+        host: HostId,
+        point: String,
+    },
+    /// Waits until a condition holds, `within` a time (virtual seconds in
+    /// the file).
+    Wait {
+        wait: Condition,
+        #[serde(with = "secs")]
+        within: Millis,
+    },
+    /// Lets virtual time pass (virtual seconds in the file).
+    Sleep {
+        #[serde(with = "secs")]
+        sleep: Millis,
+    },
+    /// Makes saga node `<saga>.<NODE>` fail instead of running its action,
+    /// the next time `host` reaches it (steno's `saga_inject_error`).
+    Inject {
+        inject: InjectNode,
+        #[serde(with = "host_name")]
+        host: HostId,
+    },
 }
 
 impl Action {
@@ -289,19 +322,6 @@ impl Request {
     }
 }
 
-/// Arms a named point on a Nexus: crash, pause or hang there.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Arm {
-    pub arm: ArmKind,
-    #[serde(with = "host_name")]
-    pub host: HostId,
-    pub point: String,
-    /// For `arm = "hang"`: heal does not release the hang either.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub through_heal: bool,
-}
-
 /// What an armed point does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -314,57 +334,15 @@ pub enum ArmKind {
     Hang,
 }
 
-impl Arm {
+impl ArmKind {
     /// The recorder's arm.
-    pub fn point_arm(&self) -> PointArm {
-        match self.arm {
+    pub fn point_arm(self, through_heal: bool) -> PointArm {
+        match self {
             ArmKind::Crash => PointArm::Crash,
             ArmKind::Pause => PointArm::Pause,
-            ArmKind::Hang => PointArm::Hang {
-                through_heal: self.through_heal,
-            },
+            ArmKind::Hang => PointArm::Hang { through_heal },
         }
     }
-}
-
-/// Releases a host paused at a point.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Unpause {
-    /// Always `true` in a file.
-    pub unpause: bool,
-    #[serde(with = "host_name")]
-    pub host: HostId,
-    pub point: String,
-}
-
-/// Waits until a condition holds, within a time.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Wait {
-    pub wait: Condition,
-    /// Virtual seconds in the file.
-    #[serde(with = "secs")]
-    pub within: Millis,
-}
-
-/// Lets virtual time pass.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sleep {
-    /// Virtual seconds in the file.
-    #[serde(with = "secs")]
-    pub sleep: Millis,
-}
-
-/// Makes saga node `<saga>.<NODE>` fail instead of running its action, the
-/// next time `host` reaches it (steno's `saga_inject_error`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Inject {
-    pub inject: InjectNode,
-    #[serde(with = "host_name")]
-    pub host: HostId,
 }
 
 /// A saga node.
@@ -483,16 +461,30 @@ impl Serialize for Expected {
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
 /// `point` or `trace` names the kind.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
-    /// The instance's external state.
-    State(StateCond),
+    /// The instance's external state: `{ instance = "web", state = "Running" }`.
+    State {
+        instance: String,
+        state: ExternalState,
+    },
     /// The state of the instance's newest VMM record.
-    VmmState(VmmStateCond),
+    VmmState {
+        instance: String,
+        vmm_state: VmmState,
+    },
     /// A named point reached after this step (on `host`, if given).
-    Point(PointCond),
-    /// A trace line containing this text.
-    Trace(TraceCond),
+    Point {
+        point: String,
+        #[serde(
+            default,
+            with = "host_name::opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        host: Option<HostId>,
+    },
+    /// A trace line containing this text (instance ids written as names).
+    Trace { trace: String },
 }
 
 impl Condition {
@@ -500,52 +492,22 @@ impl Condition {
     pub const KEYS: [&'static str; 4] = ["state", "vmm_state", "point", "trace"];
 }
 
-/// `{ instance = "web", state = "Running" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateCond {
-    pub instance: String,
-    pub state: ExternalState,
-}
-
-/// `{ instance = "web", vmm_state = "SagaUnwound" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct VmmStateCond {
-    pub instance: String,
-    pub vmm_state: VmmState,
-}
-
-/// `{ point = "update.after_snapshot", host = "nexus-0" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointCond {
-    pub point: String,
-    #[serde(
-        default,
-        with = "host_name::opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub host: Option<HostId>,
-}
-
-/// `{ trace = "text" }` (instance ids are written as their names).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraceCond {
-    pub trace: String,
-}
-
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Condition::State(c) => write!(f, "{:?} is {}", c.instance, c.state),
-            Condition::VmmState(c) => write!(f, "{:?}'s VMM is {}", c.instance, c.vmm_state),
-            Condition::Point(PointCond { point, host }) => match host {
-                Some(h) => write!(f, "{h} reaches {point}"),
-                None => write!(f, "a host reaches {point}"),
-            },
-            Condition::Trace(t) => write!(f, "a trace line contains {:?}", t.trace),
+            Condition::State { instance, state } => write!(f, "{instance:?} is {state}"),
+            Condition::VmmState {
+                instance,
+                vmm_state,
+            } => {
+                write!(f, "{instance:?}'s VMM is {vmm_state}")
+            }
+            Condition::Point {
+                point,
+                host: Some(h),
+            } => write!(f, "{h} reaches {point}"),
+            Condition::Point { point, host: None } => write!(f, "a host reaches {point}"),
+            Condition::Trace { trace } => write!(f, "a trace line contains {trace:?}"),
         }
     }
 }
@@ -556,19 +518,20 @@ impl fmt::Display for PlanStep {
             write!(f, "at {at:?}: ")?;
         }
         match &self.action {
-            Action::Request(r) => write!(
-                f,
-                "{} {:?}{}",
-                r.op(None).name(),
-                r.instance,
-                if r.no_wait { " (no wait)" } else { "" }
-            ),
+            Action::Request(r) => {
+                let no_wait = if r.no_wait { " (no wait)" } else { "" };
+                write!(f, "{} {:?}{no_wait}", r.op(None).name(), r.instance)
+            }
             Action::Fault(x) => write!(f, "{x}"),
-            Action::Arm(a) => write!(f, "arm {:?} at {} on {}", a.arm, a.point, a.host),
-            Action::Unpause(u) => write!(f, "unpause {} at {}", u.host, u.point),
-            Action::Wait(w) => write!(f, "wait until {}, within {}ms", w.wait, w.within.0),
-            Action::Sleep(s) => write!(f, "sleep {}ms", s.sleep.0),
-            Action::Inject(i) => write!(f, "inject an error at {} on {}", i.inject.point(), i.host),
+            Action::Arm {
+                arm, host, point, ..
+            } => write!(f, "arm {arm:?} at {point} on {host}"),
+            Action::Unpause { host, point, .. } => write!(f, "unpause {host} at {point}"),
+            Action::Wait { wait, within } => write!(f, "wait until {wait}, within {}ms", within.0),
+            Action::Sleep { sleep } => write!(f, "sleep {}ms", sleep.0),
+            Action::Inject { inject, host } => {
+                write!(f, "inject an error at {} on {host}", inject.point())
+            }
         }
     }
 }

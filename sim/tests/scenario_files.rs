@@ -6,8 +6,7 @@
 
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, PointCond, PolicySpec,
-    RequestKind,
+    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, PolicySpec, RequestKind,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
 use model::ids::{HostId, Millis, NexusId};
@@ -176,7 +175,13 @@ fn complete_valid_fixture() {
         ])))
     );
     assert!(db1.no_wait);
-    assert!(matches!(&steps[5].action, Action::Arm(a) if a.arm == ArmKind::Pause));
+    assert!(matches!(
+        &steps[5].action,
+        Action::Arm {
+            arm: ArmKind::Pause,
+            ..
+        }
+    ));
     let reboot = request(&steps[7].action).expect.clone().unwrap();
     assert_eq!(reboot.for_variant(Variant::Legacy), [Expected::Status(503)]);
     assert_eq!(
@@ -192,12 +197,12 @@ fn complete_valid_fixture() {
     );
     assert!(matches!(
         &steps[8].action,
-        Action::Wait(w) if w.wait == Condition::Point(PointCond {
+        Action::Wait { wait, .. } if *wait == Condition::Point {
             point: "reincarnation.selected".into(),
             host: Some(HostId::Nexus(NexusId(1))),
-        })
+        }
     ));
-    assert!(matches!(&steps[10].action, Action::Unpause(_)));
+    assert!(matches!(&steps[10].action, Action::Unpause { .. }));
     assert_eq!(steps[11].at, Some(Millis(400_000)));
     assert!(matches!(
         &steps[14].action,
@@ -240,7 +245,7 @@ fn readme_example_loads() {
     assert_eq!(runs.len(), 3);
     assert!(matches!(
         &runs[1].plan.steps[0].action,
-        Action::Arm(a) if a.point == "start.MARK_AS_STARTING.after_action"
+        Action::Arm { point, .. } if point == "start.MARK_AS_STARTING.after_action"
     ));
     assert_eq!(runs[1].case.as_deref(), Some("mark-as-starting"));
 }
