@@ -384,7 +384,7 @@ impl fmt::Display for Expected {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(
     untagged,
-    expecting = "a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
+    expecting = "expected a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
 )]
 pub enum Expect {
     Same(OneOrMany),
@@ -427,24 +427,21 @@ impl Expect {
     }
 }
 
-const EXPECTED: &str = "a status code 100..=599 or \"none\"";
-
+/// Only ever read inside [`Expect`], whose message says what it takes.
 impl<'de> Deserialize<'de> for Expected {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{Error, Unexpected};
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Int(i64),
+            Status(u16),
             Word(String),
         }
-        match Raw::deserialize(d).map_err(|_| D::Error::custom(format!("expected {EXPECTED}")))? {
-            Raw::Int(v) => match u16::try_from(v) {
-                Ok(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
-                _ => Err(D::Error::invalid_value(Unexpected::Signed(v), &EXPECTED)),
-            },
+        match Raw::deserialize(d)? {
+            Raw::Status(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
             Raw::Word(w) if w == "none" => Ok(Expected::NoResponse),
-            Raw::Word(w) => Err(D::Error::custom(format!("expected {EXPECTED}, got {w:?}"))),
+            _ => Err(serde::de::Error::custom(
+                "expected a status code 100..=599 or \"none\"",
+            )),
         }
     }
 }

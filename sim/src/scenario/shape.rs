@@ -24,13 +24,9 @@ fn keys(list: &[&str]) -> String {
 }
 
 /// `{ <kind> = t }`, spanned at the kind's key.
-fn tag<'a>(kind: Cow<'a, str>, span: Range<usize>, t: DeTable<'a>) -> Spanned<DeValue<'a>> {
-    let mut outer = DeTable::new();
-    outer.insert(
-        Spanned::new(span.clone(), kind),
-        Spanned::new(span.clone(), DeValue::Table(t)),
-    );
-    Spanned::new(span, DeValue::Table(outer))
+fn tag<'a>(kind: Cow<'a, str>, span: Range<usize>, t: DeTable<'a>) -> DeTable<'a> {
+    let value = Spanned::new(span.clone(), DeValue::Table(t));
+    DeTable::from_iter([(Spanned::new(span, kind), value)])
 }
 
 /// Takes the table out of `t` and gives it back nested under the one kind
@@ -63,7 +59,7 @@ fn nest_one<'a>(
 fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
     if let DeValue::Table(t) = c.get_mut() {
         let (kind, span, inner) = nest_one(t, &Condition::KEYS, path, "empty condition")?;
-        *c = tag(Cow::Borrowed(kind), span, inner);
+        *c = Spanned::new(span.clone(), DeValue::Table(tag(kind.into(), span, inner)));
     }
     Ok(())
 }
@@ -86,19 +82,17 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
                         format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
                     ));
                 };
-                rest = DeTable::from_iter([(
-                    Spanned::new(name.span(), fault.clone()),
-                    Spanned::new(name.span(), DeValue::Table(rest)),
-                )]);
+                rest = tag(fault.clone(), name.span(), rest);
             }
             if let Some(c) = rest.get_mut("wait").filter(|_| kind == "wait") {
                 condition(c, &path.key("wait"))?;
             }
             t.extend(at);
-            t.insert(
-                Spanned::new(span.clone(), Cow::Borrowed("action")),
-                tag(Cow::Borrowed(kind), span, rest),
-            );
+            t.extend(tag(
+                "action".into(),
+                span.clone(),
+                tag(kind.into(), span, rest),
+            ));
         }
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {
