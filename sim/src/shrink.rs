@@ -62,7 +62,7 @@ impl Search<'_> {
         if self.attempts >= self.cap || candidate == self.best {
             return false;
         }
-        if scenario::check_plan(&candidate).is_err() {
+        if !scenario::plan_checks(&candidate) {
             return false;
         }
         self.attempts += 1;

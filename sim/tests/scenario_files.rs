@@ -672,3 +672,47 @@ fn a_turmoil_limit_is_a_harness_limit_not_a_crash() {
         .unwrap()
         .starts_with("harness limit: turmoil's network ran out of room"));
 }
+
+#[test]
+fn an_expect_table_without_every_variant_round_trips() {
+    // `expect`'s table by variant leaves a variant out (no expectation
+    // there); writing the plan back keeps it out, and the text loads into
+    // the same plan.
+    let steps = "[[step]]\nrequest = \"stop\"\ninstance = \"web\"\nexpect = { legacy = 503, fixed = [202, \"none\"] }";
+    let plan = load(&story(steps, ""))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .plan()
+        .clone();
+    let expect = request(&plan.steps[1].action).expect.clone().unwrap();
+    assert_eq!(expect.for_variant(Variant::Omicron), []);
+    assert_eq!(
+        expect.for_variant(Variant::Fixed),
+        [Expected::Status(202), Expected::NoResponse]
+    );
+    let text = intent_sim::scenario::to_toml(&plan).unwrap();
+    assert!(!text.contains("omicron = "), "{text}");
+    let back = load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.plan().steps, plan.steps);
+}
+
+#[test]
+fn a_bad_expect_says_what_it_takes() {
+    for bad in [
+        "700",
+        "\"nope\"",
+        "[]",
+        "{ legacy = 99 }",
+        "{ legasy = 503 }",
+    ] {
+        let steps = format!("[[step]]\nrequest = \"stop\"\ninstance = \"web\"\nexpect = {bad}");
+        let e = error(&story(&steps, ""));
+        let want = match bad {
+            "[]" => "an empty list accepts no response",
+            _ => {
+                "expected a status code 100..=599, \"none\", a list of those, or a table by variant"
+            }
+        };
+        assert!(e.starts_with("t.toml:11:"), "{e}");
+        assert!(e.contains(&format!("step 2 field `expect`: {want}")), "{e}");
+    }
+}
