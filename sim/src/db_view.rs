@@ -83,8 +83,10 @@ impl DbView {
     }
 
     /// The three tables, each under an omdb-style banner, with instance
-    /// names from `names` (the trace's).
-    pub fn render(&self, names: &BTreeMap<InstanceId, String>) -> String {
+    /// names from `names` (the trace's). Without `tracks_intent` (the
+    /// `legacy` variant: before PR #8053 the column does not exist) the
+    /// INTENT column shows omdb's `-`.
+    pub fn render(&self, names: &BTreeMap<InstanceId, String>, tracks_intent: bool) -> String {
         let name = |id: InstanceId| names.get(&id).cloned().unwrap_or_else(|| "-".into());
         let vmm = |id| self.vmms.iter().find(|v| v.id == id);
         let instances = self.instances.iter().map(|i| {
@@ -92,7 +94,11 @@ impl DbView {
             InstanceLine {
                 id: i.id.to_string(),
                 state: compute_state(i, active).to_string(),
-                intent: i.intended_state.to_string(),
+                intent: if tracks_intent {
+                    i.intended_state.to_string()
+                } else {
+                    "-".into()
+                },
                 nexus_state: i.runtime.nexus_state.to_string(),
                 gen: i.runtime.gen.to_string(),
                 propolis_id: or_dash(i.runtime.propolis_id),
