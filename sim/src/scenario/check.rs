@@ -21,7 +21,7 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
 
 /// Checks a whole plan (one case's).
 pub(crate) fn plan(p: &Plan) -> Check {
-    let root = FieldPath::root();
+    let root = FieldPath::default();
     if let Some(name) = p.timings.short_period() {
         let message = "expected a period of at least 1 second";
         return err(root.key("timings").key(name), message);
@@ -99,7 +99,7 @@ impl<'p> Story<'p> {
             self.step(i, &s.action, &path)?;
         }
         for (variant, e) in self.p.variants.iter() {
-            let path = FieldPath::root().key("variants").key(variant.name());
+            let path = FieldPath::default().key("variants").key(variant.name());
             for (j, c) in e.must_reach.iter().enumerate() {
                 self.condition(c, &path.key("must_reach").index(j), false)?;
             }

@@ -97,7 +97,7 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {
         for (name, v) in variants.iter_mut() {
-            let path = FieldPath::root()
+            let path = FieldPath::default()
                 .key("variants")
                 .key(name.get_ref())
                 .key("must_reach");
