@@ -11,6 +11,7 @@ use crate::checkers::NAMES as CHECKERS;
 use crate::fault::{cut, Fault};
 use crate::plan::{Action, ArmKind, Condition, Expect, Plan, RequestKind};
 use model::ids::{HostId, Millis};
+use model::nexus::sagas::named_points;
 use std::collections::{BTreeMap, BTreeSet};
 
 type Check = Result<(), Problem>;
@@ -111,17 +112,15 @@ impl<'p> Story<'p> {
         match action {
             Action::Request(r) => {
                 let create = r.request == RequestKind::Create;
-                if create && r.start.is_none() {
-                    return err(
-                        path.key("request"),
-                        "a `create` request needs `start` (true or false)",
-                    );
-                }
-                if !create && r.start.is_some() {
-                    return err(
-                        path.key("start"),
-                        "`start` applies only to a `create` request",
-                    );
+                if create != r.start.is_some() {
+                    let (key, message) = match create {
+                        true => (
+                            "request",
+                            "a `create` request needs `start` (true or false)",
+                        ),
+                        false => ("start", "`start` applies only to a `create` request"),
+                    };
+                    return err(path.key(key), message);
                 }
                 if r.expect.as_ref().is_some_and(Expect::has_empty_list) {
                     return err(path.key("expect"), "an empty list accepts no response: expected at least one status code 100..=599 or \"none\"");
@@ -328,10 +327,7 @@ impl<'p> Story<'p> {
 }
 
 fn point(name: &str, path: &FieldPath) -> Check {
-    let all: Vec<String> = model::nexus::sagas::named_points()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let all: Vec<String> = named_points().iter().map(ToString::to_string).collect();
     if all.iter().any(|p| p == name) {
         return Ok(());
     }

@@ -65,11 +65,6 @@ impl ScenarioError {
         }
     }
 
-    /// The 1-based line of the error, when known.
-    pub fn line(&self) -> Option<usize> {
-        self.position.map(|(line, _)| line)
-    }
-
     /// The error as annotate-snippets draws it: the one line as its title,
     /// then the file's lines around the offending text, marked. `None`
     /// when the position is unknown. `styled` adds the terminal's colours.
