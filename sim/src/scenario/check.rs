@@ -20,7 +20,7 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
     Err((path, message.into()))
 }
 
-/// Checks a whole plan (one case's).
+/// Checks a whole plan (one case's, or a shrink candidate).
 pub(crate) fn plan(p: &Plan) -> Check {
     let root = FieldPath::default();
     if let Some(name) = p.timings.short_period() {

@@ -31,12 +31,11 @@ impl ScenarioError {
     /// Whitespace runs in `message` become one space: the error is one line.
     pub fn file(file: &Path, message: impl Into<String>) -> ScenarioError {
         let message: String = message.into();
-        let message: Vec<&str> = message.split_whitespace().collect();
         ScenarioError {
             file: file.to_path_buf(),
             position: None,
             field: None,
-            message: message.join(" "),
+            message: message.split_whitespace().collect::<Vec<_>>().join(" "),
             source: None,
         }
     }
