@@ -16,15 +16,13 @@
 //! would have to admit legacy's #6809 restarts).
 
 use crate::fault::Fault;
-use crate::plan::{
-    Action, Arm, ArmKind, InstanceDecl, Plan, PlanStep, PolicySpec, Request, RequestKind, Sleep,
-    Topology, Unpause,
-};
+use crate::plan::{Action, ArmKind, InstanceDecl, Plan, PlanStep, Request, RequestKind, Topology};
 use crate::seed::SeedTree;
 use model::db::rows::SagaName;
 use model::event::SledCall;
 use model::ids::{HostId, Millis, NexusId, SledId};
 use model::points::{NodeMoment, Plain, Point, SagaNode};
+use model::states::AutoRestartPolicy;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -208,8 +206,8 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         .iter()
         .map(|n| {
             let p = match rng.random_range(0..4) {
-                0 => Some(PolicySpec::Never),
-                1 => Some(PolicySpec::BestEffort),
+                0 => Some(AutoRestartPolicy::Never),
+                1 => Some(AutoRestartPolicy::BestEffort),
                 _ => None,
             };
             InstanceDecl {
@@ -368,12 +366,12 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     push(
                         &mut steps,
                         t.saturating_sub(15_000),
-                        Action::Arm(Arm {
+                        Action::Arm {
                             arm: ArmKind::Crash,
                             through_heal: false,
                             host,
                             point: point.to_string(),
-                        }),
+                        },
                     );
                     push(
                         &mut steps,
@@ -387,21 +385,21 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     push(
                         &mut steps,
                         t,
-                        Action::Arm(Arm {
+                        Action::Arm {
                             arm: ArmKind::Pause,
                             through_heal: false,
                             host,
                             point: point.clone(),
-                        }),
+                        },
                     );
                     push(
                         &mut steps,
                         t + down_for,
-                        Action::Unpause(Unpause {
+                        Action::Unpause {
                             unpause: true,
                             host,
                             point,
-                        }),
+                        },
                     );
                 }
             }
@@ -493,7 +491,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         .last()
         .and_then(|s| s.at)
         .map_or(phase_ms, |at| at.0.max(phase_ms));
-    steps.push(step(end, Action::Sleep(Sleep { sleep: Millis(0) })));
+    steps.push(step(end, Action::Sleep { sleep: Millis(0) }));
     let plan = Plan {
         name: "swarm".into(),
         description: format!("swarm seed {seed}: {shape}"),

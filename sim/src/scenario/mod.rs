@@ -4,7 +4,7 @@
 //! file: spans, cases and vars, the flat step form, and checks across
 //! fields.
 
-mod check;
+pub(crate) mod check;
 mod error;
 pub mod load;
 mod locate;
@@ -15,13 +15,3 @@ mod subst;
 pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
 pub use shape::to_toml;
-
-/// Whether a plan would load as a file: the checks across fields that
-/// loading makes (hosts in the topology, instances created before use, ...),
-/// as one line.
-pub fn check_plan(plan: &crate::plan::Plan) -> Result<(), String> {
-    check::plan(plan).map_err(|(path, message)| match path.render() {
-        Some(field) => format!("{field}: {message}"),
-        None => message,
-    })
-}
