@@ -168,7 +168,7 @@ pub struct RunArgs {
     /// With --db: the moment of virtual time, in seconds from the run's
     /// start (such as 30 or 30.5, to the ms), from 0 up to the run's end
     /// (a later moment is an error that names the end).
-    #[arg(long, value_name = "SECONDS", requires = "db", value_parser = parse_at, allow_hyphen_values = true)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_at, allow_hyphen_values = true)]
     pub at: Option<Millis>,
 }
 

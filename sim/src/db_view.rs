@@ -14,9 +14,9 @@
 //! deleted rows included with their `TIME_DELETED` (omdb's
 //! `--include-deleted`), sagas in every state (omdb lists the running).
 
-use model::db::rows::{InstanceRow, NodeEventKind, SagaName, SagaState, VmmRow};
+use model::db::rows::{InstanceRow, NodeEventKind, SagaName, SagaRow, SagaState, VmmRow};
 use model::db::Db;
-use model::ids::{InstanceId, Millis, NexusId, SagaId};
+use model::ids::{InstanceId, Millis};
 use model::nexus::decisions::compute_state;
 use model::nexus::sagas::executor::{Node, Saga};
 use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
@@ -39,21 +39,11 @@ pub struct DbView {
     pub sagas: Vec<SagaView>,
 }
 
-/// One `saga` row (without its params) and where its log stands.
+/// One `saga` row and where its log stands.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct SagaView {
-    /// `id`.
-    pub id: SagaId,
-    /// `name`: the saga's kind.
-    pub name: SagaName,
-    /// The instance the saga acts on.
-    pub instance_id: InstanceId,
-    /// `current_sec`: the Nexus that runs (and recovers) it.
-    pub current_sec: NexusId,
-    /// `saga_state`.
-    pub state: SagaState,
-    /// `time_created`, virtual ms.
-    pub time_created: Millis,
+    /// The `saga` row as the db holds it (its params are not shown).
+    pub row: SagaRow,
     /// The last `saga_node_event`: the node's index and what happened.
     pub last_event: Option<(u16, NodeEventKind)>,
 }
@@ -64,16 +54,11 @@ impl DbView {
         let mut sagas: Vec<SagaView> = db
             .sagas()
             .map(|s| SagaView {
-                id: s.id,
-                name: s.name,
-                instance_id: s.instance_id,
-                current_sec: s.current_sec,
-                state: s.state,
-                time_created: s.time_created,
+                row: s.clone(),
                 last_event: db.saga_log(s.id).last().map(|e| (e.node, e.kind)),
             })
             .collect();
-        sagas.sort_by_key(|s| (s.time_created, s.id));
+        sagas.sort_by_key(|s| (s.row.time_created, s.row.id));
         DbView {
             at,
             instances: db.instances().cloned().collect(),
@@ -83,8 +68,10 @@ impl DbView {
     }
 
     /// The three tables, each under an omdb-style banner, with instance
-    /// names from `names` (the trace's).
-    pub fn render(&self, names: &BTreeMap<InstanceId, String>) -> String {
+    /// names from `names` (the trace's). Without `tracks_intent` (the
+    /// `legacy` variant: before PR #8053 the column does not exist) the
+    /// INTENT column shows omdb's `-`.
+    pub fn render(&self, names: &BTreeMap<InstanceId, String>, tracks_intent: bool) -> String {
         let name = |id: InstanceId| names.get(&id).cloned().unwrap_or_else(|| "-".into());
         let vmm = |id| self.vmms.iter().find(|v| v.id == id);
         let instances = self.instances.iter().map(|i| {
@@ -92,7 +79,11 @@ impl DbView {
             InstanceLine {
                 id: i.id.to_string(),
                 state: compute_state(i, active).to_string(),
-                intent: i.intended_state.to_string(),
+                intent: if tracks_intent {
+                    i.intended_state.to_string()
+                } else {
+                    "-".into()
+                },
                 nexus_state: i.runtime.nexus_state.to_string(),
                 gen: i.runtime.gen.to_string(),
                 propolis_id: or_dash(i.runtime.propolis_id),
@@ -120,12 +111,12 @@ impl DbView {
         let sagas = self.sagas.iter().map(|s| {
             let (last_node_event, next_node) = s.progress();
             SagaLine {
-                id: s.id.to_string(),
-                current_sec: s.current_sec.to_string(),
-                time_created: s.time_created.to_string(),
-                name: s.name.to_string(),
-                state: format!("{:?}", s.state),
-                instance: name(s.instance_id),
+                id: s.row.id.to_string(),
+                current_sec: s.row.current_sec.to_string(),
+                time_created: s.row.time_created.to_string(),
+                name: s.row.name.to_string(),
+                state: format!("{:?}", s.row.state),
+                instance: name(s.row.instance_id),
                 last_node_event,
                 next_node,
             }
@@ -159,23 +150,23 @@ impl SagaView {
     /// saga runs forward, the node it is at: the one after the last done.
     fn progress(&self) -> (String, String) {
         let Some((node, kind)) = self.last_event else {
-            let first = node_name(self.name, 0).unwrap_or("-");
-            let next = match self.state {
+            let first = node_name(self.row.name, 0).unwrap_or("-");
+            let next = match self.row.state {
                 SagaState::Running => first,
                 _ => "-",
             };
             return ("-".into(), next.into());
         };
-        let named = node_name(self.name, node).unwrap_or("?");
+        let named = node_name(self.row.name, node).unwrap_or("?");
         let what = match kind {
             NodeEventKind::Done => "done",
             NodeEventKind::Failed => "failed",
             NodeEventKind::UndoDone => "undone",
             NodeEventKind::UndoFailed => "undo failed",
         };
-        let next = match (self.state, kind) {
+        let next = match (self.row.state, kind) {
             (SagaState::Running, NodeEventKind::Done) => {
-                node_name(self.name, node + 1).unwrap_or("-")
+                node_name(self.row.name, node + 1).unwrap_or("-")
             }
             _ => "-",
         };

@@ -133,6 +133,12 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         .scenario
         .as_deref()
         .expect("parse checked the scenario");
+    if args.at.is_some() && !args.db {
+        return Err(Error::usage(
+            "--at picks the moment of the --db tables: give it with --db \
+             (`cargo sim run SCENARIO --db --at SECONDS`)",
+        ));
+    }
     let s = catalog::find_in(dir, name)?;
     let cases = catalog::select_cases(&s, args.case.as_deref())?;
     // A kept story (`scenarios/found/`) runs from the seed it was found with
@@ -152,7 +158,7 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
                 source,
             })?;
         }
-        let at = args.at.filter(|_| args.db);
+        let at = args.at;
         let (mut r, view) = intent_sim::runner::run_with_db_view(
             &plan,
             &s.name,
@@ -211,7 +217,7 @@ fn db_report(
         r.variant,
         r.seed,
         r.verdict().name(),
-        view.render(&r.names)
+        view.render(&r.names, r.variant.tracks_intent())
     )
 }
 
@@ -316,14 +322,14 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
         Some(j) => j,
         None => cores,
     };
-    let total = work.total();
-    eprintln!("sweep: {total} runs on {jobs} threads");
     let mut json = match &args.json {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| Error::io(p, e))?,
         )),
         None => None,
     };
+    let total = work.total();
+    eprintln!("sweep: {total} runs on {jobs} threads");
     let mut saved = Vec::new();
     let mut summary = Summary::default();
     let mut differences = 0u64;

@@ -133,14 +133,12 @@ impl RunResult {
 
     /// The command that reproduces this run.
     pub fn repro(&self) -> String {
-        let case = self
-            .case
-            .as_ref()
-            .map(|c| format!(" --case {c}"))
-            .unwrap_or_default();
-        format!(
-            "cargo sim run {}{case} --seed {} --variant {}",
-            self.scenario, self.seed, self.variant
+        crate::verdict::repro_command(
+            &self.scenario,
+            self.case.as_deref(),
+            self.seed,
+            &self.variant,
+            "",
         )
     }
 

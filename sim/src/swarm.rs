@@ -21,8 +21,10 @@ use crate::plan::{
     Topology, Unpause,
 };
 use crate::seed::SeedTree;
+use model::db::rows::SagaName;
 use model::event::SledCall;
 use model::ids::{HostId, Millis, NexusId, SledId};
+use model::points::{NodeMoment, Plain, Point, SagaNode};
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -80,23 +82,46 @@ const LATER_KINDS: [LaterKind; 3] = [
     LaterKind::LateDelivery,
 ];
 
+/// A saga node's point: (saga, omicron's node name, moment). The name is
+/// checked against the saga's `NODES` by a test
+/// (`swarm_points_name_real_nodes`), as `nexus::sagas::named_points` lists them.
+const fn node(saga: SagaName, node: &'static str, moment: NodeMoment) -> Point {
+    Point::Node(SagaNode { saga, node }, moment)
+}
+
 /// Points worth crashing a Nexus at.
-const CRASH_POINTS: [&str; 8] = [
-    "create.between_create_and_start",
-    "create.CREATE_INSTANCE_RECORD.after_action",
-    "start.MARK_AS_STARTING.after_action",
-    "start.ENSURE_REGISTERED.after_log",
-    "stop.after_intent_write",
-    "update.COMMIT_INSTANCE_UPDATES.after_action",
-    "reincarnation.selected",
-    "delete.after_intent_write",
+const CRASH_POINTS: [Point; 8] = [
+    Point::Plain(Plain::CreateBetweenCreateAndStart),
+    node(
+        SagaName::InstanceCreate,
+        "CREATE_INSTANCE_RECORD",
+        NodeMoment::AfterAction,
+    ),
+    node(
+        SagaName::InstanceStart,
+        "MARK_AS_STARTING",
+        NodeMoment::AfterAction,
+    ),
+    node(
+        SagaName::InstanceStart,
+        "ENSURE_REGISTERED",
+        NodeMoment::AfterLog,
+    ),
+    Point::Plain(Plain::StopAfterIntentWrite),
+    node(
+        SagaName::InstanceUpdate,
+        "COMMIT_INSTANCE_UPDATES",
+        NodeMoment::AfterAction,
+    ),
+    Point::Plain(Plain::ReincarnationSelected),
+    Point::Plain(Plain::DeleteAfterIntentWrite),
 ];
 
 /// Points worth pausing a Nexus at, to open a race window.
-const PAUSE_POINTS: [&str; 3] = [
-    "reincarnation.selected",
-    "start.before_mark_as_starting",
-    "update.after_snapshot",
+const PAUSE_POINTS: [Point; 3] = [
+    Point::Plain(Plain::ReincarnationSelected),
+    Point::Plain(Plain::StartBeforeMarkAsStarting),
+    Point::Plain(Plain::UpdateAfterSnapshot),
 ];
 
 /// The drawn shape of one swarm run, printed at the top of its trace.
@@ -465,4 +490,20 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         without_fixes: Default::default(),
     };
     (plan, shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CRASH_POINTS, PAUSE_POINTS};
+    use model::nexus::sagas::named_points;
+
+    /// Every point the swarm arms is one the model reaches by that name
+    /// (a node point names a node in its saga's `NODES`).
+    #[test]
+    fn swarm_points_name_real_nodes() {
+        let known = named_points();
+        for p in CRASH_POINTS.iter().chain(PAUSE_POINTS.iter()) {
+            assert!(known.contains(p), "swarm point {p} is not a named point");
+        }
+    }
 }

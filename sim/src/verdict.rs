@@ -193,20 +193,17 @@ impl RunReport {
 
     /// The command that reproduces this run with `cargo sim`.
     pub fn repro_sim(&self) -> String {
-        format!(
-            "cargo sim run {}{} --seed {} --variant {}{}",
-            self.scenario,
-            self.case
-                .as_ref()
-                .map(|c| format!(" --case {c}"))
-                .unwrap_or_default(),
+        let without = if self.without_fixes.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.without_fixes)
+        };
+        repro_command(
+            &self.scenario,
+            self.case.as_deref(),
             self.seed,
             self.variant,
-            if self.without_fixes.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", self.without_fixes)
-            }
+            &without,
         )
     }
 
@@ -227,4 +224,19 @@ impl RunReport {
             self.seed, self.variant
         )
     }
+}
+
+/// `cargo sim run SCENARIO [--case C] --seed S --variant V{flags}`: the
+/// one spelling of a run's repro command (reports, `--json` results and
+/// saved regressions print it). `flags` is appended as is (such as
+/// ` --without-fix 7928`, with its leading space, or empty).
+pub fn repro_command(
+    scenario: &str,
+    case: Option<&str>,
+    seed: u64,
+    variant: impl std::fmt::Display,
+    flags: &str,
+) -> String {
+    let case = case.map(|c| format!(" --case {c}")).unwrap_or_default();
+    format!("cargo sim run {scenario}{case} --seed {seed} --variant {variant}{flags}")
 }

@@ -31,15 +31,15 @@ fn assert_matches_trace(r: &RunReport, view: &DbView) {
     // more: a `SagaCreate` that committed while its Nexus died before
     // hearing so has no `created` line (Nexus writes it after the answer)
     // until saga_recovery resumes it (swarm seed 0 in fixed, at 272.8 s).
-    let rows: Vec<_> = view.sagas.iter().map(|s| s.id).collect();
+    let rows: Vec<_> = view.sagas.iter().map(|s| s.row.id).collect();
     for id in rebuilt.sagas.keys() {
         assert!(rows.contains(id), "saga {id} is a row, {at}");
     }
     for s in &view.sagas {
         assert!(
-            s.time_created <= view.at,
+            s.row.time_created <= view.at,
             "saga {} made by then, {at}",
-            s.id
+            s.row.id
         );
     }
 }

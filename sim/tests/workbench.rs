@@ -126,6 +126,13 @@ fn every_bad_input_is_one_line_and_exit_2() {
         ];
         bad(&sim_os(&args, &[]), &["UTF-8"]);
     }
+    // A results file that cannot be written: the one error line, nothing
+    // before it.
+    bad(
+        &sim("sweep swarm --seeds 0..1 --json /no-such-dir/out.jsonl"),
+        &["/no-such-dir/out.jsonl"],
+    );
+    bad(&sim("run swarm --at 30"), &["--at", "with --db"]);
     // A results file that is not one.
     let notjson = tmp("not.jsonl");
     std::fs::write(&notjson, "{\"seed\": 1}\n").unwrap();
@@ -556,7 +563,7 @@ fn run_db_prints_omdbs_tables_at_a_moment() {
     for (k, v) in [
         ("NAME", "web"),
         ("STATE", "Running"),
-        ("INTENT", "Running"),
+        ("INTENT", "-"),
         ("NEXUS_STATE", "Vmm"),
         ("UPDATER_LOCK", "UNLOCKED"),
         ("TIME_DELETED", "-"),
@@ -635,7 +642,7 @@ fn run_db_prints_omdbs_tables_at_a_moment() {
             &["--at", "virtual seconds"],
         );
     }
-    bad(&sim(&format!("{run} --at 30")), &["--db"]);
+    bad(&sim(&format!("{run} --at 30")), &["--at", "with --db"]);
     bad(
         &sim(&format!("{run} --db --format mermaid")),
         &["--db", "--format"],

@@ -20,6 +20,24 @@ fn check_constraint_holds(r: &InstanceRuntime) -> bool {
 }
 
 impl Db {
+    /// Logs `query`'s write of `after` over `before` with `outcome`, and
+    /// stores `after` only if the write applied. Answers whether it did.
+    fn write_instance(
+        &mut self,
+        query: Query,
+        outcome: WriteOutcome,
+        before: &InstanceRow,
+        after: InstanceRow,
+        tx: &mut Tx,
+    ) -> DbResponse {
+        tx.instance(query, outcome, Some(before), Some(&after));
+        let applied = outcome == WriteOutcome::Applied;
+        if applied {
+            self.instances.insert(after.id, after);
+        }
+        DbResponse::Write(applied)
+    }
+
     /// A row not yet deleted (`time_deleted IS NULL`).
     fn live_instance(&self, id: InstanceId) -> Option<&InstanceRow> {
         self.instances.get(&id).filter(|r| r.time_deleted.is_none())
@@ -143,8 +161,7 @@ impl Db {
             {
                 let mut would = before.clone();
                 would.intended_state = intent;
-                tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&would));
-                return DbResponse::Write(false);
+                return self.write_instance(query, WriteOutcome::Conflict, &before, would, tx);
             }
         }
         // A validated write is the request's acceptance: it is reported even
@@ -154,9 +171,7 @@ impl Db {
         }
         let mut after = before.clone();
         after.intended_state = intent;
-        tx.instance(query, WriteOutcome::Applied, Some(&before), Some(&after));
-        self.instances.insert(id, after);
-        DbResponse::Write(true)
+        self.write_instance(query, WriteOutcome::Applied, &before, after, tx)
     }
 
     /// `instance_update_runtime`: the generation guard (strictly newer
@@ -184,17 +199,7 @@ impl Db {
         } else {
             WriteOutcome::Applied
         };
-        tx.instance(
-            Query::InstanceUpdateRuntime,
-            outcome,
-            Some(&before),
-            Some(&after),
-        );
-        let applied = outcome == WriteOutcome::Applied;
-        if applied {
-            self.instances.insert(id, after);
-        }
-        DbResponse::Write(applied)
+        self.write_instance(Query::InstanceUpdateRuntime, outcome, &before, after, tx)
     }
 
     /// Takes the updater lock (`from == None`) or inherits it from `from`.
@@ -216,13 +221,13 @@ impl Db {
         let mut after = before.clone();
         after.updater_id = Some(to);
         after.updater_gen = before.updater_gen.next();
-        if before.updater_id != from && !mutation::on(Mutation::DbLockCasIgnoresHolder) {
-            tx.instance(query, WriteOutcome::Conflict, Some(&before), Some(&after));
-            return DbResponse::Write(false);
-        }
-        tx.instance(query, WriteOutcome::Applied, Some(&before), Some(&after));
-        self.instances.insert(id, after);
-        DbResponse::Write(true)
+        let outcome =
+            if before.updater_id != from && !mutation::on(Mutation::DbLockCasIgnoresHolder) {
+                WriteOutcome::Conflict
+            } else {
+                WriteOutcome::Applied
+            };
+        self.write_instance(query, outcome, &before, after, tx)
     }
 
     /// `instance_updater_unlock`: releases the lock only if `lock` holds it.
@@ -241,14 +246,13 @@ impl Db {
         let mut after = before.clone();
         after.updater_id = None;
         after.updater_gen = before.updater_gen.next();
-        tx.instance(
+        self.write_instance(
             Query::InstanceUpdaterUnlock,
             WriteOutcome::Applied,
-            Some(&before),
-            Some(&after),
-        );
-        self.instances.insert(id, after);
-        DbResponse::Write(true)
+            &before,
+            after,
+            tx,
+        )
     }
 
     /// `instance_commit_update`: the update saga's runtime (and intent)
@@ -282,17 +286,7 @@ impl Db {
             } else {
                 WriteOutcome::Applied
             };
-        tx.instance(
-            Query::InstanceCommitUpdate,
-            outcome,
-            Some(&before),
-            Some(&after),
-        );
-        let applied = outcome == WriteOutcome::Applied;
-        if applied {
-            self.instances.insert(id, after);
-        }
-        DbResponse::Write(applied)
+        self.write_instance(Query::InstanceCommitUpdate, outcome, &before, after, tx)
     }
 
     /// `project_delete_instance`: marks a stopped or failed instance with no
@@ -325,23 +319,12 @@ impl Db {
         ) && before.runtime.propolis_id.is_none()
             && require_intent.is_none_or(|i| before.intended_state == i))
             || mutation::on(Mutation::DbDeleteWithVmm);
-        if !allowed {
-            tx.instance(
-                Query::ProjectDeleteInstance,
-                WriteOutcome::Conflict,
-                Some(&before),
-                Some(&after),
-            );
-            return DbResponse::Write(false);
-        }
-        tx.instance(
-            Query::ProjectDeleteInstance,
-            WriteOutcome::Applied,
-            Some(&before),
-            Some(&after),
-        );
-        self.instances.insert(id, after);
-        DbResponse::Write(true)
+        let outcome = if allowed {
+            WriteOutcome::Applied
+        } else {
+            WriteOutcome::Conflict
+        };
+        self.write_instance(Query::ProjectDeleteInstance, outcome, &before, after, tx)
     }
 
     /// `find_reincarnatable_instances`: live, unlocked instances whose
