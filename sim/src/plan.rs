@@ -40,7 +40,7 @@ pub struct Plan {
     #[serde(default, rename = "step")]
     pub steps: Vec<PlanStep>,
     /// Per variant: the checkers expected to fire and what must be reached.
-    pub variants: VariantExpectations,
+    pub variants: ByVariant<VariantExpectation>,
     /// Present only in the `swarm` scenario: the plan is drawn from the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSettings>,
@@ -119,68 +119,58 @@ impl Default for Topology {
     }
 }
 
-/// `[timings]`: overrides of omicron's default timings, in virtual seconds
-/// (at most a virtual day each).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TimingOverrides {
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub watcher_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub reincarnation_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub updater_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub reaper_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub saga_recovery_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub intent_reconciler_period: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub cooldown: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub vmm_boot: Option<Millis>,
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
-    pub vmm_stop: Option<Millis>,
+/// Declares [`TimingOverrides`] from one table, so that each timing is
+/// named once: the field a file writes, whether it is a period (then at
+/// least a second), and the [`Timings`] field it sets, through what.
+macro_rules! timings {
+    ($($(#[doc = $doc:literal])* $field:ident $period:literal => $model:ident $conv:path;)*) => {
+        /// `[timings]`: overrides of omicron's default timings, in virtual
+        /// seconds (at most a virtual day each).
+        #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct TimingOverrides {$(
+            $(#[doc = $doc])*
+            #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+            pub $field: Option<Millis>,
+        )*}
+
+        impl TimingOverrides {
+            /// omicron's default timings with these overrides.
+            pub fn apply(&self) -> Timings {
+                let mut t = Timings::default();
+                $(if let Some(v) = self.$field { t.$model = $conv(v); })*
+                t
+            }
+
+            /// The first period set to less than a second, by field name.
+            pub fn short_period(&self) -> Option<&'static str> {
+                let all = [$(($period, stringify!($field), self.$field)),*];
+                let short = |(_, _, v): &(bool, &str, Option<Millis>)| v.is_some_and(|v| v < Millis(1000));
+                all.into_iter().filter(|t| t.0).find(short).map(|(_, field, _)| field)
+            }
+        }
+    };
 }
 
-impl TimingOverrides {
-    /// The periods, by field name (each must be at least one second).
-    pub fn periods(&self) -> [(&'static str, Option<Millis>); 6] {
-        [
-            ("watcher_period", self.watcher_period),
-            ("reincarnation_period", self.reincarnation_period),
-            ("updater_period", self.updater_period),
-            ("reaper_period", self.reaper_period),
-            ("saga_recovery_period", self.saga_recovery_period),
-            ("intent_reconciler_period", self.intent_reconciler_period),
-        ]
-    }
-
-    /// omicron's default timings with these overrides.
-    pub fn apply(&self) -> Timings {
-        let mut t = Timings::default();
-        let set = |d: &mut std::time::Duration, v: Option<Millis>| {
-            if let Some(v) = v {
-                *d = v.as_duration();
-            }
-        };
-        set(&mut t.watcher_period, self.watcher_period);
-        set(&mut t.reincarnation_period, self.reincarnation_period);
-        set(&mut t.updater_period, self.updater_period);
-        set(&mut t.reaper_period, self.reaper_period);
-        set(&mut t.saga_recovery_period, self.saga_recovery_period);
-        set(
-            &mut t.intent_reconciler_period,
-            self.intent_reconciler_period,
-        );
-        set(&mut t.vmm_boot_time, self.vmm_boot);
-        set(&mut t.vmm_stop_time, self.vmm_stop);
-        if let Some(c) = self.cooldown {
-            t.default_cooldown = c;
-        }
-        t
-    }
+timings! {
+    /// The instance watcher's period (`instance_watcher.period_secs`).
+    watcher_period true => watcher_period Millis::as_duration;
+    /// `instance_reincarnation.period_secs`.
+    reincarnation_period true => reincarnation_period Millis::as_duration;
+    /// `instance_updater.period_secs`.
+    updater_period true => updater_period Millis::as_duration;
+    /// `abandoned_vmm_reaper.period_secs`.
+    reaper_period true => reaper_period Millis::as_duration;
+    /// `saga_recovery.period_secs`.
+    saga_recovery_period true => saga_recovery_period Millis::as_duration;
+    /// The `fixed` variant's `instance_intent_reconciler` period.
+    intent_reconciler_period true => intent_reconciler_period Millis::as_duration;
+    /// The auto-restart cooldown (`InstanceAutoRestart::DEFAULT_COOLDOWN`).
+    cooldown false => default_cooldown std::convert::identity;
+    /// How long a VM takes to boot on a sled.
+    vmm_boot false => vmm_boot_time Millis::as_duration;
+    /// How long a VM takes to stop on a sled.
+    vmm_stop false => vmm_stop_time Millis::as_duration;
 }
 
 /// `[[instance]]`: an instance the story uses.
@@ -226,15 +216,48 @@ pub struct PlanStep {
 
 /// What a step does; the variant's name is the key that sets it in a file.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
+    /// An API request.
     Request(Request),
+    /// A fault ([`crate::fault`]).
     Fault(Fault),
-    Arm(Arm),
-    Unpause(Unpause),
-    Wait(Wait),
-    Sleep(Sleep),
-    Inject(Inject),
+    /// Arms a named point on a Nexus: crash, pause or hang there.
+    Arm {
+        arm: ArmKind,
+        #[serde(with = "host_name")]
+        host: HostId,
+        point: String,
+        /// For `arm = "hang"`: heal does not release the hang either.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        through_heal: bool,
+    },
+    /// Releases a host paused at a point (`unpause` is `true` in a file).
+    Unpause {
+        unpause: bool,
+        #[serde(with = "host_name")]
+        host: HostId,
+        point: String,
+    },
+    /// Waits until a condition holds, `within` a time (virtual seconds in
+    /// the file).
+    Wait {
+        wait: Condition,
+        #[serde(with = "secs")]
+        within: Millis,
+    },
+    /// Lets virtual time pass (virtual seconds in the file).
+    Sleep {
+        #[serde(with = "secs")]
+        sleep: Millis,
+    },
+    /// Makes saga node `<saga>.<NODE>` fail instead of running its action,
+    /// the next time `host` reaches it (steno's `saga_inject_error`).
+    Inject {
+        inject: InjectNode,
+        #[serde(with = "host_name")]
+        host: HostId,
+    },
 }
 
 impl Action {
@@ -299,19 +322,6 @@ impl Request {
     }
 }
 
-/// Arms a named point on a Nexus: crash, pause or hang there.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Arm {
-    pub arm: ArmKind,
-    #[serde(with = "host_name")]
-    pub host: HostId,
-    pub point: String,
-    /// For `arm = "hang"`: heal does not release the hang either.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub through_heal: bool,
-}
-
 /// What an armed point does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -324,57 +334,15 @@ pub enum ArmKind {
     Hang,
 }
 
-impl Arm {
+impl ArmKind {
     /// The recorder's arm.
-    pub fn point_arm(&self) -> PointArm {
-        match self.arm {
+    pub fn point_arm(self, through_heal: bool) -> PointArm {
+        match self {
             ArmKind::Crash => PointArm::Crash,
             ArmKind::Pause => PointArm::Pause,
-            ArmKind::Hang => PointArm::Hang {
-                through_heal: self.through_heal,
-            },
+            ArmKind::Hang => PointArm::Hang { through_heal },
         }
     }
-}
-
-/// Releases a host paused at a point.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Unpause {
-    /// Always `true` in a file.
-    pub unpause: bool,
-    #[serde(with = "host_name")]
-    pub host: HostId,
-    pub point: String,
-}
-
-/// Waits until a condition holds, within a time.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Wait {
-    pub wait: Condition,
-    /// Virtual seconds in the file.
-    #[serde(with = "secs")]
-    pub within: Millis,
-}
-
-/// Lets virtual time pass.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Sleep {
-    /// Virtual seconds in the file.
-    #[serde(with = "secs")]
-    pub sleep: Millis,
-}
-
-/// Makes saga node `<saga>.<NODE>` fail instead of running its action, the
-/// next time `host` reaches it (steno's `saga_inject_error`).
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Inject {
-    pub inject: InjectNode,
-    #[serde(with = "host_name")]
-    pub host: HostId,
 }
 
 /// A saga node.
@@ -410,37 +378,22 @@ impl fmt::Display for Expected {
     }
 }
 
-/// `expect`: a response, a list (any of them), or a table by variant of
-/// those (a variant not in the table has no expectation).
+/// `expect`: a response or a list of them (any of them), the same in
+/// every variant, or a table by variant of those (a variant not in the
+/// table has no expectation).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(
     untagged,
-    expecting = "a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
+    expecting = "expected a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
 )]
 pub enum Expect {
-    One(Expected),
-    Any(Vec<Expected>),
-    ByVariant(ExpectByVariant),
-}
-
-/// `expect = { legacy = ..., omicron = ..., fixed = ... }`.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectByVariant {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub legacy: Option<OneOrMany>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub omicron: Option<OneOrMany>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fixed: Option<OneOrMany>,
+    Same(OneOrMany),
+    ByVariant(ByVariant<Option<OneOrMany>>),
 }
 
 /// A response or a list of them.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(
-    untagged,
-    expecting = "a status code 100..=599, \"none\", or a list of those"
-)]
+#[serde(untagged)]
 pub enum OneOrMany {
     One(Expected),
     Any(Vec<Expected>),
@@ -459,49 +412,36 @@ impl Expect {
     /// The responses accepted in `variant` (empty: any).
     pub fn for_variant(&self, variant: Variant) -> &[Expected] {
         match self {
-            Expect::One(e) => std::slice::from_ref(e),
-            Expect::Any(l) => l,
-            Expect::ByVariant(t) => match variant {
-                Variant::Legacy => t.legacy.as_ref(),
-                Variant::Omicron => t.omicron.as_ref(),
-                Variant::Fixed => t.fixed.as_ref(),
-            }
-            .map_or(&[], OneOrMany::as_slice),
+            Expect::Same(e) => e.as_slice(),
+            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], OneOrMany::as_slice),
         }
     }
 
-    /// Every list in it, to check none is empty.
-    pub fn lists(&self) -> Vec<&[Expected]> {
-        match self {
-            Expect::One(e) => vec![std::slice::from_ref(e)],
-            Expect::Any(l) => vec![l],
-            Expect::ByVariant(t) => [&t.legacy, &t.omicron, &t.fixed]
-                .into_iter()
-                .flatten()
-                .map(OneOrMany::as_slice)
-                .collect(),
-        }
+    /// Whether a list in it is empty: it would accept no response.
+    pub fn has_empty_list(&self) -> bool {
+        let lists = match self {
+            Expect::Same(e) => vec![e],
+            Expect::ByVariant(t) => t.iter().filter_map(|(_, e)| e.as_ref()).collect(),
+        };
+        lists.into_iter().any(|e| e.as_slice().is_empty())
     }
 }
 
-const EXPECTED: &str = "a status code 100..=599 or \"none\"";
-
+/// Only ever read inside [`Expect`], whose message says what it takes.
 impl<'de> Deserialize<'de> for Expected {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{Error, Unexpected};
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Int(i64),
+            Status(u16),
             Word(String),
         }
-        match Raw::deserialize(d).map_err(|_| D::Error::custom(format!("expected {EXPECTED}")))? {
-            Raw::Int(v) => match u16::try_from(v) {
-                Ok(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
-                _ => Err(D::Error::invalid_value(Unexpected::Signed(v), &EXPECTED)),
-            },
+        match Raw::deserialize(d)? {
+            Raw::Status(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
             Raw::Word(w) if w == "none" => Ok(Expected::NoResponse),
-            Raw::Word(w) => Err(D::Error::custom(format!("expected {EXPECTED}, got {w:?}"))),
+            _ => Err(serde::de::Error::custom(
+                "expected a status code 100..=599 or \"none\"",
+            )),
         }
     }
 }
@@ -518,16 +458,30 @@ impl Serialize for Expected {
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
 /// `point` or `trace` names the kind.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
-    /// The instance's external state.
-    State(StateCond),
+    /// The instance's external state: `{ instance = "web", state = "Running" }`.
+    State {
+        instance: String,
+        state: ExternalState,
+    },
     /// The state of the instance's newest VMM record.
-    VmmState(VmmStateCond),
+    VmmState {
+        instance: String,
+        vmm_state: VmmState,
+    },
     /// A named point reached after this step (on `host`, if given).
-    Point(PointCond),
-    /// A trace line containing this text.
-    Trace(TraceCond),
+    Point {
+        point: String,
+        #[serde(
+            default,
+            with = "host_name::opt",
+            skip_serializing_if = "Option::is_none"
+        )]
+        host: Option<HostId>,
+    },
+    /// A trace line containing this text (instance ids written as names).
+    Trace { trace: String },
 }
 
 impl Condition {
@@ -535,52 +489,22 @@ impl Condition {
     pub const KEYS: [&'static str; 4] = ["state", "vmm_state", "point", "trace"];
 }
 
-/// `{ instance = "web", state = "Running" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StateCond {
-    pub instance: String,
-    pub state: ExternalState,
-}
-
-/// `{ instance = "web", vmm_state = "SagaUnwound" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct VmmStateCond {
-    pub instance: String,
-    pub vmm_state: VmmState,
-}
-
-/// `{ point = "update.after_snapshot", host = "nexus-0" }`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PointCond {
-    pub point: String,
-    #[serde(
-        default,
-        with = "host_name::opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub host: Option<HostId>,
-}
-
-/// `{ trace = "text" }` (instance ids are written as their names).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TraceCond {
-    pub trace: String,
-}
-
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Condition::State(c) => write!(f, "{:?} is {}", c.instance, c.state),
-            Condition::VmmState(c) => write!(f, "{:?}'s VMM is {}", c.instance, c.vmm_state),
-            Condition::Point(PointCond { point, host }) => match host {
-                Some(h) => write!(f, "{h} reaches {point}"),
-                None => write!(f, "a host reaches {point}"),
-            },
-            Condition::Trace(t) => write!(f, "a trace line contains {:?}", t.trace),
+            Condition::State { instance, state } => write!(f, "{instance:?} is {state}"),
+            Condition::VmmState {
+                instance,
+                vmm_state,
+            } => {
+                write!(f, "{instance:?}'s VMM is {vmm_state}")
+            }
+            Condition::Point {
+                point,
+                host: Some(h),
+            } => write!(f, "{h} reaches {point}"),
+            Condition::Point { point, host: None } => write!(f, "a host reaches {point}"),
+            Condition::Trace { trace } => write!(f, "a trace line contains {trace:?}"),
         }
     }
 }
@@ -591,35 +515,36 @@ impl fmt::Display for PlanStep {
             write!(f, "at {at:?}: ")?;
         }
         match &self.action {
-            Action::Request(r) => write!(
-                f,
-                "{} {:?}{}",
-                r.op(None).name(),
-                r.instance,
-                if r.no_wait { " (no wait)" } else { "" }
-            ),
+            Action::Request(r) => {
+                let no_wait = if r.no_wait { " (no wait)" } else { "" };
+                write!(f, "{} {:?}{no_wait}", r.op(None).name(), r.instance)
+            }
             Action::Fault(x) => write!(f, "{x}"),
-            Action::Arm(a) => write!(f, "arm {:?} at {} on {}", a.arm, a.point, a.host),
-            Action::Unpause(u) => write!(f, "unpause {} at {}", u.host, u.point),
-            Action::Wait(w) => write!(f, "wait until {}, within {}ms", w.wait, w.within.0),
-            Action::Sleep(s) => write!(f, "sleep {}ms", s.sleep.0),
-            Action::Inject(i) => write!(f, "inject an error at {} on {}", i.inject.point(), i.host),
+            Action::Arm {
+                arm, host, point, ..
+            } => write!(f, "arm {arm:?} at {point} on {host}"),
+            Action::Unpause { host, point, .. } => write!(f, "unpause {host} at {point}"),
+            Action::Wait { wait, within } => write!(f, "wait until {wait}, within {}ms", within.0),
+            Action::Sleep { sleep } => write!(f, "sleep {}ms", sleep.0),
+            Action::Inject { inject, host } => {
+                write!(f, "inject an error at {} on {host}", inject.point())
+            }
         }
     }
 }
 
-/// `[variants]`: one expectation per variant.
+/// One `T` per variant: `[variants]`' expectations, and `expect`'s table.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct VariantExpectations {
-    pub legacy: VariantExpectation,
-    pub omicron: VariantExpectation,
-    pub fixed: VariantExpectation,
+pub struct ByVariant<T> {
+    pub legacy: T,
+    pub omicron: T,
+    pub fixed: T,
 }
 
-impl VariantExpectations {
-    /// The expectation of `variant`.
-    pub fn get(&self, variant: Variant) -> &VariantExpectation {
+impl<T> ByVariant<T> {
+    /// The value of `variant`.
+    pub fn get(&self, variant: Variant) -> &T {
         match variant {
             Variant::Legacy => &self.legacy,
             Variant::Omicron => &self.omicron,
@@ -627,8 +552,8 @@ impl VariantExpectations {
         }
     }
 
-    /// The expectation of `variant`, mutably.
-    pub fn get_mut(&mut self, variant: Variant) -> &mut VariantExpectation {
+    /// The value of `variant`, mutably.
+    pub fn get_mut(&mut self, variant: Variant) -> &mut T {
         match variant {
             Variant::Legacy => &mut self.legacy,
             Variant::Omicron => &mut self.omicron,
@@ -636,8 +561,8 @@ impl VariantExpectations {
         }
     }
 
-    /// Every variant's expectation, in the order legacy, omicron, fixed.
-    pub fn iter(&self) -> impl Iterator<Item = (Variant, &VariantExpectation)> {
+    /// Every variant's value, in the order legacy, omicron, fixed.
+    pub fn iter(&self) -> impl Iterator<Item = (Variant, &T)> {
         Variant::ALL.into_iter().map(move |v| (v, self.get(v)))
     }
 }
@@ -705,20 +630,15 @@ pub mod secs {
 }
 
 /// An optional time (see [`secs`]; callers skip `None` when writing).
-pub mod secs_opt {
+mod secs_opt {
     use model::ids::Millis;
     use serde::{Deserializer, Serializer};
 
-    /// Deserializes a present time.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
         super::secs::deserialize(d).map(Some)
     }
 
-    /// Serializes a present time.
     pub fn serialize<S: Serializer>(m: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-        match m {
-            Some(m) => super::secs::serialize(m, s),
-            None => s.serialize_none(),
-        }
+        super::secs::serialize(&m.unwrap_or_default(), s)
     }
 }

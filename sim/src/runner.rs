@@ -7,9 +7,7 @@ use crate::checkers::{self, FinalState};
 use crate::db_view::DbView;
 use crate::faults::Faults;
 use crate::known_upstream;
-use crate::plan::{
-    Action, Condition, Expected, Plan, PlanStep, PointCond, StateCond, TraceCond, VmmStateCond,
-};
+use crate::plan::{Action, Condition, Expected, Plan, PlanStep};
 use crate::quiet;
 use crate::record::PointArm;
 use crate::record::{RecordKind, RequestOutcome};
@@ -161,8 +159,8 @@ fn run_full(
         plan.steps
             .iter()
             .map(|s| match &s.action {
-                Action::Wait(w) => w.within.0,
-                Action::Sleep(d) => d.sleep.0,
+                Action::Wait { within, .. } => within.0,
+                Action::Sleep { sleep } => sleep.0,
                 Action::Request(_) => 240_000,
                 _ => 0,
             })
@@ -490,29 +488,36 @@ impl Runner<'_> {
                 }
             }
             Action::Fault(f) => self.faults.apply(&mut self.world, &self.recorder, f),
-            Action::Arm(a) => self.recorder.arm(a.host, &a.point, a.point_arm()),
-            Action::Inject(i) => {
+            Action::Arm {
+                arm,
+                host,
+                point,
+                through_heal,
+            } => self
+                .recorder
+                .arm(*host, point, arm.point_arm(*through_heal)),
+            Action::Inject { inject, host } => {
                 self.recorder
-                    .arm(i.host, &i.inject.point(), PointArm::InjectError)
+                    .arm(*host, &inject.point(), PointArm::InjectError)
             }
-            Action::Unpause(u) => {
-                self.recorder.unpause(u.host, &u.point);
+            Action::Unpause { host, point, .. } => {
+                self.recorder.unpause(*host, point);
                 self.recorder.record(
-                    u.host,
+                    *host,
                     RecordKind::Unpause {
-                        host: u.host,
-                        point: u.point.clone(),
+                        host: *host,
+                        point: point.clone(),
                     },
                 );
             }
-            Action::Wait(w) => {
+            Action::Wait { wait, within } => {
                 self.waiting = Waiting::Condition {
-                    cond: w.wait.clone(),
-                    deadline: self.now() + w.within,
+                    cond: wait.clone(),
+                    deadline: self.now() + *within,
                 };
             }
-            Action::Sleep(d) => {
-                self.waiting = Waiting::Until(self.now() + d.sleep);
+            Action::Sleep { sleep } => {
+                self.waiting = Waiting::Until(self.now() + *sleep);
             }
         }
     }
@@ -526,7 +531,9 @@ impl Runner<'_> {
             .iter()
             .enumerate()
         {
-            if !self.reached[i] && matches!(cond, Condition::State(_) | Condition::VmmState(_)) {
+            if !self.reached[i]
+                && matches!(cond, Condition::State { .. } | Condition::VmmState { .. })
+            {
                 self.reached[i] = self.holds_live(cond);
             }
         }
@@ -536,7 +543,7 @@ impl Runner<'_> {
     /// far has matched).
     fn holds_live(&mut self, cond: &Condition) -> bool {
         match cond {
-            Condition::State(StateCond { instance, state }) => {
+            Condition::State { instance, state } => {
                 let Some(id) = self.recorder.id_of(instance) else {
                     return false;
                 };
@@ -547,10 +554,10 @@ impl Runner<'_> {
                 let vmm = row.runtime.propolis_id.and_then(|v| db.vmm(v));
                 compute_state(row, vmm) == *state
             }
-            Condition::VmmState(VmmStateCond {
+            Condition::VmmState {
                 instance,
                 vmm_state: state,
-            }) => {
+            } => {
                 let Some(id) = self.recorder.id_of(instance) else {
                     return false;
                 };
@@ -565,10 +572,8 @@ impl Runner<'_> {
             }
             // A wait counts the passes after the point was armed there
             // (`must_reach`, checked at the end, counts any pass).
-            Condition::Point(PointCond { point, host }) => {
-                self.recorder.reached_since_armed(*host, point)
-            }
-            Condition::Trace(TraceCond { trace: text }) => {
+            Condition::Point { point, host } => self.recorder.reached_since_armed(*host, point),
+            Condition::Trace { trace: text } => {
                 let new = self.recorder.records_from(self.trace_cursor);
                 self.trace_cursor += new.len();
                 let names = self.recorder.names();
@@ -583,14 +588,14 @@ impl Runner<'_> {
     /// At the end: must_reach point and trace conditions over all records.
     fn holds_now(&self, cond: &Condition, records: &[crate::record::Record]) -> bool {
         match cond {
-            Condition::Point(PointCond { point, host }) => self.recorder.reached(*host, point),
-            Condition::Trace(TraceCond { trace: text }) => {
+            Condition::Point { point, host } => self.recorder.reached(*host, point),
+            Condition::Trace { trace: text } => {
                 let names = self.recorder.names();
                 records
                     .iter()
                     .any(|r| trace::render(r, &names).contains(text.as_str()))
             }
-            Condition::State(_) | Condition::VmmState(_) => false,
+            Condition::State { .. } | Condition::VmmState { .. } => false,
         }
     }
 }

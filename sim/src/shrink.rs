@@ -9,7 +9,7 @@
 
 use crate::checkers::Violation;
 use crate::fault::Fault;
-use crate::plan::{Action, Condition, Plan, TraceCond};
+use crate::plan::{Action, Condition, Plan};
 use crate::record::RecordKind;
 use crate::runner;
 use crate::scenario;
@@ -62,7 +62,7 @@ impl Search<'_> {
         if self.attempts >= self.cap || candidate == self.best {
             return false;
         }
-        if scenario::check_plan(&candidate).is_err() {
+        if !scenario::plan_checks(&candidate) {
             return false;
         }
         self.attempts += 1;
@@ -148,8 +148,8 @@ impl Search<'_> {
         for i in 0..self.best.steps.len() {
             let mut c = self.best.clone();
             let shorter = match &mut c.steps[i].action {
-                Action::Sleep(s) if s.sleep.0 >= 2000 => {
-                    s.sleep = Millis(s.sleep.0 / 2000 * 1000);
+                Action::Sleep { sleep } if sleep.0 >= 2000 => {
+                    *sleep = Millis(sleep.0 / 2000 * 1000);
                     true
                 }
                 _ => false,
@@ -183,10 +183,11 @@ fn step_instance(a: &Action) -> Option<&str> {
         Action::Fault(Fault::GuestShutdown { instance } | Fault::ForgetVmm { instance }) => {
             Some(instance)
         }
-        Action::Wait(w) => match &w.wait {
-            Condition::State(c) => Some(&c.instance),
-            Condition::VmmState(c) => Some(&c.instance),
-            Condition::Point(_) | Condition::Trace(_) => None,
+        Action::Wait { wait, .. } => match wait {
+            Condition::State { instance, .. } | Condition::VmmState { instance, .. } => {
+                Some(instance)
+            }
+            Condition::Point { .. } | Condition::Trace { .. } => None,
         },
         _ => None,
     }
@@ -285,8 +286,7 @@ pub fn as_scenario(sh: &Shrunk, from: &str, variant: Variant, seed: u64) -> Plan
             if let Some(line) = line {
                 // Without the time and host columns.
                 let text = line.get(20..).unwrap_or(&line).trim().to_string();
-                e.must_reach
-                    .push(Condition::Trace(TraceCond { trace: text }));
+                e.must_reach.push(Condition::Trace { trace: text });
             }
         }
     }

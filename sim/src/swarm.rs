@@ -17,8 +17,7 @@
 
 use crate::fault::Fault;
 use crate::plan::{
-    Action, Arm, ArmKind, InstanceDecl, Plan, PlanStep, PolicySpec, Request, RequestKind, Sleep,
-    Topology, Unpause,
+    Action, ArmKind, InstanceDecl, Plan, PlanStep, PolicySpec, Request, RequestKind, Topology,
 };
 use crate::seed::SeedTree;
 use model::db::rows::SagaName;
@@ -355,12 +354,12 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     push(
                         &mut steps,
                         t.saturating_sub(15_000),
-                        Action::Arm(Arm {
+                        Action::Arm {
                             arm: ArmKind::Crash,
                             through_heal: false,
                             host,
                             point: point.to_string(),
-                        }),
+                        },
                     );
                     push(
                         &mut steps,
@@ -374,21 +373,21 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     push(
                         &mut steps,
                         t,
-                        Action::Arm(Arm {
+                        Action::Arm {
                             arm: ArmKind::Pause,
                             through_heal: false,
                             host,
                             point: point.clone(),
-                        }),
+                        },
                     );
                     push(
                         &mut steps,
                         t + down_for,
-                        Action::Unpause(Unpause {
+                        Action::Unpause {
                             unpause: true,
                             host,
                             point,
-                        }),
+                        },
                     );
                 }
             }
@@ -472,7 +471,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         .last()
         .and_then(|s| s.at)
         .map_or(phase_ms, |at| at.0.max(phase_ms));
-    steps.push(step(end, Action::Sleep(Sleep { sleep: Millis(0) })));
+    steps.push(step(end, Action::Sleep { sleep: Millis(0) }));
     let plan = Plan {
         name: "swarm".into(),
         description: format!("swarm seed {seed}: {shape}"),

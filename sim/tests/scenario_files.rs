@@ -6,8 +6,7 @@
 
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, Condition, Expect, ExpectByVariant, Expected, OneOrMany, PointCond,
-    PolicySpec, RequestKind,
+    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, PolicySpec, RequestKind,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
 use model::ids::{HostId, Millis, NexusId};
@@ -170,18 +169,24 @@ fn complete_valid_fixture() {
     let db1 = request(&steps[1].action);
     assert_eq!(
         db1.expect,
-        Some(Expect::Any(vec![
+        Some(Expect::Same(OneOrMany::Any(vec![
             Expected::Status(201),
             Expected::Status(503)
-        ]))
+        ])))
     );
     assert!(db1.no_wait);
-    assert!(matches!(&steps[5].action, Action::Arm(a) if a.arm == ArmKind::Pause));
+    assert!(matches!(
+        &steps[5].action,
+        Action::Arm {
+            arm: ArmKind::Pause,
+            ..
+        }
+    ));
     let reboot = request(&steps[7].action).expect.clone().unwrap();
     assert_eq!(reboot.for_variant(Variant::Legacy), [Expected::Status(503)]);
     assert_eq!(
         reboot,
-        Expect::ByVariant(ExpectByVariant {
+        Expect::ByVariant(ByVariant {
             legacy: Some(OneOrMany::One(Expected::Status(503))),
             omicron: Some(OneOrMany::Any(vec![
                 Expected::Status(503),
@@ -192,12 +197,12 @@ fn complete_valid_fixture() {
     );
     assert!(matches!(
         &steps[8].action,
-        Action::Wait(w) if w.wait == Condition::Point(PointCond {
+        Action::Wait { wait, .. } if *wait == Condition::Point {
             point: "reincarnation.selected".into(),
             host: Some(HostId::Nexus(NexusId(1))),
-        })
+        }
     ));
-    assert!(matches!(&steps[10].action, Action::Unpause(_)));
+    assert!(matches!(&steps[10].action, Action::Unpause { .. }));
     assert_eq!(steps[11].at, Some(Millis(400_000)));
     assert!(matches!(
         &steps[14].action,
@@ -240,7 +245,7 @@ fn readme_example_loads() {
     assert_eq!(runs.len(), 3);
     assert!(matches!(
         &runs[1].plan.steps[0].action,
-        Action::Arm(a) if a.point == "start.MARK_AS_STARTING.after_action"
+        Action::Arm { point, .. } if point == "start.MARK_AS_STARTING.after_action"
     ));
     assert_eq!(runs[1].case.as_deref(), Some("mark-as-starting"));
 }
@@ -301,7 +306,7 @@ fn diverging_fixture_loads() {
     let s = found[0].as_ref().unwrap();
     assert_eq!(
         request(&s.plan().steps[1].action).expect,
-        Some(Expect::One(Expected::Status(503)))
+        Some(Expect::Same(OneOrMany::One(Expected::Status(503))))
     );
 }
 
@@ -666,4 +671,48 @@ fn a_turmoil_limit_is_a_harness_limit_not_a_crash() {
         .mismatch()
         .unwrap()
         .starts_with("harness limit: turmoil's network ran out of room"));
+}
+
+#[test]
+fn an_expect_table_without_every_variant_round_trips() {
+    // `expect`'s table by variant leaves a variant out (no expectation
+    // there); writing the plan back keeps it out, and the text loads into
+    // the same plan.
+    let steps = "[[step]]\nrequest = \"stop\"\ninstance = \"web\"\nexpect = { legacy = 503, fixed = [202, \"none\"] }";
+    let plan = load(&story(steps, ""))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .plan()
+        .clone();
+    let expect = request(&plan.steps[1].action).expect.clone().unwrap();
+    assert_eq!(expect.for_variant(Variant::Omicron), []);
+    assert_eq!(
+        expect.for_variant(Variant::Fixed),
+        [Expected::Status(202), Expected::NoResponse]
+    );
+    let text = intent_sim::scenario::to_toml(&plan).unwrap();
+    assert!(!text.contains("omicron = "), "{text}");
+    let back = load(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(back.plan().steps, plan.steps);
+}
+
+#[test]
+fn a_bad_expect_says_what_it_takes() {
+    for bad in [
+        "700",
+        "\"nope\"",
+        "[]",
+        "{ legacy = 99 }",
+        "{ legasy = 503 }",
+    ] {
+        let steps = format!("[[step]]\nrequest = \"stop\"\ninstance = \"web\"\nexpect = {bad}");
+        let e = error(&story(&steps, ""));
+        let want = match bad {
+            "[]" => "an empty list accepts no response",
+            _ => {
+                "expected a status code 100..=599, \"none\", a list of those, or a table by variant"
+            }
+        };
+        assert!(e.starts_with("t.toml:11:"), "{e}");
+        assert!(e.contains(&format!("step 2 field `expect`: {want}")), "{e}");
+    }
 }

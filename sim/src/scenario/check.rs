@@ -9,7 +9,7 @@ use super::locate::{FieldPath, Problem};
 use super::names::{did_you_mean, is_omicron_name};
 use crate::checkers::NAMES as CHECKERS;
 use crate::fault::{cut, Fault};
-use crate::plan::{Action, ArmKind, Condition, Plan, RequestKind};
+use crate::plan::{Action, ArmKind, Condition, Expect, Plan, RequestKind};
 use model::ids::{HostId, Millis};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,13 +22,9 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
 /// Checks a whole plan (one case's).
 pub(crate) fn plan(p: &Plan) -> Check {
     let root = FieldPath::root();
-    for (name, v) in p.timings.periods() {
-        if v.is_some_and(|v| v < Millis(1000)) {
-            return err(
-                root.key("timings").key(name),
-                "expected a period of at least 1 second",
-            );
-        }
+    if let Some(name) = p.timings.short_period() {
+        let message = "expected a period of at least 1 second";
+        return err(root.key("timings").key(name), message);
     }
     let mut names = BTreeSet::new();
     for (i, inst) in p.instances.iter().enumerate() {
@@ -44,14 +40,10 @@ pub(crate) fn plan(p: &Plan) -> Check {
         let path = root.key("variants").key(variant.name()).key("violates");
         for (j, c) in e.violates.iter().enumerate() {
             if !CHECKERS.contains(&c.as_str()) {
-                let hint = did_you_mean(c, CHECKERS);
+                let (hint, all) = (did_you_mean(c, CHECKERS), CHECKERS.join(", "));
                 return err(
                     path.index(j),
-                    format!(
-                        "unknown checker {:?}{hint} (checkers are {})",
-                        cut(c),
-                        CHECKERS.join(", ")
-                    ),
+                    format!("unknown checker {:?}{hint} (checkers are {all})", cut(c)),
                 );
             }
             if e.violates[..j].contains(c) {
@@ -107,12 +99,9 @@ impl<'p> Story<'p> {
             self.step(i, &s.action, &path)?;
         }
         for (variant, e) in self.p.variants.iter() {
-            let path = FieldPath::root()
-                .key("variants")
-                .key(variant.name())
-                .key("must_reach");
+            let path = FieldPath::root().key("variants").key(variant.name());
             for (j, c) in e.must_reach.iter().enumerate() {
-                self.condition(c, &path.index(j), false)?;
+                self.condition(c, &path.key("must_reach").index(j), false)?;
             }
         }
         Ok(())
@@ -122,25 +111,19 @@ impl<'p> Story<'p> {
         match action {
             Action::Request(r) => {
                 let create = r.request == RequestKind::Create;
-                match (create, r.start) {
-                    (true, None) => {
-                        return err(
-                            path.key("request"),
-                            "a `create` request needs `start` (true or false)",
-                        )
-                    }
-                    (false, Some(_)) => {
-                        return err(
-                            path.key("start"),
-                            "`start` applies only to a `create` request",
-                        )
-                    }
-                    _ => {}
+                if create && r.start.is_none() {
+                    return err(
+                        path.key("request"),
+                        "a `create` request needs `start` (true or false)",
+                    );
                 }
-                if r.expect
-                    .as_ref()
-                    .is_some_and(|e| e.lists().iter().any(|l| l.is_empty()))
-                {
+                if !create && r.start.is_some() {
+                    return err(
+                        path.key("start"),
+                        "`start` applies only to a `create` request",
+                    );
+                }
+                if r.expect.as_ref().is_some_and(Expect::has_empty_list) {
                     return err(path.key("expect"), "an empty list accepts no response: expected at least one status code 100..=599 or \"none\"");
                 }
                 self.instance(&r.instance, &path.key("instance"), !create)?;
@@ -150,13 +133,18 @@ impl<'p> Story<'p> {
                 Ok(())
             }
             Action::Fault(f) => self.fault(i, f, path),
-            Action::Arm(a) => {
-                self.host(a.host, &path.key("host"), Role::Nexus)?;
-                point(&a.point, &path.key("point"))?;
-                if a.arm == ArmKind::Pause {
-                    *self.paused.entry((a.host, &a.point)).or_default() += 1;
+            Action::Arm {
+                arm,
+                host,
+                point: p,
+                through_heal,
+            } => {
+                self.host(*host, &path.key("host"), Role::Nexus)?;
+                point(p, &path.key("point"))?;
+                if *arm == ArmKind::Pause {
+                    *self.paused.entry((*host, p)).or_default() += 1;
                 }
-                match a.through_heal && a.arm != ArmKind::Hang {
+                match *through_heal && *arm != ArmKind::Hang {
                     true => err(
                         path.key("through_heal"),
                         "`through_heal` is for `arm = \"hang\"` only",
@@ -164,39 +152,37 @@ impl<'p> Story<'p> {
                     false => Ok(()),
                 }
             }
-            Action::Unpause(u) => {
-                if !u.unpause {
+            Action::Unpause {
+                unpause,
+                host,
+                point,
+            } => {
+                if !unpause {
                     return err(path.key("unpause"), "expected `unpause = true`");
                 }
-                self.host(u.host, &path.key("host"), Role::Nexus)?;
-                match self.paused.get_mut(&(u.host, u.point.as_str())).filter(|n| **n > 0) {
+                self.host(*host, &path.key("host"), Role::Nexus)?;
+                match self.paused.get_mut(&(*host, point.as_str())).filter(|n| **n > 0) {
                     Some(n) => *n -= 1,
-                    None => return err(path.key("point"), format!("{} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", u.host, cut(&u.point))),
+                    None => return err(path.key("point"), format!("{host} is not paused at {:?} here: no earlier step arms a pause there (or it was already released)", cut(point))),
                 }
                 Ok(())
             }
-            Action::Wait(w) => self.condition(&w.wait, &path.key("wait"), true),
-            Action::Sleep(s) => {
-                self.now = Millis(self.now.0 + s.sleep.0);
+            Action::Wait { wait, .. } => self.condition(wait, &path.key("wait"), true),
+            Action::Sleep { sleep } => {
+                self.now = self.now + *sleep;
                 Ok(())
             }
-            Action::Inject(x) => {
-                self.host(x.host, &path.key("host"), Role::Nexus)?;
-                point(
-                    &format!("{}.after_action", x.inject.point()),
-                    &path.key("inject"),
-                )
+            Action::Inject { inject, host } => {
+                self.host(*host, &path.key("host"), Role::Nexus)?;
+                let node = format!("{}.after_action", inject.point());
+                point(&node, &path.key("inject"))
             }
         }
     }
 
     fn fault(&mut self, i: usize, f: &'p Fault, path: &FieldPath) -> Check {
         let host = path.key("host");
-        let sled = |count: &Option<u32>, seconds: &Option<u64>| match (count, seconds) {
-            (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
-            (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
-            _ => Ok(()),
-        };
+        let oneway = |a, b, verb| Some(format!("{a} -> {b} is {verb} one way"));
         match f {
             Fault::Crash { host: h }
             | Fault::PowerLoss { host: h }
@@ -204,18 +190,11 @@ impl<'p> Story<'p> {
             Fault::LoseSled { sled: s } | Fault::SledAgentRestartKeepsVmms { sled: s } => {
                 self.host(HostId::Sled(*s), &host, Role::Crash)
             }
-            Fault::Partition { a, b, oneway } | Fault::Repair { a, b, oneway } => {
-                let verb = if matches!(f, Fault::Repair { .. }) {
-                    "repaired"
-                } else {
-                    "partitioned"
-                };
-                self.link(
-                    i,
-                    (*a, *b),
-                    path,
-                    oneway.then(|| Some(format!("{a} -> {b} is {verb} one way"))),
-                )
+            Fault::Partition { a, b, oneway: o } => {
+                self.link(i, (*a, *b), path, o.then(|| oneway(a, b, "partitioned")))
+            }
+            Fault::Repair { a, b, oneway: o } => {
+                self.link(i, (*a, *b), path, o.then(|| oneway(a, b, "repaired")))
             }
             Fault::Hold { a, b, .. } => self.link(i, (*a, *b), path, Some(None)),
             Fault::Release { a, b } => self.link(i, (*a, *b), path, None),
@@ -226,28 +205,15 @@ impl<'p> Story<'p> {
             | Fault::VmmFailsBooting { instance } => {
                 self.instance(instance, &path.key("instance"), false)
             }
-            Fault::SledError {
-                sled: s,
-                status,
-                count,
-                seconds,
-                ..
-            } => {
-                if !(400..=599).contains(status) || *status == 404 {
-                    return err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"));
-                }
-                sled(count, seconds)?;
-                self.host(HostId::Sled(*s), &host, Role::Crash)
+            Fault::SledError { status, .. } if !(400..=599).contains(status) || *status == 404 => {
+                err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"))
             }
-            Fault::SledHang {
-                sled: s,
-                count,
-                seconds,
-                ..
-            } => {
-                sled(count, seconds)?;
-                self.host(HostId::Sled(*s), &host, Role::Crash)
-            }
+            Fault::SledError { sled: s, count, seconds, .. }
+            | Fault::SledHang { sled: s, count, seconds, .. } => match (count, seconds) {
+                (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
+                (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
+                _ => self.host(HostId::Sled(*s), &host, Role::Crash),
+            },
             Fault::Upgrade {} => Ok(()),
         }
     }
@@ -277,22 +243,13 @@ impl<'p> Story<'p> {
         let (x, y) = (a.min(b), a.max(b));
         let why = "turmoil does not support a hold and a one-way partition on the same pair of hosts (use a two-way partition, or drop the hold)";
         for (_, j, old) in self.links.iter().filter(|(pair, ..)| *pair == (x, y)) {
+            let (step, pair) = (j + 1, format!("messages between {x} and {y}"));
             let (key, clash) = match (&new, old) {
-                (Some(what), None) => (
-                    "oneway",
-                    format!(
-                        "{what}, but step {} holds messages between {x} and {y}",
-                        j + 1
-                    ),
-                ),
-                (None, Some(what)) => (
-                    "fault",
-                    format!(
-                        "holds messages between {x} and {y}, but step {} has {}",
-                        j + 1,
-                        what.replace(" is ", " ")
-                    ),
-                ),
+                (Some(what), None) => ("oneway", format!("{what}, but step {step} holds {pair}")),
+                (None, Some(what)) => {
+                    let what = what.replace(" is ", " ");
+                    ("fault", format!("holds {pair}, but step {step} has {what}"))
+                }
                 _ => continue,
             };
             return err(path.key(key), format!("{clash}: {why}"));
@@ -352,19 +309,20 @@ impl<'p> Story<'p> {
 
     fn condition(&self, c: &Condition, path: &FieldPath, before: bool) -> Check {
         match c {
-            Condition::State(s) => self.instance(&s.instance, &path.key("instance"), before),
-            Condition::VmmState(s) => self.instance(&s.instance, &path.key("instance"), before),
-            Condition::Point(p) => {
-                if let Some(h) = p.host {
-                    self.host(h, &path.key("host"), Role::Nexus)?;
-                }
-                point(&p.point, &path.key("point"))
+            Condition::State { instance, .. } | Condition::VmmState { instance, .. } => {
+                self.instance(instance, &path.key("instance"), before)
             }
-            Condition::Trace(t) if t.trace.trim().is_empty() => err(
+            Condition::Point { point: p, host } => {
+                if let Some(h) = host {
+                    self.host(*h, &path.key("host"), Role::Nexus)?;
+                }
+                point(p, &path.key("point"))
+            }
+            Condition::Trace { trace } if trace.trim().is_empty() => err(
                 path.key("trace"),
                 "expected some text that a trace line contains",
             ),
-            Condition::Trace(_) => Ok(()),
+            Condition::Trace { .. } => Ok(()),
         }
     }
 }

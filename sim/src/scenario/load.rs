@@ -60,7 +60,7 @@ struct Case {
     #[serde(deserialize_with = "case_name")]
     name: String,
     #[serde(default, rename = "vars")]
-    _vars: BTreeMap<VarName, IgnoredAny>,
+    _vars: BTreeMap<String, IgnoredAny>,
     #[serde(default, rename = "variants")]
     _variants: Option<BTreeMap<String, IgnoredAny>>,
 }
@@ -73,20 +73,6 @@ fn case_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
             "{:?} is not a case name: expected letters, digits, '_', '-' and '.'",
             cut(&s)
         ))),
-    }
-}
-
-/// A var's name: letters, digits and `_`, not starting with a digit.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct VarName;
-
-impl<'de> Deserialize<'de> for VarName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VarName, D::Error> {
-        let s = String::deserialize(d)?;
-        match is_var_name(&s) {
-            true => Ok(VarName),
-            false => Err(serde::de::Error::custom(format!("{:?} is not a var name: expected letters, digits and '_', not starting with a digit", cut(&s)))),
-        }
     }
 }
 
@@ -126,9 +112,15 @@ pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, Scenari
         if let Some(c) = case.filter(|c| cases[..i].iter().any(|d| d.name == *c)) {
             return Err(src.error(&path.key("name"), format!("case {c:?} is named twice")));
         }
-        let values = case_table(root, i, "vars").into_iter().flatten();
-        let values = values.map(|(k, v)| (k.get_ref().to_string(), v.get_ref().clone()));
-        let (values, used) = (values.collect(), Default::default());
+        let mut values = BTreeMap::new();
+        for (k, v) in case_table(root, i, "vars").into_iter().flatten() {
+            if !is_var_name(k.get_ref()) {
+                let message = format!("{:?} is not a var name: expected letters, digits and '_', not starting with a digit", cut(k.get_ref()));
+                return Err(src.error(&path.key("vars").key(k.get_ref()), message));
+            }
+            values.insert(k.get_ref().to_string(), v.get_ref().clone());
+        }
+        let used = Default::default();
         let mut vars = Vars { case, values, used };
         let full = case.map_or(name.to_string(), |c| format!("{name}/{c}"));
         let plan = one_plan(&src, full, &mut vars, case_table(root, i, "variants"))?;

@@ -16,12 +16,8 @@ pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
 pub use shape::to_toml;
 
-/// Whether a plan would load as a file: the checks across fields that
-/// loading makes (hosts in the topology, instances created before use, ...),
-/// as one line.
-pub fn check_plan(plan: &crate::plan::Plan) -> Result<(), String> {
-    check::plan(plan).map_err(|(path, message)| match path.render() {
-        Some(field) => format!("{field}: {message}"),
-        None => message,
-    })
+/// Whether a plan passes the checks across fields that loading a file
+/// makes (hosts in the topology, instances created before use, ...).
+pub fn plan_checks(plan: &crate::plan::Plan) -> bool {
+    check::plan(plan).is_ok()
 }

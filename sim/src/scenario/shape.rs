@@ -24,13 +24,9 @@ fn keys(list: &[&str]) -> String {
 }
 
 /// `{ <kind> = t }`, spanned at the kind's key.
-fn tag<'a>(kind: Cow<'a, str>, span: Range<usize>, t: DeTable<'a>) -> Spanned<DeValue<'a>> {
-    let mut outer = DeTable::new();
-    outer.insert(
-        Spanned::new(span.clone(), kind),
-        Spanned::new(span.clone(), DeValue::Table(t)),
-    );
-    Spanned::new(span, DeValue::Table(outer))
+fn tag<'a>(kind: Cow<'a, str>, span: Range<usize>, t: DeTable<'a>) -> DeTable<'a> {
+    let value = Spanned::new(span.clone(), DeValue::Table(t));
+    DeTable::from_iter([(Spanned::new(span, kind), value)])
 }
 
 /// Takes the table out of `t` and gives it back nested under the one kind
@@ -63,7 +59,7 @@ fn nest_one<'a>(
 fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
     if let DeValue::Table(t) = c.get_mut() {
         let (kind, span, inner) = nest_one(t, &Condition::KEYS, path, "empty condition")?;
-        *c = tag(Cow::Borrowed(kind), span, inner);
+        *c = Spanned::new(span.clone(), DeValue::Table(tag(kind.into(), span, inner)));
     }
     Ok(())
 }
@@ -86,19 +82,17 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
                         format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
                     ));
                 };
-                rest = DeTable::from_iter([(
-                    Spanned::new(name.span(), fault.clone()),
-                    Spanned::new(name.span(), DeValue::Table(rest)),
-                )]);
+                rest = tag(fault.clone(), name.span(), rest);
             }
             if let Some(c) = rest.get_mut("wait").filter(|_| kind == "wait") {
                 condition(c, &path.key("wait"))?;
             }
             t.extend(at);
-            t.insert(
-                Spanned::new(span.clone(), Cow::Borrowed("action")),
-                tag(Cow::Borrowed(kind), span, rest),
-            );
+            t.extend(tag(
+                "action".into(),
+                span.clone(),
+                tag(kind.into(), span, rest),
+            ));
         }
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {
@@ -130,43 +124,37 @@ pub fn to_toml(plan: &Plan) -> Result<String, String> {
         ..plan.clone()
     };
     let mut root = Table::try_from(&plan).map_err(|e| format!("cannot write the plan: {e}"))?;
-    let first = |v: Value| match v {
-        Value::Table(t) => t.into_iter().next(),
-        _ => None,
-    };
-    for s in root
-        .get_mut("step")
-        .and_then(Value::as_array_mut)
-        .into_iter()
-        .flatten()
-    {
-        let Some(s) = s.as_table_mut() else { continue };
-        let Some((kind, Value::Table(mut inner))) = s.remove("action").and_then(first) else {
-            continue;
-        };
+    let steps = root.get_mut("step").and_then(Value::as_array_mut);
+    for s in steps.into_iter().flatten().filter_map(Value::as_table_mut) {
+        let (kind, mut inner) = untag(s.remove("action"));
         if kind == "fault" {
-            if let Some((fault, fields)) = first(Value::Table(std::mem::take(&mut inner))) {
-                s.insert("fault".into(), Value::String(fault));
-                s.extend(fields.as_table().cloned().unwrap_or_default());
-            }
+            let (fault, fields) = untag(Some(Value::Table(std::mem::take(&mut inner))));
+            s.insert("fault".into(), Value::String(fault));
+            s.extend(fields);
         }
         if let Some(c) = inner.remove("wait") {
-            s.insert(
-                "wait".into(),
-                first(c).map_or(Value::Table(Table::new()), |(_, c)| c),
-            );
+            s.insert("wait".into(), Value::Table(untag(Some(c)).1));
         }
         s.extend(inner);
     }
-    let variants = root
-        .get_mut("variants")
-        .and_then(Value::as_table_mut)
-        .into_iter()
-        .flatten();
+    let variants = root.get_mut("variants").and_then(Value::as_table_mut);
+    let variants = variants.into_iter().flatten();
     for list in variants.filter_map(|(_, v)| v.get_mut("must_reach")?.as_array_mut()) {
         for c in list.iter_mut() {
-            *c = first(c.clone()).map_or(Value::Table(Table::new()), |(_, c)| c);
+            *c = Value::Table(untag(Some(c.clone())).1);
         }
     }
     toml::to_string_pretty(&root).map_err(|e| format!("cannot write the plan: {e}"))
+}
+
+/// An enum as serde writes it, `{ <tag> = { fields } }`: the tag and the
+/// fields.
+fn untag(v: Option<Value>) -> (String, Table) {
+    let Some(Value::Table(t)) = v else {
+        return Default::default();
+    };
+    match t.into_iter().next() {
+        Some((tag, Value::Table(fields))) => (tag, fields),
+        _ => Default::default(),
+    }
 }

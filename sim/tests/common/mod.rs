@@ -7,8 +7,8 @@
 use intent_sim::checkers::sleds::SledTables;
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, Arm, ArmKind, Condition, Expect, Expected, Inject, InjectNode, InstanceDecl, Plan,
-    PlanStep, PointCond, Request, RequestKind, Sleep, StateCond, Topology, Unpause, Wait,
+    Action, ArmKind, Condition, Expect, Expected, InjectNode, InstanceDecl, OneOrMany, Plan,
+    PlanStep, Request, RequestKind, Topology,
 };
 use intent_sim::record::{PointArm, Record, RecordKind};
 use intent_sim::report;
@@ -59,7 +59,7 @@ impl Story {
             request,
             instance: instance.to_string(),
             start,
-            expect: (!expect.is_empty()).then(|| Expect::Any(expect.to_vec())),
+            expect: (!expect.is_empty()).then(|| Expect::Same(OneOrMany::Any(expect.to_vec()))),
             no_wait: !wait,
         }))
     }
@@ -96,29 +96,29 @@ impl Story {
             PointArm::Hang { through_heal } => (ArmKind::Hang, through_heal),
             PointArm::InjectError => {
                 let (saga, node) = point.split_once('.').expect("<saga>.<NODE>");
-                return self.push(Action::Inject(Inject {
+                return self.push(Action::Inject {
                     inject: InjectNode {
                         saga: saga.to_string(),
                         node: node.to_string(),
                     },
                     host: NEXUS,
-                }));
+                });
             }
         };
-        self.push(Action::Arm(Arm {
+        self.push(Action::Arm {
             arm,
             host: NEXUS,
             point: point.to_string(),
             through_heal,
-        }))
+        })
     }
 
     pub fn unpause(&mut self, point: &str) -> &mut Story {
-        self.push(Action::Unpause(Unpause {
+        self.push(Action::Unpause {
             unpause: true,
             host: NEXUS,
             point: point.to_string(),
-        }))
+        })
     }
 
     pub fn fault(&mut self, f: Fault) -> &mut Story {
@@ -130,29 +130,29 @@ impl Story {
     }
 
     pub fn sleep(&mut self, secs: u64) -> &mut Story {
-        self.push(Action::Sleep(Sleep {
+        self.push(Action::Sleep {
             sleep: Millis::from_secs(secs),
-        }))
+        })
     }
 
     pub fn wait_state(&mut self, instance: &str, state: ExternalState, secs: u64) -> &mut Story {
-        self.push(Action::Wait(Wait {
-            wait: Condition::State(StateCond {
+        self.push(Action::Wait {
+            wait: Condition::State {
                 instance: instance.to_string(),
                 state,
-            }),
+            },
             within: Millis::from_secs(secs),
-        }))
+        })
     }
 
     pub fn wait_point(&mut self, point: &str, secs: u64) -> &mut Story {
-        self.push(Action::Wait(Wait {
-            wait: Condition::Point(PointCond {
+        self.push(Action::Wait {
+            wait: Condition::Point {
                 point: point.to_string(),
                 host: Some(NEXUS),
-            }),
+            },
             within: Millis::from_secs(secs),
-        }))
+        })
     }
 
     pub fn plan(&self) -> Plan {
