@@ -172,6 +172,20 @@ impl Variant {
     pub fn reboot_refused_while_stopping(self) -> bool {
         self == Variant::Fixed
     }
+
+    /// Fixed branch (12): an intent reconciler start saga whose
+    /// `MARK_AS_STARTING` re-reads the instance Failed unwinds (409)
+    /// instead of starting it. The reconciler selects NoVmm instances;
+    /// when its saga is slow (held on the network, recovered after a
+    /// crash) another start may run and fail in between, and
+    /// `sis_move_to_starting` starts a Failed instance as readily as a
+    /// stopped one, reviving an instance whose policy is `never`. A
+    /// Failed instance is reincarnation's, which honors the policy and
+    /// cooldown (swarm seeds 39098 and 39475 at build 16e650d:
+    /// `auto_restart_respects_policy`).
+    pub fn reconciler_start_leaves_failed_to_reincarnation(self) -> bool {
+        self == Variant::Fixed
+    }
 }
 
 impl fmt::Display for Variant {

@@ -287,6 +287,19 @@ fn sis_move_to_starting<'a>(
             }
             None => {}
         }
+        // Fixed branch 12 (swarm seeds 39098, 39475 at build 16e650d).
+        if p.reason == StartReason::IntentReconciler
+            && iv.instance.runtime.nexus_state == InstanceState::Failed
+            && ctx
+                .nexus
+                .cfg
+                .intent_variant()
+                .reconciler_start_leaves_failed_to_reincarnation()
+        {
+            return Err(ActionError::conflict(
+                "instance failed after the intent reconciler chose to start it; a Failed instance is reincarnation's",
+            ));
+        }
         // One active VMM per instance: MARK_AS_STARTING is the only write
         // that sets `active_propolis_id`, and it replaces none but a VMM an
         // unwound start left behind (omicron's `sis_move_to_starting`
