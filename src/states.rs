@@ -89,7 +89,9 @@ pub enum IntendedState {
 
 /// `InstanceAutoRestartPolicy`. A NULL policy means `DEFAULT_POLICY`, which
 /// is `BestEffort`.
+/// Scenario files spell it as the API does (`never`, `best_effort`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Debug)]
+#[serde(rename_all = "snake_case")]
 pub enum AutoRestartPolicy {
     Never,
     BestEffort,

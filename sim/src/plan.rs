@@ -51,25 +51,17 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Model timings with this plan's overrides.
-    pub fn model_timings(&self) -> Timings {
-        self.timings.apply()
-    }
-
     /// An instance's auto-restart policy (None: NULL, the default).
     pub fn policy(&self, instance: &str) -> Option<AutoRestartPolicy> {
-        let decl = self.instances.iter().find(|i| i.name == instance)?;
-        decl.auto_restart_policy.map(PolicySpec::policy)
+        self.instances
+            .iter()
+            .find(|i| i.name == instance)?
+            .auto_restart_policy
     }
 
     /// The checkers expected to fire in `variant` (the swarm: at most these).
     pub fn expected_violations(&self, variant: Variant) -> BTreeSet<String> {
-        self.variants
-            .get(variant)
-            .violates
-            .iter()
-            .cloned()
-            .collect()
+        BTreeSet::from_iter(self.variants.get(variant).violates.clone())
     }
 
     /// Whether this is the swarm (expected violations are a ceiling).
@@ -181,25 +173,7 @@ pub struct InstanceDecl {
     pub name: String,
     /// `never` or `best_effort`; absent means NULL (the default policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auto_restart_policy: Option<PolicySpec>,
-}
-
-/// omicron's `InstanceAutoRestartPolicy`, as the API spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PolicySpec {
-    Never,
-    BestEffort,
-}
-
-impl PolicySpec {
-    /// The model's policy.
-    pub fn policy(self) -> AutoRestartPolicy {
-        match self {
-            PolicySpec::Never => AutoRestartPolicy::Never,
-            PolicySpec::BestEffort => AutoRestartPolicy::BestEffort,
-        }
-    }
+    pub auto_restart_policy: Option<AutoRestartPolicy>,
 }
 
 /// One `[[step]]`: when, and what. In the file the action's key (`request`,
@@ -430,15 +404,9 @@ impl Expect {
 /// Only ever read inside [`Expect`], whose message says what it takes.
 impl<'de> Deserialize<'de> for Expected {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Status(u16),
-            Word(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Status(s) if (100..=599).contains(&s) => Ok(Expected::Status(s)),
-            Raw::Word(w) if w == "none" => Ok(Expected::NoResponse),
+        match toml::Value::deserialize(d)? {
+            toml::Value::Integer(s @ 100..=599) => Ok(Expected::Status(s as u16)),
+            toml::Value::String(w) if w == "none" => Ok(Expected::NoResponse),
             _ => Err(serde::de::Error::custom(
                 "expected a status code 100..=599 or \"none\"",
             )),
@@ -495,10 +463,8 @@ impl fmt::Display for Condition {
             Condition::State { instance, state } => write!(f, "{instance:?} is {state}"),
             Condition::VmmState {
                 instance,
-                vmm_state,
-            } => {
-                write!(f, "{instance:?}'s VMM is {vmm_state}")
-            }
+                vmm_state: s,
+            } => write!(f, "{instance:?}'s VMM is {s}"),
             Condition::Point {
                 point,
                 host: Some(h),

@@ -32,7 +32,7 @@ use std::time::Duration;
 /// retries after the heal may wait that long), with margin (design
 /// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
-    let t = &plan.model_timings();
+    let t = &plan.timings.apply();
     t.watcher_period
         + t.reincarnation_period
         + t.default_cooldown.as_duration()
@@ -146,7 +146,7 @@ fn run_full(
     db_at: Option<Millis>,
 ) -> (RunReport, Option<DbView>) {
     let tree = SeedTree::new(seed);
-    let cooldown = plan.model_timings().default_cooldown.0;
+    let cooldown = plan.timings.apply().default_cooldown.0;
     let checkers = match checking {
         Checking::On => checkers::all(cooldown),
         Checking::Off => Vec::new(),
@@ -344,7 +344,7 @@ impl Runner<'_> {
         // Settle: until quiet has held for one watcher period, or the
         // deadline.
         let deadline = self.now() + Millis(settle_deadline(self.plan).as_millis() as u64);
-        let quiet_for = Millis(self.plan.model_timings().watcher_period.as_millis() as u64);
+        let quiet_for = Millis(self.plan.timings.apply().watcher_period.as_millis() as u64);
         let mut quiet_since: Option<Millis> = None;
         let mut last_reason = String::new();
         loop {

@@ -62,7 +62,7 @@ impl Search<'_> {
         if self.attempts >= self.cap || candidate == self.best {
             return false;
         }
-        if !scenario::plan_checks(&candidate) {
+        if scenario::check::plan(&candidate).is_err() {
             return false;
         }
         self.attempts += 1;

@@ -16,14 +16,13 @@
 //! would have to admit legacy's #6809 restarts).
 
 use crate::fault::Fault;
-use crate::plan::{
-    Action, ArmKind, InstanceDecl, Plan, PlanStep, PolicySpec, Request, RequestKind, Topology,
-};
+use crate::plan::{Action, ArmKind, InstanceDecl, Plan, PlanStep, Request, RequestKind, Topology};
 use crate::seed::SeedTree;
 use model::db::rows::SagaName;
 use model::event::SledCall;
 use model::ids::{HostId, Millis, NexusId, SledId};
 use model::points::{NodeMoment, Plain, Point, SagaNode};
+use model::states::AutoRestartPolicy;
 use rand::seq::IndexedRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -197,8 +196,8 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
         .iter()
         .map(|n| {
             let p = match rng.random_range(0..4) {
-                0 => Some(PolicySpec::Never),
-                1 => Some(PolicySpec::BestEffort),
+                0 => Some(AutoRestartPolicy::Never),
+                1 => Some(AutoRestartPolicy::BestEffort),
                 _ => None,
             };
             InstanceDecl {

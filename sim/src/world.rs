@@ -49,7 +49,7 @@ pub struct World<'a> {
 pub fn model_config(plan: &Plan, variant: Variant) -> ModelConfig {
     let mut config = ModelConfig::new(variant, plan.topology.nexus, plan.topology.sleds);
     config.sled_capacity = plan.topology.sled_capacity;
-    config.timings = plan.model_timings();
+    config.timings = plan.timings.apply();
     config.without_fixes = plan.without_fixes.clone();
     config
 }

@@ -6,10 +6,11 @@
 
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, PolicySpec, RequestKind,
+    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, RequestKind,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
 use model::ids::{HostId, Millis, NexusId};
+use model::states::AutoRestartPolicy;
 use model::variant::Variant;
 use std::path::Path;
 
@@ -52,7 +53,7 @@ fn unknown_host() {
         "tests/fixtures/broken/unknown-host.toml:22:1: step 3 field `host`: unknown host \
          \"nexus-7\" (this scenario has nexus-0..nexus-0; hosts are db, mgs, nexus-N, sled-N)"
     );
-    assert_eq!(e.line(), Some(22));
+    assert_eq!(e.position.map(|(line, _)| line), Some(22));
     assert_eq!(e.field.as_deref(), Some("step 3 field `host`"));
 }
 
@@ -149,7 +150,7 @@ fn complete_valid_fixture() {
     assert_eq!(plan.instances.len(), 3);
     assert_eq!(
         plan.instances[1].auto_restart_policy,
-        Some(PolicySpec::Never)
+        Some(AutoRestartPolicy::Never)
     );
     assert_eq!(plan.instances[2].auto_restart_policy, None);
 

@@ -11,6 +11,7 @@ use crate::checkers::NAMES as CHECKERS;
 use crate::fault::{cut, Fault};
 use crate::plan::{Action, ArmKind, Condition, Expect, Plan, RequestKind};
 use model::ids::{HostId, Millis};
+use model::nexus::sagas::named_points;
 use std::collections::{BTreeMap, BTreeSet};
 
 type Check = Result<(), Problem>;
@@ -19,9 +20,9 @@ fn err<T>(path: FieldPath, message: impl Into<String>) -> Result<T, Problem> {
     Err((path, message.into()))
 }
 
-/// Checks a whole plan (one case's).
+/// Checks a whole plan (one case's, or a shrink candidate).
 pub(crate) fn plan(p: &Plan) -> Check {
-    let root = FieldPath::root();
+    let root = FieldPath::default();
     if let Some(name) = p.timings.short_period() {
         let message = "expected a period of at least 1 second";
         return err(root.key("timings").key(name), message);
@@ -99,7 +100,7 @@ impl<'p> Story<'p> {
             self.step(i, &s.action, &path)?;
         }
         for (variant, e) in self.p.variants.iter() {
-            let path = FieldPath::root().key("variants").key(variant.name());
+            let path = FieldPath::default().key("variants").key(variant.name());
             for (j, c) in e.must_reach.iter().enumerate() {
                 self.condition(c, &path.key("must_reach").index(j), false)?;
             }
@@ -111,17 +112,15 @@ impl<'p> Story<'p> {
         match action {
             Action::Request(r) => {
                 let create = r.request == RequestKind::Create;
-                if create && r.start.is_none() {
-                    return err(
-                        path.key("request"),
-                        "a `create` request needs `start` (true or false)",
-                    );
-                }
-                if !create && r.start.is_some() {
-                    return err(
-                        path.key("start"),
-                        "`start` applies only to a `create` request",
-                    );
+                if create != r.start.is_some() {
+                    let (key, message) = match create {
+                        true => (
+                            "request",
+                            "a `create` request needs `start` (true or false)",
+                        ),
+                        false => ("start", "`start` applies only to a `create` request"),
+                    };
+                    return err(path.key(key), message);
                 }
                 if r.expect.as_ref().is_some_and(Expect::has_empty_list) {
                     return err(path.key("expect"), "an empty list accepts no response: expected at least one status code 100..=599 or \"none\"");
@@ -328,10 +327,7 @@ impl<'p> Story<'p> {
 }
 
 fn point(name: &str, path: &FieldPath) -> Check {
-    let all: Vec<String> = model::nexus::sagas::named_points()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let all: Vec<String> = named_points().iter().map(ToString::to_string).collect();
     if all.iter().any(|p| p == name) {
         return Ok(());
     }

@@ -31,12 +31,11 @@ impl ScenarioError {
     /// Whitespace runs in `message` become one space: the error is one line.
     pub fn file(file: &Path, message: impl Into<String>) -> ScenarioError {
         let message: String = message.into();
-        let message: Vec<&str> = message.split_whitespace().collect();
         ScenarioError {
             file: file.to_path_buf(),
             position: None,
             field: None,
-            message: message.join(" "),
+            message: message.split_whitespace().collect::<Vec<_>>().join(" "),
             source: None,
         }
     }
@@ -63,11 +62,6 @@ impl ScenarioError {
             source: Some(Box::new((text.into(), start..end))),
             ..ScenarioError::file(file, message)
         }
-    }
-
-    /// The 1-based line of the error, when known.
-    pub fn line(&self) -> Option<usize> {
-        self.position.map(|(line, _)| line)
     }
 
     /// The error as annotate-snippets draws it: the one line as its title,

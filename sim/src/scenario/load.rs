@@ -107,7 +107,7 @@ pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, Scenari
     };
     let mut runs = Vec::new();
     for (i, case) in all.into_iter().enumerate() {
-        let path = FieldPath::root().key("case").index(i);
+        let path = FieldPath::default().key("case").index(i);
         let case = case.map(|c| c.name.as_str());
         if let Some(c) = case.filter(|c| cases[..i].iter().any(|d| d.name == *c)) {
             return Err(src.error(&path.key("name"), format!("case {c:?} is named twice")));
@@ -175,7 +175,7 @@ fn one_plan<'a>(
         .iter_mut()
         .filter(|(k, _)| k.get_ref() != "description")
     {
-        vars.walk(v, &FieldPath::root().key(k.get_ref()))
+        vars.walk(v, &FieldPath::default().key(k.get_ref()))
             .map_err(placed)?;
     }
     shape::nest(root).map_err(placed)?;

@@ -24,13 +24,9 @@ pub(crate) struct FieldPath(Vec<Seg>);
 pub(crate) type Problem = (FieldPath, String);
 
 impl FieldPath {
-    pub(crate) fn root() -> FieldPath {
-        FieldPath::default()
-    }
-
     /// The `i`th (0-based) `[[step]]`.
     pub(crate) fn step(i: usize) -> FieldPath {
-        FieldPath::root().key("step").index(i)
+        FieldPath::default().key("step").index(i)
     }
 
     pub(crate) fn key(&self, key: &str) -> FieldPath {
@@ -163,10 +159,10 @@ impl<'a> Source<'a> {
     /// root's span is empty, at the start: an error there (a missing
     /// top-level field) is about the whole file.
     fn path_at(&self, span: &Range<usize>) -> FieldPath {
-        let mut best = (usize::MAX, FieldPath::root());
+        let mut best = (usize::MAX, FieldPath::default());
         if *span != self.root.span() {
             let root = DeValue::Table(self.root.get_ref().clone());
-            walk(&root, &FieldPath::root(), span, &mut best);
+            walk(&root, &FieldPath::default(), span, &mut best);
         }
         best.1
     }

@@ -4,7 +4,7 @@
 //! file: spans, cases and vars, the flat step form, and checks across
 //! fields.
 
-mod check;
+pub(crate) mod check;
 mod error;
 pub mod load;
 mod locate;
@@ -15,9 +15,3 @@ mod subst;
 pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
 pub use shape::to_toml;
-
-/// Whether a plan passes the checks across fields that loading a file
-/// makes (hosts in the topology, instances created before use, ...).
-pub fn plan_checks(plan: &crate::plan::Plan) -> bool {
-    check::plan(plan).is_ok()
-}

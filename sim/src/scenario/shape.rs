@@ -97,16 +97,13 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {
         for (name, v) in variants.iter_mut() {
-            let path = FieldPath::root()
-                .key("variants")
-                .key(name.get_ref())
-                .key("must_reach");
+            let path = FieldPath::default().key("variants").key(name.get_ref());
             let DeValue::Table(v) = v.get_mut() else {
                 continue;
             };
             if let Some(DeValue::Array(list)) = v.get_mut("must_reach").map(Spanned::get_mut) {
                 for (j, c) in list.iter_mut().enumerate() {
-                    condition(c, &path.index(j))?;
+                    condition(c, &path.key("must_reach").index(j))?;
                 }
             }
         }
