@@ -123,6 +123,69 @@ impl Variant {
     pub fn reboot_404_while_creating_is_inconclusive(self) -> bool {
         self == Variant::Fixed
     }
+
+    /// Fixed branch (9): a stop or reboot whose `VmmPutState` the sled
+    /// agent answers 410 Gone (`Error::Terminating`, code
+    /// NO_SUCH_INSTANCE: the runner has halted the VMM and is publishing
+    /// its final `Destroyed` or `Failed`) is answered as a VMM that is gone,
+    /// 503, instead of passing the 410 to the caller. The request's intent,
+    /// which `fixed` commits with its validation (branch 1), stands, and
+    /// the caller is not told it was refused: a stop has what it asked
+    /// for, and a reboot's Running intent is carried out by the intent
+    /// reconciler once the final state is processed. The VMM is not
+    /// marked Failed: its final state is on its way in the sled's push.
+    /// omicron's `vmm_gone` (`nexus/src/app/instance.rs`,
+    /// `SledAgentInstanceError::vmm_gone`) matches only 404, so the 410
+    /// reaches the user while the intent omicron wrote first stays: a
+    /// "refused" stop is carried out anyway (swarm seeds 6600, 9806 at
+    /// build abce611), and a "refused" reboot restarts an instance the
+    /// user had stopped (seed 12709).
+    pub fn sled_410_is_vmm_gone(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (10): when an intent reconciler start unwinds because
+    /// a sled call got no answer, its backoff remembers that sled and the
+    /// next start's `ALLOC_SERVER` tries it last. A lost sled stays a
+    /// placement candidate (in omicron until an operator expunges it) and
+    /// `sled_reservation_create` picks among candidates at random, so
+    /// without this each retry may pick the lost sled again; with the
+    /// backoff doubling to 8 minutes, a few unlucky draws leave an
+    /// instance whose intent is Running stopped at the liveness deadline
+    /// although up sleds have room (swarm seeds 3850 and 12198 at build
+    /// abce611: five and six starts in a row on the lost sled).
+    pub fn reconciler_retry_avoids_unreachable_sled(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (11): a reboot whose VMM is Stopping, Stopped,
+    /// Destroyed or Failed (the instance shows Stopping) is refused (409)
+    /// in its validation, so its Running intent is never written. omicron
+    /// sends it to the sled (omicron-lifecycle section 4), whose Propolis
+    /// refuses a stopping VM or whose runner answers 410; meanwhile the
+    /// intent omicron wrote first is Running, and the update saga that
+    /// processes the VMM's Destroyed reads "intent Running, VMM gone" as
+    /// the guest powering itself off (`GuestShutdown`), although the
+    /// user's stop destroyed it: a reboot accepted after a stop ends
+    /// Stopped for ever (swarm seed 11372 at build abce611, once branch 9
+    /// answered the 410 with 503).
+    pub fn reboot_refused_while_stopping(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (12): an intent reconciler start saga whose
+    /// `MARK_AS_STARTING` re-reads the instance Failed unwinds (409)
+    /// instead of starting it. The reconciler selects NoVmm instances;
+    /// when its saga is slow (held on the network, recovered after a
+    /// crash) another start may run and fail in between, and
+    /// `sis_move_to_starting` starts a Failed instance as readily as a
+    /// stopped one, reviving an instance whose policy is `never`. A
+    /// Failed instance is reincarnation's, which honors the policy and
+    /// cooldown (swarm seeds 39098 and 39475 at build 16e650d:
+    /// `auto_restart_respects_policy`).
+    pub fn reconciler_start_leaves_failed_to_reincarnation(self) -> bool {
+        self == Variant::Fixed
+    }
 }
 
 impl fmt::Display for Variant {

@@ -254,6 +254,28 @@ impl Request<'_> {
         };
         let (iv, action) = self
             .write_intent_and_validate(iv, intent, point, |iv| {
+                // Fixed branch 11 (swarm seed 11372 at build abce611).
+                let stopping = iv.vmm.as_ref().is_some_and(|v| {
+                    matches!(
+                        v.runtime.state,
+                        VmmState::Stopping
+                            | VmmState::Stopped
+                            | VmmState::Destroyed
+                            | VmmState::Failed
+                    )
+                });
+                if requested == RequestedState::Reboot
+                    && stopping
+                    && self
+                        .nexus
+                        .cfg
+                        .intent_variant()
+                        .reboot_refused_while_stopping()
+                {
+                    return Err(ApiError::conflict(
+                        "instance is stopping; it cannot be rebooted",
+                    ));
+                }
                 select_runtime_change_action(iv, requested)
             })
             .await?;
@@ -332,6 +354,20 @@ impl Request<'_> {
                         Err(ApiError::new(
                             503,
                             "instance's VMM is gone from its sled; the instance is moving to Failed",
+                        ))
+                    }
+                    // Fixed branch 9 (swarm seeds 6600, 9806, 12709 at
+                    // build abce611): the runner has halted the VMM and is
+                    // publishing its final state (`Error::Terminating`,
+                    // 410 with code NO_SUCH_INSTANCE). The VMM is gone in
+                    // effect; the validated intent stands and its final
+                    // state arrives by push, so it is not marked Failed.
+                    Ok(SledResponse::Error(410))
+                        if self.nexus.cfg.intent_variant().sled_410_is_vmm_gone() =>
+                    {
+                        Err(ApiError::new(
+                            503,
+                            "instance's VMM has halted on its sled; its final state is on its way",
                         ))
                     }
                     // Not `vmm_gone`: the sled's status goes back to the

@@ -251,6 +251,63 @@ mod tests {
         assert_eq!(v[0].mechanism, "auto-restart of a NoVmm instance");
     }
 
+    /// The selected row in reincarnation's decision is the code under
+    /// test's own claim. A decision that names the row's generation but
+    /// says Failed (or policy best_effort) while the db held it Running
+    /// (or the record says never) is judged by what the db held: fires.
+    #[test]
+    fn fires_when_the_decision_misreports_the_row_it_selected() {
+        use model::event::{BackgroundTask, Decision, ReincarnationReason};
+        use model::ids::{HostId, NexusId};
+        let lie = |policy: Option<AutoRestartPolicy>| {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", true, policy);
+            let mut claimed = s.row(id);
+            let saga = SagaId(777);
+            if policy == Some(AutoRestartPolicy::Never) {
+                s.forget(id);
+                s.watcher_fails_vmm(id);
+                claimed = s.row(id);
+                claimed.auto_restart_policy = Some(AutoRestartPolicy::BestEffort);
+            } else {
+                claimed.runtime.nexus_state = InstanceState::Failed;
+                claimed.runtime.propolis_id = None;
+            }
+            s.model(
+                HostId::Nexus(NexusId(0)),
+                Event::TaskDecision {
+                    task: BackgroundTask::InstanceReincarnation,
+                    instance: id,
+                    decision: Decision::Reincarnate {
+                        saga,
+                        reason: ReincarnationReason::Failed,
+                        selected: Box::new(claimed),
+                    },
+                },
+            );
+            s.saga_with_id(
+                saga,
+                model::db::rows::SagaName::InstanceStart,
+                id,
+                Some(StartReason::AutoRestart),
+            );
+            s.run_start_saga(saga, id, StartReason::AutoRestart);
+            s
+        };
+        let s = lie(Some(AutoRestartPolicy::BestEffort));
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "auto-restart of a Vmm on a Running VMM instance"
+        );
+
+        let s = lie(Some(AutoRestartPolicy::Never));
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(v[0].mechanism, "auto-restart with policy never");
+    }
+
     /// Failed, auto-restarted, failed again, and `wait` ms later
     /// reincarnation restarts it once more.
     fn restarted_twice(wait: u64) -> Story {

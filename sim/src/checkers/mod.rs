@@ -8,6 +8,34 @@
 //! record before showing the record to the checkers; a checker keeps only
 //! the state its own rule needs. Evidence is record sequence numbers; the
 //! report renders them.
+//!
+//! # Which field written by the code under test does each checker trust?
+//!
+//! The audit of issue 8, item 4. Ground truth is what the control plane
+//! under test does not write: the workload's requests and the responses it
+//! got, the harness's faults, and the sled agents' own reports of their
+//! VMM tables (`VmmOnSled`, `SledPutState`, `VmmGone`). Everything else,
+//! the db's rows included, is written by the code under test; a checker
+//! that reads it either judges that very write or says below why it may.
+//!
+//! | checker | trusts | verdict |
+//! |---|---|---|
+//! | `no_unintended_restart` | acceptance (`ApiAccepted`, `fixed`'s validated intent write); the start saga's reason; the db's active VMM | The #6809 rule judges every `MARK_AS_STARTING`, whatever its reason. The guest-shutdown rule takes the shutdown from the sled's reports; only its "automatic" filter reads the saga's reason, and the active VMM says whose guest it was (a VMM Nexus had let go of is an orphan, not the instance's guest; seed 10527). Kept. |
+//! | `auto_restart_respects_policy` | the row in reincarnation's `Decision::Reincarnate`; the saga's reason | The decision's row is the code's claim: its state and active VMM are now taken from the db's history at the generation it names, and its policy and cooldown from the record (`RequestTracker::as_the_db_had_it`; a test lies in both). The cooldown is measured from the restarts the history shows, never from `time_last_auto_restarted`. Reconciler restarts of Failed instances are judged whatever their reason. |
+//! | `single_active_vmm` | nothing | The sleds' reports and the lost-sled faults. |
+//! | `generation_monotonic` | the db's applied/dropped outcome of each write | It judges the writes themselves (the db is the storage, not the lifecycle code); the sleds' generations come from their reports. |
+//! | `destroyed_is_final` | applied instance rows | It judges those writes; registrations come from the sleds. |
+//! | `db_constraints` | applied rows | It judges those writes. |
+//! | `start_intent_honored` | acceptance; the end rows; the recorded guest shutdown; the policy; the db's reservations | "Running" needs the sled's report too. The recorded guest shutdown (the update saga's `GuestShutdown` intent, or the Destroyed VMM it unlinked) now counts only when the sled says that VMM's guest went Stopping before any stop was asked of it (`RequestTracker::maybe_guest_shutdown`; seed 12709 and a test in which the code records a shutdown the sled never saw). The policy is set by the create from the request, never written since. "No up sled has room" counts the db's reservations, which is what placement obeys; a leaked one is `resources_released`'s. |
+//! | `stop_intent_honored` | acceptance; the end rows | VMM presence comes from the sleds. |
+//! | `delete_honored` | acceptance; the end rows and reservations | It judges that end; VMMs come from the sleds. |
+//! | `sagas_settle` | the saga table and its node log | A saga that never logged would be invisible here, but then nothing of it ran; the run's quiet rule and deadline (the harness's) catch work that never ends. |
+//! | `resources_released` | reservations and VMM rows | It judges those rows against the sleds' reports. |
+//! | `no_orphan_vmm` | the db's active VMM at the end | An orphan is defined against that pointer; the VMMs are the sleds'. |
+//!
+//! Acceptance is the code under test's word (`ApiAccepted`) where it has
+//! no db write to show; a Nexus that claimed to accept and did nothing
+//! would be judged by the intent checkers against the request it claimed.
 
 use crate::record::Record;
 use history::Seq;

@@ -10,8 +10,12 @@
 //! reconciler) of an instance whose guest shut itself down on its sled
 //! since the last run-like request was accepted fires, whether or not
 //! Nexus ever recorded the shutdown. A guest shut itself down when its VMM
-//! went Stopping on its sled with no accepted put-state Stopped for it; a
-//! push lost on the way to Nexus does not change what the sled knew. Unless
+//! went Stopping on its sled with no accepted put-state Stopped for it
+//! while it was the instance's active VMM in the db; a push lost on the
+//! way to Nexus does not change what the sled knew. A VMM Nexus had
+//! already let go of (an orphan an unwound start saga could not
+//! unregister) is not the instance's guest any more: the instance owed a
+//! start before it powered off. Unless
 //! the sled agent itself died (crashed, lost power, was lost, or restarted
 //! with an empty table; its pushes live in the process) or forgot the VMM
 //! before its push reached Nexus: then nobody knows the guest shut down,
@@ -70,13 +74,23 @@ impl NoUnintendedRestart {
             // gone as Unregistered) without stopping, and a run-like
             // request accepted while the guest was stopping came after the
             // shutdown.
+            // Only the instance's active VMM (in the db's latest rows) is
+            // its guest: a VMM Nexus had already let go of (an unwound
+            // start saga's orphan on an unreachable sled) left the instance
+            // owing a start before its guest powered off (swarm seed
+            // 10527 of `fixed` at build abce611).
             Event::VmmOnSled {
                 sled,
                 vmm,
                 instance,
                 state: VmmState::Stopping,
                 ..
-            } if !self.stop_requested.contains(vmm) => {
+            } if !self.stop_requested.contains(vmm)
+                && view
+                    .requests()
+                    .instance_row(*instance)
+                    .is_some_and(|r| r.runtime.propolis_id == Some(*vmm)) =>
+            {
                 // The earliest shutdown no run-like request excuses yet.
                 let excused = self
                     .guest_down
@@ -510,12 +524,54 @@ mod tests {
         assert_eq!(check(&s).len(), 1, "{}", s.trace());
     }
 
+    /// Swarm seed 10527 of `fixed` (build abce611): a start saga unwound
+    /// and left the instance NoVmm with intent Running while its VMM went
+    /// on running on a sled it could not reach (an orphan); the orphan's
+    /// guest then powered off, and the reconciler started the instance.
+    /// Quiet: the VMM that shut down was no longer the instance's, which
+    /// owed a start already. The same shutdown while the VMM is still the
+    /// instance's active VMM, then the same let-go and start, fires.
+    #[test]
+    fn quiet_when_the_vmm_that_shut_down_was_no_longer_the_instances() {
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        let vmm = s.active_vmm(id);
+        s.update_saga(id, model::states::InstanceState::NoVmm, None);
+        sled_reports_guest_shutdown(&mut s, id, vmm);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+
+        let mut s = Story::new();
+        let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
+        let vmm = s.active_vmm(id);
+        sled_reports_guest_shutdown(&mut s, id, vmm);
+        s.update_saga(id, model::states::InstanceState::NoVmm, None);
+        s.start_saga(id, StartReason::IntentReconciler);
+        let v = check(&s);
+        assert_eq!(v.len(), 1, "{}", s.trace());
+        assert_eq!(
+            v[0].mechanism,
+            "restart after the guest shut itself down on its sled (IntentReconciler)"
+        );
+    }
+
     /// "web" running; its guest powers off on sled-0 and the VMM leaves
     /// the sled, and Nexus hears nothing of it.
     fn unrecorded_guest_shutdown() -> (Story, model::ids::InstanceId) {
         let mut s = Story::new();
         let (id, _) = s.create("web", true, Some(AutoRestartPolicy::BestEffort));
         let vmm = s.active_vmm(id);
+        sled_reports_guest_shutdown(&mut s, id, vmm);
+        (s, id)
+    }
+
+    /// The guest of `vmm` powers off on sled-0: the sled's own reports
+    /// (Stopping, Destroyed, gone), none of which reaches Nexus.
+    fn sled_reports_guest_shutdown(
+        s: &mut Story,
+        id: model::ids::InstanceId,
+        vmm: model::ids::VmmId,
+    ) {
         s.fault(crate::record::Fault::GuestShutdown {
             instance: "web".into(),
         });
@@ -537,6 +593,5 @@ mod tests {
             );
         }
         s.vmm_gone(vmm, model::event::VmmGoneReason::Destroyed);
-        (s, id)
     }
 }

@@ -25,8 +25,10 @@ use crate::record::{Fault, Record, RecordKind, RequestOutcome, WorkloadEvent};
 use model::db::rows::{InstanceRow, SagaName, VmmRow};
 use model::event::{ApiOp, Cause, Decision, Event, Query, WriteOutcome};
 use model::ids::{InstanceId, Millis, ReqId, SagaId, VmmId};
-use model::states::{InstanceState, IntendedState, StartReason, VmmState};
-use std::collections::BTreeMap;
+use model::states::{
+    Generation, InstanceState, IntendedState, RequestedState, StartReason, VmmState,
+};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where a record sits in the stream: its position, and its virtual time
 /// for messages.
@@ -233,6 +235,9 @@ pub struct SagaInfo {
 /// A reincarnation's choice, as the task saw it.
 #[derive(Clone, Debug)]
 pub struct Selection {
+    /// The row reincarnation selected, as the db's history had it at the
+    /// generation the decision names (state, active VMM, policy and
+    /// cooldown; see `RequestTracker::as_the_db_had_it`).
     pub row: InstanceRow,
     /// The state of the selected row's active VMM, as the last VMM write
     /// before the decision left it (to tell a SagaUnwound VMM).
@@ -291,6 +296,16 @@ pub struct RequestTracker {
     /// When each instance was last seen becoming Failed (its row, or its
     /// active VMM marked SagaUnwound).
     last_failed: BTreeMap<InstanceId, Stamp>,
+    /// Each instance's state and active VMM at each generation its applied
+    /// writes carried (the db's history; a reincarnation decision's copy
+    /// of the row is judged against it).
+    runtime_at: BTreeMap<InstanceId, BTreeMap<Generation, (InstanceState, Option<VmmId>)>>,
+    /// VMMs a sled agent accepted a put-state Stopped for.
+    stop_asked: BTreeSet<VmmId>,
+    /// The sleds' ground truth: VMMs whose guest powered itself off (the
+    /// VMM went Stopping on its sled before any put-state Stopped for it
+    /// was accepted). A recorded guest shutdown needs one.
+    guest_powered_off: BTreeSet<VmmId>,
 }
 
 impl Default for RequestTracker {
@@ -317,6 +332,9 @@ impl RequestTracker {
             sagas: BTreeMap::new(),
             history: BTreeMap::new(),
             last_failed: BTreeMap::new(),
+            runtime_at: BTreeMap::new(),
+            stop_asked: BTreeSet::new(),
+            guest_powered_off: BTreeSet::new(),
         }
     }
 
@@ -453,9 +471,57 @@ impl RequestTracker {
         }
     }
 
+    /// A row a background task says it read, with what the db's history
+    /// shows for it: the state and active VMM the applied writes left at
+    /// the row's generation, and the policy and cooldown of the instance's
+    /// record (set by its create, never written since). The task's copy is
+    /// the code under test's claim; a task that misreports what it selected
+    /// is judged by what the db held. A generation the history never saw
+    /// keeps the claim.
+    fn as_the_db_had_it(&self, claimed: &InstanceRow) -> InstanceRow {
+        let mut row = claimed.clone();
+        if let Some(&(state, vmm)) = self
+            .runtime_at
+            .get(&row.id)
+            .and_then(|g| g.get(&row.runtime.gen))
+        {
+            row.runtime.nexus_state = state;
+            row.runtime.propolis_id = vmm;
+        }
+        if let Some(now) = self.instances.get(&row.id) {
+            row.auto_restart_policy = now.auto_restart_policy;
+            row.auto_restart_cooldown = now.auto_restart_cooldown;
+        }
+        row
+    }
+
+    /// Follows what the sled agents did to their VMMs: stops they were
+    /// asked for, and guests that powered themselves off.
+    fn sled_truth(&mut self, e: &Event) {
+        match e {
+            Event::SledPutState {
+                vmm,
+                requested: RequestedState::Stopped,
+                accepted: true,
+                ..
+            } => {
+                self.stop_asked.insert(*vmm);
+            }
+            Event::VmmOnSled {
+                vmm,
+                state: VmmState::Stopping,
+                ..
+            } if !self.stop_asked.contains(vmm) => {
+                self.guest_powered_off.insert(*vmm);
+            }
+            _ => {}
+        }
+    }
+
     fn model(&mut self, e: &Event, line: Seq) {
         let now = self.current;
         let mut about: Option<InstanceId> = None;
+        self.sled_truth(e);
         match e {
             Event::HostStarted => {}
             Event::ApiAccepted { req, op, instance } => {
@@ -576,6 +642,7 @@ impl RequestTracker {
             } => {
                 about = Some(*instance);
                 if let Decision::Reincarnate { saga, selected, .. } = decision {
+                    let selected = self.as_the_db_had_it(selected);
                     let vmm_state = selected
                         .runtime
                         .propolis_id
@@ -589,7 +656,7 @@ impl RequestTracker {
                         selection: None,
                     });
                     info.selection = Some(Selection {
-                        row: (**selected).clone(),
+                        row: selected,
                         vmm_state,
                         at: now.at,
                         line,
@@ -675,6 +742,10 @@ impl RequestTracker {
                 if failed && !was_failed {
                     self.last_failed.insert(a.id, now);
                 }
+                self.runtime_at.entry(a.id).or_default().insert(
+                    a.runtime.gen,
+                    (a.runtime.nexus_state, a.runtime.propolis_id),
+                );
                 self.instances.insert(a.id, a.clone());
             }
             None => {
@@ -694,12 +765,24 @@ impl RequestTracker {
     /// `GuestShutdown` is itself the record: the saga decided from the
     /// Destroyed VMM in its snapshot, even if a later write (a concurrent
     /// `mark_vmm_failed`) changed that VMM's row before the commit.
+    ///
+    /// Either way the sled must say the guest powered itself off: the
+    /// VMM's Destroyed row and the `GuestShutdown` intent are written by
+    /// the code under test, and a VMM a stop destroyed is no guest
+    /// shutdown even when a run-like request was accepted after the stop
+    /// (swarm seed 12709 of `fixed`, build abce611: a reboot accepted
+    /// after a stop had halted the VMM, then the update saga).
     fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: Seq) {
         let unlinked = b.runtime.nexus_state == InstanceState::Vmm
             && a.runtime.nexus_state == InstanceState::NoVmm;
         let intent_recorded = a.intended_state == IntendedState::GuestShutdown
             && b.intended_state != IntendedState::GuestShutdown;
+        let powered_off = b
+            .runtime
+            .propolis_id
+            .is_some_and(|v| self.guest_powered_off.contains(&v));
         let destroyed = unlinked
+            && powered_off
             && (intent_recorded
                 || b.runtime
                     .propolis_id
@@ -794,6 +877,18 @@ impl RequestTracker {
                 .filter(|r| r.kind != ReqKind::GuestShutdown)
                 .collect(),
         )
+    }
+
+    /// Whether the history in which no request of the instance took effect
+    /// is allowed: every request that may have taken effect is
+    /// indeterminate (none known accepted). [`possible_last`](Self::possible_last)
+    /// leaves that history out because a create whose insert committed is
+    /// accepted; it is allowed when the create's own unwinding saga
+    /// deleted the record (`InstanceDeleteCreating` rejects the create)
+    /// and only requests Nexus may never have seen are left.
+    pub fn none_may_have_taken_effect(&self, id: InstanceId) -> bool {
+        let reqs = self.accepted_of(id);
+        !reqs.is_empty() && reqs.iter().all(|r| r.may_have_been_accepted())
     }
 
     fn maximal(reqs: Vec<&Request>) -> Vec<&Request> {
@@ -1002,6 +1097,35 @@ mod tests {
         s.respond(stop, ApiOp::Stop, "web", 202);
         let t = tracker(&s);
         assert!(t.requests_of(id).all(|r| r.kind != ReqKind::GuestShutdown));
+    }
+
+    /// Swarm seed 12709 of `fixed` (build abce611): a stop halts the VMM,
+    /// a reboot is accepted (503) before the update saga processed the
+    /// Destroyed VMM, then the saga unlinks it. The sled was asked to stop
+    /// that VMM: no guest shutdown, and the reboot is the last request.
+    #[test]
+    fn a_vmm_a_stop_destroyed_is_no_guest_shutdown_even_after_a_reboot() {
+        let (mut s, id, stop) = Story::stop_accepted();
+        let vmm = s.active_vmm(id);
+        s.model(
+            model::ids::HostId::Sled(model::ids::SledId(0)),
+            Event::SledPutState {
+                sled: model::ids::SledId(0),
+                vmm,
+                requested: RequestedState::Stopped,
+                accepted: true,
+            },
+        );
+        s.sled_state(vmm, VmmState::Stopping);
+        s.sled_state(vmm, VmmState::Destroyed);
+        s.respond(stop, ApiOp::Stop, "web", 202);
+        let reboot = s.send_accepted(ApiOp::Reboot, id);
+        s.respond(reboot, ApiOp::Reboot, "web", 503);
+        s.update_saga(id, InstanceState::NoVmm, None);
+        let t = tracker(&s);
+        assert!(t.requests_of(id).all(|r| r.kind != ReqKind::GuestShutdown));
+        let last: Vec<&str> = t.possible_last(id).iter().map(|r| r.kind.label()).collect();
+        assert_eq!(last, vec!["reboot"]);
     }
 
     #[test]

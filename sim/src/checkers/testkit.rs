@@ -315,6 +315,31 @@ impl Story {
         start: bool,
         policy: Option<AutoRestartPolicy>,
     ) -> InstanceId {
+        let (id, saga) = self.insert_creating(name, start, policy);
+        let c = Self::cause(saga, SagaName::InstanceCreate, "MOVE_TO_STOPPED");
+        let mut rt = self.row(id).runtime;
+        rt.nexus_state = InstanceState::NoVmm;
+        rt.gen = rt.gen.next();
+        self.db(
+            c,
+            DbRequest::InstanceUpdateRuntime {
+                id,
+                new: rt,
+                require_intent: None,
+            },
+        );
+        self.saga_finish(saga, SagaName::InstanceCreate, id, SagaState::Done);
+        id
+    }
+
+    /// The create saga's first node: the record inserted in Creating with
+    /// its intent. Returns the instance and the saga.
+    pub fn insert_creating(
+        &mut self,
+        name: &str,
+        start: bool,
+        policy: Option<AutoRestartPolicy>,
+    ) -> (InstanceId, SagaId) {
         let id = InstanceId(self.id());
         let saga = self.saga(SagaName::InstanceCreate, id, None);
         let c = Self::cause(saga, SagaName::InstanceCreate, "CREATE_INSTANCE_RECORD");
@@ -340,20 +365,7 @@ impl Story {
             updater_gen: Generation::FIRST,
         };
         self.db(c, DbRequest::InstanceInsert { row });
-        let c = Self::cause(saga, SagaName::InstanceCreate, "MOVE_TO_STOPPED");
-        let mut rt = self.row(id).runtime;
-        rt.nexus_state = InstanceState::NoVmm;
-        rt.gen = rt.gen.next();
-        self.db(
-            c,
-            DbRequest::InstanceUpdateRuntime {
-                id,
-                new: rt,
-                require_intent: None,
-            },
-        );
-        self.saga_finish(saga, SagaName::InstanceCreate, id, SagaState::Done);
-        id
+        (id, saga)
     }
 
     /// A whole create request: the create saga, the start saga if

@@ -21,6 +21,9 @@
 //!   period and doubles up to `intent_reconciler_backoff_max`. Without it,
 //!   an instance no sled can take (every sled lost) gets a new start saga
 //!   every period for ever and the system is never quiet.
+//!   Branch 10 (`Variant::reconciler_retry_avoids_unreachable_sled`): the
+//!   retry places the instance on the sled the failed start could not
+//!   reach only if no other sled has room.
 //! - Branch 5 (`Variant::reconciler_reaps_orphan_vmms`): it asks every sled
 //!   which VMMs it runs and unregisters a running one that is not its
 //!   instance's active VMM: an orphan guest nothing else will ever stop.
@@ -122,7 +125,14 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
             let saga = ctx.nexus.new_saga_id();
             let id = instance.id;
             ctx.decide(id, Decision::ReconcileStart { saga });
-            let params = instance_start::Params::new(instance, StartReason::IntentReconciler);
+            let avoid = ctx
+                .nexus
+                .reconciler_backoff
+                .borrow()
+                .get(&id)
+                .and_then(|b| b.avoid);
+            let params = instance_start::Params::new(instance, StartReason::IntentReconciler)
+                .avoiding(avoid);
             let outcome = executor::execute(&ctx.nexus, saga, params).await;
             let mut backoffs = ctx.nexus.reconciler_backoff.borrow_mut();
             match outcome {
@@ -130,6 +140,24 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                     backoffs.remove(&id);
                 }
                 SagaOutcome::Unwound(_) | SagaOutcome::Stuck(_) => {
+                    // Branch 10 (swarm seeds 3850, 12198 at build abce611):
+                    // a lost sled stays a placement candidate until it is
+                    // expunged, and each start picks a sled at random; a
+                    // retry that may pick the sled the last start could not
+                    // reach again can fail until the backoff outgrows any
+                    // deadline. The retry tries that sled last.
+                    let avoid = match &outcome {
+                        SagaOutcome::Unwound(e)
+                            if ctx
+                                .nexus
+                                .cfg
+                                .intent_variant()
+                                .reconciler_retry_avoids_unreachable_sled() =>
+                        {
+                            e.unreachable_sled
+                        }
+                        _ => None,
+                    };
                     let t = &ctx.nexus.cfg.timings;
                     let failures = backoffs.get(&id).map_or(0, |b| b.failures) + 1;
                     let wait = backoff_wait(
@@ -142,6 +170,7 @@ pub async fn activate(nexus: Rc<Nexus>) -> InstanceIntentReconcilerStatus {
                         Backoff {
                             failures,
                             not_before: clock::now() + Millis(wait.as_millis() as u64),
+                            avoid,
                         },
                     );
                 }

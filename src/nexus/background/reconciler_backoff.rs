@@ -3,7 +3,7 @@
 //! the reconciler that uses it and the Nexus context that keeps it in
 //! memory, so neither names the other.
 
-use crate::ids::{InstanceId, Millis};
+use crate::ids::{InstanceId, Millis, SledId};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +13,10 @@ use std::time::Duration;
 pub struct Backoff {
     pub failures: u32,
     pub not_before: Millis,
+    /// The sled the last failed start could not reach; the next start
+    /// places the instance elsewhere if any other sled has room (fixed
+    /// branch 10, `Variant::reconciler_retry_avoids_unreachable_sled`).
+    pub avoid: Option<SledId>,
 }
 
 /// Each instance's start backoff.

@@ -16,7 +16,7 @@ use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::{NodeEventKind, SagaName, SagaNodeEventRow, SagaRow, SagaState};
 use crate::event::{Cause, Event, NodeStep};
-use crate::ids::{InstanceId, SagaId};
+use crate::ids::{InstanceId, SagaId, SledId};
 use crate::nexus::context::Nexus;
 use crate::points::{NodeMoment, Point, SagaNode};
 use crate::probe;
@@ -34,6 +34,10 @@ pub struct ActionError {
     /// The HTTP status an API caller waiting on the saga gets.
     pub status: u16,
     pub message: String,
+    /// The sled the failing action called and could not reach (no answer
+    /// in time, refused, closed), if it failed that way. The `fixed`
+    /// intent reconciler places its retry elsewhere (branch 10).
+    pub unreachable_sled: Option<SledId>,
 }
 
 impl ActionError {
@@ -41,6 +45,7 @@ impl ActionError {
         ActionError {
             status,
             message: message.into(),
+            unreachable_sled: None,
         }
     }
     pub fn conflict(message: impl Into<String>) -> ActionError {

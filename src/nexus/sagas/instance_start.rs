@@ -39,6 +39,10 @@ pub struct Params {
     /// ENSURE_REGISTERED's output (`REGISTERED_VMM_RECORD`): the VMM record
     /// with the runtime the sled agent reported.
     pub registered: Option<VmmRow>,
+    /// A sled `ALLOC_SERVER` tries last: the one the `fixed` intent
+    /// reconciler's previous start of this instance could not reach
+    /// (branch 10). `None` for every other start, as in omicron.
+    pub avoid_sled: Option<SledId>,
 }
 
 impl Params {
@@ -51,7 +55,15 @@ impl Params {
             vmm: None,
             started: None,
             registered: None,
+            avoid_sled: None,
         }
+    }
+
+    /// The same start, placing the instance on `sled` only if no other
+    /// sled has room (fixed branch 10).
+    pub fn avoiding(mut self, sled: Option<SledId>) -> Params {
+        self.avoid_sled = sled;
+        self
     }
 }
 
@@ -105,11 +117,14 @@ fn db_down() -> ActionError {
     ActionError::new(503, "database unavailable")
 }
 
-fn sled_error(e: RpcError) -> ActionError {
-    match e {
+/// A sled call that got no answer: 504 or 502, naming the sled.
+fn sled_error(sled: SledId, e: RpcError) -> ActionError {
+    let mut error = match e {
         RpcError::Timeout => ActionError::new(504, "sled agent timed out"),
         RpcError::Refused | RpcError::Closed => ActionError::new(502, "sled agent unreachable"),
-    }
+    };
+    error.unreachable_sled = Some(sled);
+    error
 }
 
 fn propolis_id(p: &Params) -> VmmId {
@@ -135,7 +150,7 @@ fn sis_alloc_server<'a>(
         let req = DbRequest::SledReservationCreate {
             vmm: propolis_id(p),
             instance: p.instance.id,
-            candidates: ctx.nexus.sled_preference(),
+            candidates: last_resort(ctx.nexus.sled_preference(), p.avoid_sled),
             capacity: ctx.nexus.cfg.sled_capacity,
         };
         match ctx.nexus.db(ctx.cause(), req).await {
@@ -151,6 +166,19 @@ fn sis_alloc_server<'a>(
             Err(_) => Err(db_down()),
         }
     })
+}
+
+/// `candidates` with `avoid` moved to the end (fixed branch 10): still a
+/// candidate when no other sled has room, as a lost sled is until it is
+/// expunged.
+fn last_resort(mut candidates: Vec<SledId>, avoid: Option<SledId>) -> Vec<SledId> {
+    if let Some(sled) = avoid {
+        if let Some(i) = candidates.iter().position(|s| *s == sled) {
+            let s = candidates.remove(i);
+            candidates.push(s);
+        }
+    }
+    candidates
 }
 
 fn sis_alloc_server_undo<'a>(
@@ -258,6 +286,19 @@ fn sis_move_to_starting<'a>(
                 ))
             }
             None => {}
+        }
+        // Fixed branch 12 (swarm seeds 39098, 39475 at build 16e650d).
+        if p.reason == StartReason::IntentReconciler
+            && iv.instance.runtime.nexus_state == InstanceState::Failed
+            && ctx
+                .nexus
+                .cfg
+                .intent_variant()
+                .reconciler_start_leaves_failed_to_reincarnation()
+        {
+            return Err(ActionError::conflict(
+                "instance failed after the intent reconciler chose to start it; a Failed instance is reincarnation's",
+            ));
         }
         // One active VMM per instance: MARK_AS_STARTING is the only write
         // that sets `active_propolis_id`, and it replaces none but a VMM an
@@ -412,7 +453,7 @@ fn sis_ensure_registered<'a>(
                 status,
                 format!("sled agent answered {status} to vmm_register"),
             )),
-            Err(e) => Err(sled_error(e)),
+            Err(e) => Err(sled_error(vmm.sled_id, e)),
         }
     })
 }
@@ -471,7 +512,7 @@ fn sis_ensure_running<'a>(
                 status,
                 format!("sled agent answered {status} to vmm_put_state"),
             )),
-            Err(e) => Err(sled_error(e)),
+            Err(e) => Err(sled_error(vmm.sled_id, e)),
         }
     })
 }
