@@ -46,11 +46,15 @@ impl Checker for DeleteHonored {
             // by another accepted request on the same instance did not end
             // it: the user went on using the instance, and that request's
             // own checker judges the end. The delete is judged only when
-            // nothing accepted was sent after its answer.
+            // nothing accepted was sent after its answer, and no request
+            // was accepted after it (its intent committed over the
+            // delete's Destroyed, as a create's start half can while the
+            // delete runs: swarm seed 14788 at e15e87f).
             let superseded = t.accepted_of(id).into_iter().any(|r| {
                 r.kind != ReqKind::Delete
                     && r.kind != ReqKind::GuestShutdown
-                    && del.completed().is_some_and(|d| r.sent.seq > d.seq)
+                    && (del.completed().is_some_and(|d| r.sent.seq > d.seq)
+                        || matches!((r.accepted, del.accepted), (Some(a), Some(d)) if a.seq > d.seq))
             });
             if superseded {
                 continue;
@@ -194,6 +198,47 @@ mod tests {
         let (mut s, id) = failed_delete();
         s.start(id, 202);
         assert_eq!(check(&s), vec![], "{}", s.trace());
+    }
+
+    /// A create with `start = true` whose start half commits its Running
+    /// intent after a delete's Destroyed, while the delete's saga fails
+    /// (503): the create's start took effect last and the delete did not
+    /// (swarm seed 14788 at e15e87f, where branch 7 refused the delete).
+    #[test]
+    fn quiet_when_a_creates_start_intent_commits_after_a_failed_delete() {
+        let mut s = Story::new();
+        let (id, create, del) = s.create_racing_delete("web");
+        s.set_intent_validated(id, IntendedState::Running, create);
+        s.respond(del, ApiOp::Delete, "web", 503);
+        s.start_saga(id, model::states::StartReason::AutoStart);
+        assert_eq!(check(&s), vec![], "{}", s.trace());
+    }
+
+    /// The same race with the create's start intent committed before the
+    /// delete's: the delete is the last word and is owed.
+    #[test]
+    fn fires_when_a_creates_start_intent_committed_before_a_failed_delete() {
+        let mut s = Story::new();
+        let op = ApiOp::Create {
+            start: true,
+            auto_restart_policy: None,
+        };
+        let create = s.send(op, "web");
+        let id = s.insert("web", true, None);
+        s.accept(create, op, id);
+        s.set_intent_validated(id, IntendedState::Running, create);
+        s.respond(create, op, "web", 201);
+        let del = s.send(ApiOp::Delete, "web");
+        s.set_intent_validated(id, IntendedState::Destroyed, del);
+        s.accept(del, ApiOp::Delete, id);
+        s.respond(del, ApiOp::Delete, "web", 503);
+        s.start_saga(id, model::states::StartReason::AutoStart);
+        let v = check(&s);
+        assert!(
+            v.iter().any(|v| v.mechanism == "delete ends Running"),
+            "{v:?}\n{}",
+            s.trace()
+        );
     }
 
     #[test]

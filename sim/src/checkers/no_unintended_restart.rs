@@ -401,6 +401,36 @@ mod tests {
         assert_eq!(check(&s).len(), 1, "{}", s.trace());
     }
 
+    /// A create with `start = true` races a delete: the create's start
+    /// half commits its Running intent after the delete's Destroyed and
+    /// the delete answers 503. The reconciler's start carries out the
+    /// create's intent, the last accepted (swarm seeds 18147, 18973 at
+    /// e15e87f).
+    #[test]
+    fn quiet_when_a_creates_start_intent_commits_after_a_failed_delete() {
+        let mut s = Story::new();
+        let (id, create, del) = s.create_racing_delete("web");
+        s.set_intent_validated(id, IntendedState::Running, create);
+        s.respond(del, ApiOp::Delete, "web", 503);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert!(check(&s).is_empty(), "{}", s.trace());
+    }
+
+    /// The same delete, with no run-like intent after it: the start fires.
+    #[test]
+    fn fires_when_a_start_follows_a_failed_delete_that_was_last() {
+        let mut s = Story::new();
+        let (id, create, del) = s.create_racing_delete("web");
+        let op = ApiOp::Create {
+            start: true,
+            auto_restart_policy: None,
+        };
+        s.respond(create, op, "web", 201);
+        s.respond(del, ApiOp::Delete, "web", 503);
+        s.start_saga(id, StartReason::IntentReconciler);
+        assert_eq!(check(&s).len(), 1, "{}", s.trace());
+    }
+
     #[test]
     fn quiet_when_the_stop_was_rejected() {
         let mut s = Story::new();

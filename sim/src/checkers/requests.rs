@@ -600,7 +600,17 @@ impl RequestTracker {
                         self.attach(idx, row.id);
                         let r = &mut self.requests[idx];
                         r.lines.push(line);
-                        r.accepted.get_or_insert(now);
+                        // A create with `start = true` writes its Running
+                        // intent in its start half, after the insert that
+                        // accepted the record: that write is when its start
+                        // was accepted, and it orders the create after a
+                        // delete or stop whose intent committed in between
+                        // (swarm seeds 14788, 18147, 18973 at e15e87f).
+                        if r.kind == (ReqKind::Create { start: true }) {
+                            r.accepted = Some(now);
+                        } else {
+                            r.accepted.get_or_insert(now);
+                        }
                     }
                 }
                 if *outcome == WriteOutcome::Applied {

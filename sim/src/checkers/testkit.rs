@@ -604,6 +604,41 @@ impl Story {
         self.update_saga(id, InstanceState::NoVmm, None);
     }
 
+    /// `req`'s intent write as `fixed` makes it: validated against the
+    /// instance's current generation (no active VMM), in one transaction.
+    pub fn set_intent_validated(&mut self, id: InstanceId, intent: IntendedState, req: ReqId) {
+        let instance_gen = self.row(id).runtime.gen;
+        self.db(
+            Cause::Api { req },
+            DbRequest::InstanceSetIntendedState {
+                id,
+                intent,
+                validated_at: Some(model::db::protocol::ValidatedAt {
+                    instance_gen,
+                    vmm: None,
+                }),
+            },
+        );
+    }
+
+    /// A create with `start = true` of `name` whose record is inserted and
+    /// accepted, then a delete of it accepted (its Destroyed intent
+    /// validated) while the create's start half has not yet written its
+    /// intent: the race of the swarm's `DeleteWhileCreating`.
+    pub fn create_racing_delete(&mut self, name: &str) -> (InstanceId, ReqId, ReqId) {
+        let op = ApiOp::Create {
+            start: true,
+            auto_restart_policy: None,
+        };
+        let create = self.send(op, name);
+        let id = self.insert(name, true, None);
+        self.accept(create, op, id);
+        let del = self.send(ApiOp::Delete, name);
+        self.set_intent_validated(id, IntendedState::Destroyed, del);
+        self.accept(del, ApiOp::Delete, id);
+        (id, create, del)
+    }
+
     pub fn set_intent(&mut self, id: InstanceId, intent: IntendedState, cause: Cause) {
         self.db(
             cause,
