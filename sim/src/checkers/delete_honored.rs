@@ -219,15 +219,9 @@ mod tests {
     #[test]
     fn fires_when_a_creates_start_intent_committed_before_a_failed_delete() {
         let mut s = Story::new();
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
-        let create = s.send(op, "web");
-        let id = s.insert("web", true, None);
-        s.accept(create, op, id);
+        let (id, create) = s.create_accepted("web");
         s.set_intent_validated(id, IntendedState::Running, create);
-        s.respond(create, op, "web", 201);
+        s.respond(create, Story::CREATE_START, "web", 201);
         let del = s.send(ApiOp::Delete, "web");
         s.set_intent_validated(id, IntendedState::Destroyed, del);
         s.accept(del, ApiOp::Delete, id);

@@ -265,10 +265,7 @@ mod tests {
     #[test]
     fn create_start_true_left_stopped_fires_only_start_intent() {
         let mut s = Story::new();
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
+        let op = Story::CREATE_START;
         let req = s.send(op, "web");
         s.insert("web", true, None);
         s.fault(crate::record::Fault::Crash {

@@ -421,11 +421,7 @@ mod tests {
     fn fires_when_a_start_follows_a_failed_delete_that_was_last() {
         let mut s = Story::new();
         let (id, create, del) = s.create_racing_delete("web");
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
-        s.respond(create, op, "web", 201);
+        s.respond(create, Story::CREATE_START, "web", 201);
         s.respond(del, ApiOp::Delete, "web", 503);
         s.start_saga(id, StartReason::IntentReconciler);
         assert_eq!(check(&s).len(), 1, "{}", s.trace());

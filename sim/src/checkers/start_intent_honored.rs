@@ -222,10 +222,7 @@ mod tests {
     #[test]
     fn fires_on_a_create_start_true_left_stopped() {
         let mut s = Story::new();
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
+        let op = Story::CREATE_START;
         let req = s.send(op, "web");
         let id = s.insert("web", true, None);
         s.fault(Fault::Crash {
@@ -250,10 +247,7 @@ mod tests {
     fn quiet_when_no_request_may_have_taken_effect() {
         let story = |reboot_status: Option<u16>| {
             let mut s = Story::new();
-            let op = ApiOp::Create {
-                start: true,
-                auto_restart_policy: None,
-            };
+            let op = Story::CREATE_START;
             let create = s.send(op, "web");
             let (id, saga) = s.insert_creating("web", true, None);
             s.fault(Fault::Crash {
@@ -439,10 +433,7 @@ mod tests {
         s.capacity = 1;
         s.sleds_up = [SledId(0)].into_iter().collect();
         s.create("a", true, None);
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
+        let op = Story::CREATE_START;
         let req = s.send(op, "b");
         let id = s.insert("b", true, None);
         s.accept(req, op, id);

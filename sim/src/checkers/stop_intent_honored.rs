@@ -335,13 +335,7 @@ mod tests {
     /// accepted and answered 202 meanwhile; the create's start saga runs.
     fn create_overlapping_stop() -> (Story, model::ids::InstanceId) {
         let mut s = Story::new();
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
-        let create = s.send(op, "web");
-        let id = s.insert("web", true, None);
-        s.accept(create, op, id);
+        let (id, _create) = s.create_accepted("web");
         let stop = s.send_accepted(ApiOp::Stop, id);
         s.respond(stop, ApiOp::Stop, "web", 202);
         s.start_saga(id, StartReason::AutoStart);

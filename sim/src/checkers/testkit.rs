@@ -621,18 +621,28 @@ impl Story {
         );
     }
 
+    /// A create with `start = true` of `name` (no policy), its record
+    /// inserted and the request accepted; not answered, no start saga yet.
+    pub fn create_accepted(&mut self, name: &str) -> (InstanceId, ReqId) {
+        let op = Self::CREATE_START;
+        let create = self.send(op, name);
+        let id = self.insert(name, true, None);
+        self.accept(create, op, id);
+        (id, create)
+    }
+
+    /// `ApiOp::Create` with `start = true` and no auto-restart policy.
+    pub const CREATE_START: ApiOp = ApiOp::Create {
+        start: true,
+        auto_restart_policy: None,
+    };
+
     /// A create with `start = true` of `name` whose record is inserted and
     /// accepted, then a delete of it accepted (its Destroyed intent
     /// validated) while the create's start half has not yet written its
     /// intent: the race of the swarm's `DeleteWhileCreating`.
     pub fn create_racing_delete(&mut self, name: &str) -> (InstanceId, ReqId, ReqId) {
-        let op = ApiOp::Create {
-            start: true,
-            auto_restart_policy: None,
-        };
-        let create = self.send(op, name);
-        let id = self.insert(name, true, None);
-        self.accept(create, op, id);
+        let (id, create) = self.create_accepted(name);
         let del = self.send(ApiOp::Delete, name);
         self.set_intent_validated(id, IntendedState::Destroyed, del);
         self.accept(del, ApiOp::Delete, id);
