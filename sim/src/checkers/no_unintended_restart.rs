@@ -34,16 +34,14 @@ use super::view::View;
 use super::{Checker, Violation};
 use crate::record::{Fault, Record, RecordKind};
 use model::event::{Event, VmmGoneReason};
-use model::ids::{HostId, InstanceId, SledId, VmmId};
-use model::states::{RequestedState, StartReason, VmmState};
-use std::collections::{BTreeMap, BTreeSet};
+use model::ids::{HostId, InstanceId, SledId};
+use model::states::{StartReason, VmmState};
+use std::collections::BTreeMap;
 
 pub const NAME: &str = "no_unintended_restart";
 
 #[derive(Debug, Default)]
 pub struct NoUnintendedRestart {
-    /// VMMs a sled agent was asked to stop (an accepted put-state Stopped).
-    stop_requested: BTreeSet<VmmId>,
     /// Instances whose guest shut itself down on its sled: the sled, and
     /// the sled's record. A run-like request the view shows accepted after
     /// that record excuses it (see [`run_like_since`]).
@@ -57,18 +55,11 @@ impl NoUnintendedRestart {
 }
 
 impl NoUnintendedRestart {
-    /// Follows what the sled agents did: stops they were asked for, and
-    /// guests that shut themselves down.
+    /// Follows what the sled agents did: guests that shut themselves down
+    /// (a VMM going Stopping that no accepted put-state Stopped asked for:
+    /// the view's `stop_asked`).
     fn sled_truth(&mut self, e: &Event, view: &View) {
         match e {
-            Event::SledPutState {
-                vmm,
-                requested: RequestedState::Stopped,
-                accepted: true,
-                ..
-            } => {
-                self.stop_requested.insert(*vmm);
-            }
             // The shutdown begins when the VMM goes Stopping; not at
             // Destroyed: an unregistered VMM is reported Destroyed (then
             // gone as Unregistered) without stopping, and a run-like
@@ -85,7 +76,7 @@ impl NoUnintendedRestart {
                 instance,
                 state: VmmState::Stopping,
                 ..
-            } if !self.stop_requested.contains(vmm)
+            } if !view.requests().stop_asked(*vmm)
                 && view
                     .requests()
                     .instance_row(*instance)

@@ -782,6 +782,13 @@ impl RequestTracker {
     /// shutdown even when a run-like request was accepted after the stop
     /// (swarm seed 12709 of `fixed`, build abce611: a reboot accepted
     /// after a stop had halted the VMM, then the update saga).
+    /// Whether a sled agent accepted a put-state Stopped for `vmm` so far
+    /// (the sleds' ground truth: a stop Nexus asked for, not a guest's own
+    /// power-off).
+    pub fn stop_asked(&self, vmm: VmmId) -> bool {
+        self.stop_asked.contains(&vmm)
+    }
+
     fn maybe_guest_shutdown(&mut self, b: &InstanceRow, a: &InstanceRow, line: Seq) {
         let unlinked = b.runtime.nexus_state == InstanceState::Vmm
             && a.runtime.nexus_state == InstanceState::NoVmm;
