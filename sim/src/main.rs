@@ -322,6 +322,9 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
         Some(j) => j,
         None => cores,
     };
+    if let Some(p) = &args.save_failures {
+        regressions::check_appendable(p)?;
+    }
     let mut json = match &args.json {
         Some(p) => Some(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| Error::io(p, e))?,

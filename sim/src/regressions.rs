@@ -137,6 +137,20 @@ pub fn load(path: &Path) -> Result<Vec<Entry>> {
     Ok(file.regression)
 }
 
+/// Checks before a sweep that `path` can take [`append`]'s entries: an
+/// existing file must load, and the file must open for appending (it is
+/// created empty if missing). Errors: the file's, as [`load`] and
+/// [`append`] give them.
+pub fn check_appendable(path: &Path) -> Result<()> {
+    load(path)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| Error::io(path, e))
+}
+
 /// Appends entries to a regressions file (creating it), skipping any whose
 /// (scenario, case, variant, seed) is already there.
 pub fn append(path: &Path, entries: &[Entry]) -> Result<()> {

@@ -133,6 +133,10 @@ fn every_bad_input_is_one_line_and_exit_2() {
         &["/no-such-dir/out.jsonl"],
     );
     bad(&sim("run swarm --at 30"), &["--at", "with --db"]);
+    bad(
+        &sim("sweep swarm --seeds 0..1 --save-failures /no-such-dir/r.toml"),
+        &["/no-such-dir/r.toml"],
+    );
     // A results file that is not one.
     let notjson = tmp("not.jsonl");
     std::fs::write(&notjson, "{\"seed\": 1}\n").unwrap();
