@@ -14,12 +14,11 @@
 //! deleted rows included with their `TIME_DELETED` (omdb's
 //! `--include-deleted`), sagas in every state (omdb lists the running).
 
-use model::db::rows::{InstanceRow, NodeEventKind, SagaName, SagaRow, SagaState, VmmRow};
+use model::db::rows::{InstanceRow, NodeEventKind, SagaRow, SagaState, VmmRow};
 use model::db::Db;
 use model::ids::{InstanceId, Millis};
 use model::nexus::decisions::compute_state;
-use model::nexus::sagas::executor::{Node, Saga};
-use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
+use model::nexus::sagas::node_name;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use tabled::settings::{Padding, Style};
@@ -171,21 +170,6 @@ impl SagaView {
             _ => "-",
         };
         (format!("{named} {what}"), next.into())
-    }
-}
-
-/// The name of node `index` of saga `name` (omicron's node name).
-pub fn node_name(name: SagaName, index: u16) -> Option<&'static str> {
-    fn of<S: Saga>(index: u16) -> Option<&'static str> {
-        let nodes: &'static [Node<S>] = S::nodes();
-        nodes.get(usize::from(index)).map(|n| n.name)
-    }
-    match name {
-        SagaName::InstanceCreate => of::<instance_create::Params>(index),
-        SagaName::InstanceStart => of::<instance_start::Params>(index),
-        SagaName::StartInstanceUpdate => of::<instance_update::StartParams>(index),
-        SagaName::InstanceUpdate => of::<instance_update::Params>(index),
-        SagaName::InstanceDelete => of::<instance_delete::Params>(index),
     }
 }
 

@@ -87,8 +87,9 @@ pub async fn run(
     nexus_count: u8,
     mut rng: ChaCha8Rng,
 ) -> turmoil::Result {
-    // determinism-ok: the workload host runs on turmoil's paused tokio clock, so this is virtual time set by the simulation, not the wall clock.
-    let start = tokio::time::Instant::now();
+    // The workload host runs on turmoil's paused tokio clock: this is
+    // virtual time set by the simulation, not the wall clock.
+    let start = tokio::time::Instant::now(); // determinism-ok: virtual time (turmoil's paused clock)
     loop {
         let next = {
             let mut s = state.borrow_mut();

@@ -17,11 +17,10 @@ use super::history::{Lines, Seq};
 use super::view::View;
 use super::{Checker, FinalState, Violation};
 use crate::record::{Record, RecordKind};
-use model::db::rows::{NodeEventKind, SagaName, SagaState};
+use model::db::rows::{NodeEventKind, SagaState};
 use model::event::{Cause, Decision, Event, NodeStep};
 use model::ids::SagaId;
-use model::nexus::sagas::executor::Saga;
-use model::nexus::sagas::{instance_create, instance_delete, instance_start, instance_update};
+use model::nexus::sagas::node_name;
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "sagas_settle";
@@ -48,20 +47,6 @@ impl SagasSettle {
             .entry(saga)
             .or_insert_with(|| Lines::new(SAGA_HISTORY))
             .push(seq);
-    }
-}
-
-/// The name of node `index` of saga `name`, as its saga log numbers it.
-fn node_name(name: SagaName, index: u16) -> Option<&'static str> {
-    fn of<S: Saga>(index: u16) -> Option<&'static str> {
-        S::nodes().get(index as usize).map(|n| n.name)
-    }
-    match name {
-        SagaName::InstanceCreate => of::<instance_create::Params>(index),
-        SagaName::InstanceStart => of::<instance_start::Params>(index),
-        SagaName::StartInstanceUpdate => of::<instance_update::StartParams>(index),
-        SagaName::InstanceUpdate => of::<instance_update::Params>(index),
-        SagaName::InstanceDelete => of::<instance_delete::Params>(index),
     }
 }
 

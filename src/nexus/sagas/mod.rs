@@ -58,6 +58,22 @@ fn nodes_of(name: SagaName) -> Vec<SagaNode> {
     }
 }
 
+/// omicron's name of node `index` (0-based, as `saga_node_event.node_id`
+/// counts) of saga `name`, from its `NODES`; `None` past the last node.
+/// What omdb and the checkers print for a saga log's node.
+pub fn node_name(name: SagaName, index: u16) -> Option<&'static str> {
+    fn of<S: Saga>(index: u16) -> Option<&'static str> {
+        S::nodes().get(usize::from(index)).map(|n| n.name)
+    }
+    match name {
+        SagaName::InstanceCreate => of::<instance_create::Params>(index),
+        SagaName::InstanceStart => of::<instance_start::Params>(index),
+        SagaName::StartInstanceUpdate => of::<instance_update::StartParams>(index),
+        SagaName::InstanceUpdate => of::<instance_update::Params>(index),
+        SagaName::InstanceDelete => of::<instance_delete::Params>(index),
+    }
+}
+
 /// Every saga's nodes, saga by saga in `SagaName::ALL` order, each in its
 /// saga's order.
 pub fn saga_nodes() -> Vec<SagaNode> {
