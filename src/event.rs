@@ -405,7 +405,13 @@ fn vmm_summary(r: &VmmRow) -> String {
     } else {
         ""
     };
-    format!("{} {}{}", r.runtime.state, r.runtime.gen, deleted)
+    // Branch 13's flag, shown only when set (only `fixed` sets it).
+    let asked = if r.runtime.stop_requested {
+        " stop-requested"
+    } else {
+        ""
+    };
+    format!("{} {}{}{}", r.runtime.state, r.runtime.gen, asked, deleted)
 }
 
 fn outcome_word(o: WriteOutcome) -> &'static str {

@@ -186,6 +186,46 @@ impl Variant {
     pub fn reconciler_start_leaves_failed_to_reincarnation(self) -> bool {
         self == Variant::Fixed
     }
+
+    /// Fixed branch (13): a sled agent reports, with each state of a VMM,
+    /// whether it had been asked to stop it (`VmmPutState` Stopped), and
+    /// Nexus keeps that on the VMM's row (`VmmRuntime::stop_requested`). The
+    /// update saga reads "intent Running, VMM Destroyed" as the guest
+    /// powering itself off (`GuestShutdown`, PR #8053) only when no stop
+    /// was asked of that VMM; a VMM a stop destroyed leaves the intent as it
+    /// is. omicron's `UpdatesRequired::for_instance`
+    /// (`nexus/src/app/sagas/instance_update/mod.rs`) cannot tell the two
+    /// apart: the sled agent's `SledVmmState` says only Destroyed. A stop
+    /// whose put-state lands after a newer start or reboot re-asserted
+    /// Running (held on the network, or sent by the intent reconciler
+    /// from a read that the start overtook) is recorded as the guest's
+    /// shutdown, and the accepted start ends Stopped for ever (swarm seeds
+    /// 15396, 20513, 24486, 28912 and 36256 at build 8ba8231). With it the
+    /// instance is NoVmm with intent Running and the intent reconciler
+    /// starts it. Called by the sled agent only: in the other variants the
+    /// flag is never set, so the update saga's reading is omicron's.
+    pub fn sled_reports_requested_stop(self) -> bool {
+        self == Variant::Fixed
+    }
+
+    /// Fixed branch (14): an unwinding start saga's `MARK_AS_STARTING`
+    /// undo leaves the instance alone when the VMM it points at has
+    /// already ended (its record is Destroyed or Failed: the sled
+    /// reported it, and the write that recorded it started an update
+    /// saga), and `CREATE_VMM_RECORD`'s undo does not overwrite such a
+    /// record with SagaUnwound. Only the update saga unlinks an ended VMM,
+    /// as omicron's update saga module doc says of every active VMM, so
+    /// the fact the VMM's end carries (a guest shutdown, a failure) is
+    /// recorded. omicron's `sis_move_to_starting_undo` writes NoVmm with
+    /// the next generation whatever the VMM did; the update saga's
+    /// generation-guarded commit (`GuestShutdown`) is then dropped, and
+    /// `vmm_mark_saga_unwound` turns the Destroyed VMM into SagaUnwound, so
+    /// the shutdown is lost: the instance is NoVmm with intent Running
+    /// and the intent reconciler restarts a guest that powered itself off
+    /// (swarm seed 22530 at build 8ba8231).
+    pub fn start_undo_leaves_ended_vmm_to_update_saga(self) -> bool {
+        self == Variant::Fixed
+    }
 }
 
 impl fmt::Display for Variant {

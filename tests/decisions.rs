@@ -123,6 +123,7 @@ fn vmm(state: VmmState) -> VmmRow {
         runtime: VmmRuntime {
             state,
             gen: Generation(3),
+            stop_requested: false,
         },
         time_deleted: None,
         failure_reason: None,

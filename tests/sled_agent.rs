@@ -207,6 +207,7 @@ fn ok(state: VmmState, gen: u64) -> SledResponse {
         vmm: VMM,
         state,
         gen: Generation(gen),
+        stop_requested: false,
     })
 }
 

@@ -58,6 +58,17 @@ pub enum DbRequest {
         new: InstanceRuntime,
         require_intent: Option<IntendedState>,
     },
+    /// `sis_move_to_starting_undo`'s write in the `fixed` variant (branch
+    /// 14, `Variant::start_undo_leaves_ended_vmm_to_update_saga`):
+    /// `instance_update_runtime` that also requires the VMM the instance
+    /// points at not to have ended (Destroyed or Failed). Such a VMM is
+    /// left to the update saga its end started. One transaction, so a
+    /// sled's report that lands between a read and this write cannot slip
+    /// through.
+    InstanceUpdateRuntimeUnlessVmmEnded {
+        id: InstanceId,
+        new: InstanceRuntime,
+    },
     InstanceUpdaterLock {
         id: InstanceId,
         lock: LockId,
@@ -94,8 +105,12 @@ pub enum DbRequest {
         new: VmmRuntime,
         failure_reason: Option<VmmFailureReason>,
     },
+    /// `vmm_mark_saga_unwound`; with `keep_ended` (the `fixed` variant's
+    /// branch 14), a VMM whose record has ended (Destroyed or Failed) is
+    /// left as it is.
     VmmMarkSagaUnwound {
         id: VmmId,
+        keep_ended: bool,
     },
     VmmMarkDeleted {
         id: VmmId,

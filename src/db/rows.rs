@@ -56,6 +56,22 @@ pub struct VmmRow {
 pub struct VmmRuntime {
     pub state: VmmState,
     pub gen: Generation,
+    /// The `fixed` variant's branch 13 column: the sled agent reported this
+    /// state as reached after it was asked to stop the VMM
+    /// ([`crate::sled_agent::api::SledVmmState::stop_requested`]). Never set in
+    /// `legacy` or `omicron`.
+    pub stop_requested: bool,
+}
+
+impl From<crate::sled_agent::api::SledVmmState> for VmmRuntime {
+    /// The runtime a sled agent's report asks Nexus to record.
+    fn from(s: crate::sled_agent::api::SledVmmState) -> VmmRuntime {
+        VmmRuntime {
+            state: s.state,
+            gen: s.gen,
+            stop_requested: s.stop_requested,
+        }
+    }
 }
 
 /// The `sled_resource_vmm` table: one reservation per VMM.

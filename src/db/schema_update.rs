@@ -138,6 +138,7 @@ mod tests {
                     runtime: VmmRuntime {
                         state: vmm_state,
                         gen: Generation::FIRST,
+                        stop_requested: false,
                     },
                     time_deleted: None,
                     failure_reason: None,

@@ -258,9 +258,15 @@ impl UpdatesRequired {
             // The VMM failed: the instance fails; its intent stands.
             VmmState::Failed => (InstanceState::Failed, None),
             // The VMM was destroyed: the instance has no VMM. If the user
-            // still wanted it running, the guest shut itself down (PR #8053).
+            // still wanted it running, the guest shut itself down (PR #8053),
+            // unless the sled agent says it was asked to stop the VMM
+            // (`fixed` branch 13, `Variant::sled_reports_requested_stop`;
+            // only a `fixed` sled agent sets the flag): then a stop that
+            // landed after a newer start destroyed it, and the intent
+            // stands.
             VmmState::Destroyed => {
                 let intent = match (variant.tracks_intent(), instance.intended_state) {
+                    (true, IntendedState::Running) if vmm.runtime.stop_requested => None,
                     (true, IntendedState::Running) => Some(IntendedState::GuestShutdown),
                     (true, IntendedState::Stopped)
                     | (true, IntendedState::GuestShutdown)

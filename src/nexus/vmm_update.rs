@@ -36,10 +36,7 @@ pub async fn process_vmm_update(
 ) -> Result<bool, DbUnavailable> {
     let req = DbRequest::VmmUpdateRuntime {
         id: vmm.id,
-        new: VmmRuntime {
-            state: new.state,
-            gen: new.gen,
-        },
+        new: VmmRuntime::from(new),
         failure_reason: None,
     };
     let applied = nexus.db_write(cause, req).await?;
@@ -75,6 +72,7 @@ pub async fn mark_vmm_failed(
         new: VmmRuntime {
             state: VmmState::Failed,
             gen: vmm.runtime.gen.next(),
+            stop_requested: false,
         },
         failure_reason: Some(reason),
     };

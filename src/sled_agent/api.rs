@@ -13,6 +13,11 @@ pub struct SledVmmState {
     pub vmm: VmmId,
     pub state: VmmState,
     pub gen: Generation,
+    /// The sled agent had been asked to stop this VMM (`VmmPutState`
+    /// Stopped) when it reached this state: the `fixed` variant's branch 13
+    /// (`Variant::sled_reports_requested_stop`); always false elsewhere,
+    /// as omicron's `SledVmmState` has no such field.
+    pub stop_requested: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize, Debug)]

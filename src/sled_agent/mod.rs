@@ -193,6 +193,12 @@ struct Vmm {
     /// The token of the timer that ends the current phase, if it has one.
     /// A timer whose token is no longer here fires into nothing.
     timer: Option<u64>,
+    /// Nexus asked this sled agent to stop the VMM (a put-state Stopped
+    /// that began its stop), so the halt that follows is not the guest's
+    /// own. Set only in the `fixed` variant (branch 13,
+    /// `Variant::sled_reports_requested_stop`), and reported with every
+    /// state from then on.
+    stop_requested: bool,
 }
 
 impl Vmm {
@@ -201,6 +207,7 @@ impl Vmm {
             vmm,
             state: self.phase.reported(),
             gen: self.gen,
+            stop_requested: self.stop_requested,
         }
     }
 }
@@ -330,6 +337,7 @@ impl Agent {
             phase: Phase::Registered,
             gen: Generation::FIRST.next(),
             timer: None,
+            stop_requested: false,
         };
         vmms.insert(vmm, v);
         self.emit_state(vmm, instance, v.phase.reported(), v.gen);
@@ -358,6 +366,17 @@ impl Agent {
             }
             action => action,
         };
+        // Branch 13: a stop Nexus asked for begins here (a Propolis is
+        // told to stop, or a VMM with none is destroyed at once). A VMM
+        // already stopping on its own stays the guest's shutdown.
+        if requested == RequestedState::Stopped
+            && matches!(action, PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow)
+            && self.cfg.variant.sled_reports_requested_stop()
+        {
+            if let Some(v) = self.vmms.borrow_mut().get_mut(&vmm) {
+                v.stop_requested = true;
+            }
+        }
         let state = match action {
             PutAction::Unchanged => self.current(vmm),
             PutAction::Refused => {
@@ -510,6 +529,7 @@ impl Agent {
             vmm,
             state: VmmState::Destroyed,
             gen,
+            stop_requested: v.stop_requested,
         }
     }
 

@@ -409,7 +409,10 @@ mod tests {
         let vmm = s.start_until_marked(saga, id, StartReason::User);
         s.db(
             Story::cause(saga, SagaName::InstanceStart, "CREATE_VMM_RECORD"),
-            DbRequest::VmmMarkSagaUnwound { id: vmm },
+            DbRequest::VmmMarkSagaUnwound {
+                id: vmm,
+                keep_ended: false,
+            },
         );
         s.saga_finish(
             saga,
@@ -453,7 +456,10 @@ mod tests {
         s.advance(1_000);
         s.db(
             Story::cause(rival, SagaName::InstanceStart, "CREATE_VMM_RECORD"),
-            DbRequest::VmmMarkSagaUnwound { id: vmm },
+            DbRequest::VmmMarkSagaUnwound {
+                id: vmm,
+                keep_ended: false,
+            },
         );
         s.saga_finish(rival, SagaName::InstanceStart, id, SagaState::Unwound);
         let row = selected(&s, read_before);

@@ -377,6 +377,7 @@ mod tests {
                         runtime: model::db::rows::VmmRuntime {
                             state: model::states::VmmState::Creating,
                             gen: Generation::FIRST,
+                            stop_requested: false,
                         },
                         time_deleted: None,
                         failure_reason: None,

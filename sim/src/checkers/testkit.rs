@@ -436,6 +436,7 @@ impl Story {
                     runtime: VmmRuntime {
                         state: VmmState::Creating,
                         gen: Generation::FIRST,
+                        stop_requested: false,
                     },
                     time_deleted: None,
                     failure_reason: None,
@@ -498,7 +499,11 @@ impl Story {
             Cause::SledPush { sled: row.sled_id },
             DbRequest::VmmUpdateRuntime {
                 id: vmm,
-                new: VmmRuntime { state, gen },
+                new: VmmRuntime {
+                    state,
+                    gen,
+                    stop_requested: false,
+                },
                 failure_reason: None,
             },
         );
@@ -691,6 +696,7 @@ impl Story {
                 new: VmmRuntime {
                     state: VmmState::Failed,
                     gen: row.runtime.gen.next(),
+                    stop_requested: false,
                 },
                 failure_reason: Some(VmmFailureReason::NoSuchInstance),
             },
@@ -903,6 +909,7 @@ impl Story {
                 new: VmmRuntime {
                     state: VmmState::Starting,
                     gen: Generation(2),
+                    stop_requested: false,
                 },
                 failure_reason: None,
             },

@@ -181,11 +181,17 @@ impl Db {
         id: InstanceId,
         new: InstanceRuntime,
         require_intent: Option<IntendedState>,
+        require_vmm_not_ended: bool,
         tx: &mut Tx,
     ) -> DbResponse {
         let Some(before) = self.live_instance(id).cloned() else {
             return DbResponse::Write(false);
         };
+        let vmm_ended = before
+            .runtime
+            .propolis_id
+            .and_then(|v| self.vmms.get(&v))
+            .is_some_and(|v| v.runtime.state.is_terminal());
         let mut after = before.clone();
         after.runtime = new;
         let outcome = if before.runtime.gen >= after.runtime.gen
@@ -193,6 +199,7 @@ impl Db {
         {
             WriteOutcome::StaleGeneration
         } else if require_intent.is_some_and(|i| before.intended_state != i)
+            || (require_vmm_not_ended && vmm_ended)
             || !check_constraint_holds(&after.runtime)
         {
             WriteOutcome::Conflict

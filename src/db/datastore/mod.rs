@@ -158,7 +158,10 @@ impl Db {
                 id,
                 new,
                 require_intent,
-            } => self.instance_update_runtime(id, new, require_intent, &mut tx),
+            } => self.instance_update_runtime(id, new, require_intent, false, &mut tx),
+            DbRequest::InstanceUpdateRuntimeUnlessVmmEnded { id, new } => {
+                self.instance_update_runtime(id, new, None, true, &mut tx)
+            }
             DbRequest::InstanceUpdaterLock { id, lock } => {
                 self.updater_cas(id, None, lock, Query::InstanceUpdaterLock, &mut tx)
             }
@@ -186,7 +189,9 @@ impl Db {
                 new,
                 failure_reason,
             } => self.vmm_update_runtime(id, new, failure_reason, &mut tx),
-            DbRequest::VmmMarkSagaUnwound { id } => self.vmm_mark_saga_unwound(id, &mut tx),
+            DbRequest::VmmMarkSagaUnwound { id, keep_ended } => {
+                self.vmm_mark_saga_unwound(id, keep_ended, &mut tx)
+            }
             DbRequest::VmmMarkDeleted { id } => self.vmm_mark_deleted(id, now, &mut tx),
             DbRequest::SledReservationCreate {
                 vmm,

@@ -59,17 +59,34 @@ impl Db {
     }
 
     /// `vmm_mark_saga_unwound`: the start saga's undo; idempotent.
-    pub(super) fn vmm_mark_saga_unwound(&mut self, id: VmmId, tx: &mut Tx) -> DbResponse {
+    /// With `keep_ended` (branch 14) a Destroyed or Failed record is left
+    /// as it is: its end is a fact the update saga records.
+    pub(super) fn vmm_mark_saga_unwound(
+        &mut self,
+        id: VmmId,
+        keep_ended: bool,
+        tx: &mut Tx,
+    ) -> DbResponse {
         let Some(before) = self.vmms.get(&id).cloned() else {
             return DbResponse::Write(false);
         };
         if before.runtime.state == VmmState::SagaUnwound || before.time_deleted.is_some() {
             return DbResponse::Write(true);
         }
+        if keep_ended && before.runtime.state.is_terminal() {
+            tx.vmm(
+                Query::VmmMarkSagaUnwound,
+                WriteOutcome::Conflict,
+                Some(&before),
+                Some(&before),
+            );
+            return DbResponse::Write(false);
+        }
         let mut after = before.clone();
         after.runtime = VmmRuntime {
             state: VmmState::SagaUnwound,
             gen: before.runtime.gen.next(),
+            stop_requested: false,
         };
         tx.vmm(
             Query::VmmMarkSagaUnwound,

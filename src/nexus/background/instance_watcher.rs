@@ -77,10 +77,17 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
             Some(PowerState::A0) | None => Finding::Inconclusive,
         },
     };
-    let (state, gen, reason) = match finding {
-        Finding::Reported(s) if s.gen > vmm.runtime.gen => (s.state, s.gen, None),
+    let (state, gen, stop_requested, reason) = match finding {
+        Finding::Reported(s) if s.gen > vmm.runtime.gen => {
+            (s.state, s.gen, s.stop_requested, None)
+        }
         Finding::Reported(_) | Finding::Inconclusive => return false,
-        Finding::Failed(reason) => (VmmState::Failed, vmm.runtime.gen.next(), Some(reason)),
+        Finding::Failed(reason) => (
+            VmmState::Failed,
+            vmm.runtime.gen.next(),
+            false,
+            Some(reason),
+        ),
     };
     ctx.decide(
         vmm.instance_id,
@@ -102,6 +109,7 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
                 vmm: vmm.id,
                 state,
                 gen,
+                stop_requested,
             },
             UpdateSagaWait::Wait,
         )

@@ -210,6 +210,7 @@ fn sis_create_vmm_record<'a>(
             runtime: VmmRuntime {
                 state: VmmState::Creating,
                 gen: Generation::FIRST,
+                stop_requested: false,
             },
             time_deleted: None,
             failure_reason: None,
@@ -230,13 +231,21 @@ fn sis_create_vmm_record<'a>(
 
 /// `sis_destroy_vmm_record`: marks the VMM `SagaUnwound` and activates
 /// reincarnation if the policy and cooldown allow it. It does not check the
-/// intent.
+/// intent. In `fixed` (branch 14) a VMM whose record has ended is left to
+/// the update saga.
 fn sis_destroy_vmm_record<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
 ) -> LocalBoxFuture<'a, ActionResult> {
     Box::pin(async move {
-        let req = DbRequest::VmmMarkSagaUnwound { id: propolis_id(p) };
+        let req = DbRequest::VmmMarkSagaUnwound {
+            id: propolis_id(p),
+            keep_ended: ctx
+                .nexus
+                .cfg
+                .variant
+                .start_undo_leaves_ended_vmm_to_update_saga(),
+        };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         let status = auto_restart_status(
             ctx.nexus.cfg.intent_variant(),
@@ -356,7 +365,12 @@ fn sis_move_to_starting<'a>(
 }
 
 /// Writes `NoVmm` with generation+1 of the record this node produced; a
-/// stale generation is only logged.
+/// stale generation is only logged. In `fixed` (branch 14, swarm seed
+/// 22530) the write also requires the VMM the instance points at not to
+/// have ended: a VMM the sled already reported Destroyed or Failed is
+/// unlinked by the update saga that report started, which records what
+/// the end means (a guest shutdown, a failure); this write would bump the
+/// generation under it and its commit would be dropped.
 fn sis_move_to_starting_undo<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
@@ -368,16 +382,29 @@ fn sis_move_to_starting_undo<'a>(
         if mutation::on(Mutation::StartMarkUndoSkipped) {
             return Ok(());
         }
-        let req = DbRequest::InstanceUpdateRuntime {
-            id: p.instance.id,
-            new: InstanceRuntime {
-                nexus_state: InstanceState::NoVmm,
-                gen: started.gen.next(),
-                propolis_id: None,
-                time_last_auto_restarted: started.time_last_auto_restarted,
-                time_updated: clock::now(),
-            },
-            require_intent: None,
+        let new = InstanceRuntime {
+            nexus_state: InstanceState::NoVmm,
+            gen: started.gen.next(),
+            propolis_id: None,
+            time_last_auto_restarted: started.time_last_auto_restarted,
+            time_updated: clock::now(),
+        };
+        let req = if ctx
+            .nexus
+            .cfg
+            .variant
+            .start_undo_leaves_ended_vmm_to_update_saga()
+        {
+            DbRequest::InstanceUpdateRuntimeUnlessVmmEnded {
+                id: p.instance.id,
+                new,
+            }
+        } else {
+            DbRequest::InstanceUpdateRuntime {
+                id: p.instance.id,
+                new,
+                require_intent: None,
+            }
         };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         Ok(())
@@ -436,10 +463,7 @@ fn sis_ensure_registered<'a>(
             Ok(SledResponse::Ok(state)) => {
                 record_reported_state(ctx, &vmm, state).await;
                 let mut registered = vmm.clone();
-                registered.runtime = VmmRuntime {
-                    state: state.state,
-                    gen: state.gen,
-                };
+                registered.runtime = VmmRuntime::from(state);
                 p.registered = Some(registered);
                 Ok(())
             }
