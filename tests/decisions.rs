@@ -888,3 +888,34 @@ fn updates_required_every_vmm_state_intent_and_variant() {
     }
     assert_eq!(checked, 3 * 4 * 10);
 }
+
+/// Fixed branch 13: a Destroyed VMM the sled agent reports it was asked to
+/// stop (`stop_requested`) leaves the intent as it is, whatever the intent;
+/// one without the flag still turns Running into GuestShutdown. Only a
+/// `fixed` sled agent sets the flag, so the rows hold for every variant.
+#[test]
+fn updates_required_keeps_intent_after_a_requested_stop() {
+    let now = Millis(99_000);
+    for variant in Variant::ALL {
+        for intent in INTENTS {
+            for stop_requested in [false, true] {
+                let mut p = iv(InstanceState::Vmm, Some(VmmState::Destroyed));
+                p.instance.intended_state = intent;
+                if let Some(v) = p.vmm.as_mut() {
+                    v.runtime.stop_requested = stop_requested;
+                }
+                let got = UpdatesRequired::for_instance(variant, &p, now)
+                    .unwrap_or_else(|| panic!("{variant}: a Destroyed VMM needs an update"));
+                let want = (!stop_requested
+                    && variant.tracks_intent()
+                    && intent == IntendedState::Running)
+                    .then_some(IntendedState::GuestShutdown);
+                assert_eq!(
+                    got.new_intent, want,
+                    "{variant}: intent {intent}, stop_requested {stop_requested}"
+                );
+                assert_eq!(got.new_runtime.nexus_state, InstanceState::NoVmm);
+            }
+        }
+    }
+}
