@@ -370,7 +370,10 @@ impl Agent {
         // told to stop, or a VMM with none is destroyed at once). A VMM
         // already stopping on its own stays the guest's shutdown.
         if requested == RequestedState::Stopped
-            && matches!(action, PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow)
+            && matches!(
+                action,
+                PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow
+            )
             && self.cfg.variant.sled_reports_requested_stop()
         {
             if let Some(v) = self.vmms.borrow_mut().get_mut(&vmm) {

@@ -78,9 +78,7 @@ async fn check(ctx: &TaskContext, vmm: &VmmRow) -> bool {
         },
     };
     let (state, gen, stop_requested, reason) = match finding {
-        Finding::Reported(s) if s.gen > vmm.runtime.gen => {
-            (s.state, s.gen, s.stop_requested, None)
-        }
+        Finding::Reported(s) if s.gen > vmm.runtime.gen => (s.state, s.gen, s.stop_requested, None),
         Finding::Reported(_) | Finding::Inconclusive => return false,
         Finding::Failed(reason) => (
             VmmState::Failed,
