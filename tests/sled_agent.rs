@@ -113,6 +113,11 @@ fn timings() -> Timings {
 /// `sled-0` plus one fake Nexus per entry of `statuses`, each answering
 /// every push with its (changeable) status.
 fn world(seed: u64, statuses: &[Rc<Cell<u16>>]) -> World {
+    world_in(seed, statuses, model::variant::Variant::Omicron)
+}
+
+/// [`world`] with a sled agent of `variant`.
+fn world_in(seed: u64, statuses: &[Rc<Cell<u16>>], variant: model::variant::Variant) -> World {
     let probe = Rc::new(Collect::default());
     let guard = probe::install(probe.clone());
     let mut sim = turmoil::Builder::new()
@@ -154,7 +159,7 @@ fn world(seed: u64, statuses: &[Rc<Cell<u16>>]) -> World {
         sled: SLED,
         nexus_count: statuses.len() as u8,
         timings: timings(),
-        variant: model::variant::Variant::Omicron,
+        variant,
         publish_before_forget: true,
     };
     sim.host(HostId::Sled(SLED).name(), move || {
@@ -700,4 +705,73 @@ fn mgs_reports_and_sets_power() {
     });
     sim.run().unwrap();
     assert_eq!(probe.started(HostId::Mgs), 1);
+}
+
+/// Fixed branch 13: a `fixed` sled agent reports, with every state after a
+/// put-state Stopped began the stop, that the stop was asked for (in the
+/// reply and in its pushes); a guest that powers itself off is reported
+/// without it, and so is a stop asked of a VMM already stopping on its
+/// own. An `omicron` sled agent never sets it.
+#[test]
+fn fixed_sled_reports_a_requested_stop() {
+    for variant in [
+        model::variant::Variant::Fixed,
+        model::variant::Variant::Omicron,
+    ] {
+        let fixed = variant == model::variant::Variant::Fixed;
+        let mut w = world_in(11, &ok_nexus(), variant);
+        let pushes = w.pushes.clone();
+        w.sim.client(HostId::Workload.name(), async move {
+            let flags = |pushes: &Pushes| -> Vec<(VmmState, bool)> {
+                pushes
+                    .borrow()
+                    .iter()
+                    .map(|(_, _, s)| (s.state, s.stop_requested))
+                    .collect()
+            };
+            // A stop Nexus asked for.
+            register().await;
+            put(RequestedState::Running).await;
+            sleep(Duration::from_secs(6)).await;
+            let SledResponse::Ok(reply) = put(RequestedState::Stopped).await else {
+                panic!("put-state Stopped of a running VMM answers its state");
+            };
+            assert_eq!(
+                (reply.state, reply.stop_requested),
+                (VmmState::Stopping, fixed)
+            );
+            sleep(Duration::from_secs(4)).await;
+            assert_eq!(
+                flags(&pushes),
+                // The Stopping a request caused went back in its reply.
+                vec![(VmmState::Running, false), (VmmState::Destroyed, fixed)]
+            );
+            pushes.borrow_mut().clear();
+            // The guest's own shutdown, then a stop that finds it stopping.
+            register().await;
+            put(RequestedState::Running).await;
+            sleep(Duration::from_secs(6)).await;
+            sled(SledRequest::SimGuestShutdown { instance: INSTANCE })
+                .await
+                .unwrap();
+            let SledResponse::Ok(reply) = put(RequestedState::Stopped).await else {
+                panic!("put-state Stopped of a stopping VMM answers its state");
+            };
+            assert_eq!(
+                (reply.state, reply.stop_requested),
+                (VmmState::Stopping, false)
+            );
+            sleep(Duration::from_secs(4)).await;
+            assert_eq!(
+                flags(&pushes),
+                vec![
+                    (VmmState::Running, false),
+                    (VmmState::Stopping, false),
+                    (VmmState::Destroyed, false)
+                ]
+            );
+            Ok(())
+        });
+        w.sim.run().unwrap();
+    }
 }
