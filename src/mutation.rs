@@ -82,6 +82,10 @@ pub enum Mutation {
     SledDestroySameGen,
     /// sled agent: a stop request is acknowledged but the VMM runs on.
     SledStopIgnored,
+    /// sled agent (`fixed` branch 13 off): a stop Nexus asked for is not
+    /// reported as asked for, so the update saga takes it for the guest's
+    /// own shutdown.
+    SledStopRequestUnreported,
     /// API: a stop writes the intent Running.
     ApiStopWritesRunning,
     /// API: a reboot writes the intent Stopped.
@@ -89,7 +93,7 @@ pub enum Mutation {
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 31] = [
+    pub const ALL: [Mutation; 32] = [
         Mutation::DbInstanceGuardOff,
         Mutation::DbVmmGuardOff,
         Mutation::DbLockCasIgnoresHolder,
@@ -119,6 +123,7 @@ impl Mutation {
         Mutation::SledGenNotBumped,
         Mutation::SledDestroySameGen,
         Mutation::SledStopIgnored,
+        Mutation::SledStopRequestUnreported,
         Mutation::ApiStopWritesRunning,
         Mutation::ApiRebootWritesStopped,
     ];
@@ -155,6 +160,7 @@ impl Mutation {
             Mutation::SledGenNotBumped => "sled-gen-not-bumped",
             Mutation::SledDestroySameGen => "sled-destroy-same-gen",
             Mutation::SledStopIgnored => "sled-stop-ignored",
+            Mutation::SledStopRequestUnreported => "sled-stop-request-unreported",
             Mutation::ApiStopWritesRunning => "api-stop-writes-running",
             Mutation::ApiRebootWritesStopped => "api-reboot-writes-stopped",
         }

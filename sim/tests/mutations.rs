@@ -130,6 +130,10 @@ const MATRIX: &[(Mutation, Catch)] = &[
     (Mutation::SledGenNotBumped, swarm(Fixed, "generation_monotonic", 5)),
     (Mutation::SledDestroySameGen, swarm(Fixed, "generation_monotonic", 5)),
     (Mutation::SledStopIgnored, swarm(Fixed, "stop_intent_honored", 9)),
+    (
+        Mutation::SledStopRequestUnreported,
+        Catch::Scenario("stop-delivered-after-start"),
+    ),
     (Mutation::ApiStopWritesRunning, swarm(Fixed, "no_unintended_restart", 7)),
     (
         Mutation::ApiRebootWritesStopped,

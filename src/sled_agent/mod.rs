@@ -375,6 +375,7 @@ impl Agent {
                 PutAction::Enter(Phase::Stopping) | PutAction::DestroyNow
             )
             && self.cfg.variant.sled_reports_requested_stop()
+            && !mutation::on(Mutation::SledStopRequestUnreported)
         {
             if let Some(v) = self.vmms.borrow_mut().get_mut(&vmm) {
                 v.stop_requested = true;
