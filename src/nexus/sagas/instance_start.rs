@@ -229,6 +229,16 @@ fn sis_create_vmm_record<'a>(
     })
 }
 
+/// Fixed branch 14 (`Variant::start_undo_leaves_ended_vmm_to_update_saga`),
+/// which both undos below follow: a VMM whose record has ended is the
+/// update saga's to unlink and delete.
+fn undo_leaves_ended_vmm(ctx: &SagaContext) -> bool {
+    ctx.nexus
+        .cfg
+        .variant
+        .start_undo_leaves_ended_vmm_to_update_saga()
+}
+
 /// `sis_destroy_vmm_record`: marks the VMM `SagaUnwound` and activates
 /// reincarnation if the policy and cooldown allow it. It does not check the
 /// intent. In `fixed` (branch 14) a VMM whose record has ended is left to
@@ -240,11 +250,7 @@ fn sis_destroy_vmm_record<'a>(
     Box::pin(async move {
         let req = DbRequest::VmmMarkSagaUnwound {
             id: propolis_id(p),
-            keep_ended: ctx
-                .nexus
-                .cfg
-                .variant
-                .start_undo_leaves_ended_vmm_to_update_saga(),
+            keep_ended: undo_leaves_ended_vmm(ctx),
         };
         ctx.nexus.db_until_answered(ctx.cause(), req).await;
         let status = auto_restart_status(
@@ -389,12 +395,7 @@ fn sis_move_to_starting_undo<'a>(
             time_last_auto_restarted: started.time_last_auto_restarted,
             time_updated: clock::now(),
         };
-        let req = if ctx
-            .nexus
-            .cfg
-            .variant
-            .start_undo_leaves_ended_vmm_to_update_saga()
-        {
+        let req = if undo_leaves_ended_vmm(ctx) {
             DbRequest::InstanceUpdateRuntimeUnlessVmmEnded {
                 id: p.instance.id,
                 new,
