@@ -13,6 +13,8 @@ use model::ids::{HostId, Millis};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
 use serde::{Deserialize, Serialize};
+use serde_with::formats::PreferOne;
+use serde_with::{serde_as, DeserializeAs, OneOrMany, SerializeAs};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -118,11 +120,13 @@ macro_rules! timings {
     ($($(#[doc = $doc:literal])* $field:ident $period:literal => $model:ident $conv:path;)*) => {
         /// `[timings]`: overrides of omicron's default timings, in virtual
         /// seconds (at most a virtual day each).
+        #[serde_as]
         #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct TimingOverrides {$(
             $(#[doc = $doc])*
-            #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+            #[serde_as(as = "Option<Secs>")]
+            #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<Millis>,
         )*}
 
@@ -178,17 +182,20 @@ pub struct InstanceDecl {
 
 /// One `[[step]]`: when, and what. In the file the action's key (`request`,
 /// `fault`, `arm`, `unpause`, `wait`, `sleep`, `inject`) sits beside `at`.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanStep {
     /// Not before this virtual time (seconds in the file, milliseconds
     /// here); otherwise at once after the previous step.
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Secs>")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<Millis>,
     pub action: Action,
 }
 
 /// What a step does; the variant's name is the key that sets it in a file.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
@@ -217,12 +224,12 @@ pub enum Action {
     /// the file).
     Wait {
         wait: Condition,
-        #[serde(with = "secs")]
+        #[serde_as(as = "Secs")]
         within: Millis,
     },
     /// Lets virtual time pass (virtual seconds in the file).
     Sleep {
-        #[serde(with = "secs")]
+        #[serde_as(as = "Secs")]
         sleep: Millis,
     },
     /// Makes saga node `<saga>.<NODE>` fail instead of running its action,
@@ -361,33 +368,21 @@ impl fmt::Display for Expected {
     expecting = "expected a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
 )]
 pub enum Expect {
-    Same(OneOrMany),
-    ByVariant(ByVariant<Option<OneOrMany>>),
+    Same(Responses),
+    ByVariant(ByVariant<Option<Responses>>),
 }
 
-/// A response or a list of them.
+/// A response or a list of them (any of them); one is written alone.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(Expected),
-    Any(Vec<Expected>),
-}
-
-impl OneOrMany {
-    fn as_slice(&self) -> &[Expected] {
-        match self {
-            OneOrMany::One(e) => std::slice::from_ref(e),
-            OneOrMany::Any(l) => l,
-        }
-    }
-}
+pub struct Responses(#[serde_as(as = "OneOrMany<_, PreferOne>")] pub Vec<Expected>);
 
 impl Expect {
     /// The responses accepted in `variant` (empty: any).
     pub fn for_variant(&self, variant: Variant) -> &[Expected] {
         match self {
-            Expect::Same(e) => e.as_slice(),
-            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], OneOrMany::as_slice),
+            Expect::Same(e) => &e.0,
+            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], |e| &e.0),
         }
     }
 
@@ -397,7 +392,7 @@ impl Expect {
             Expect::Same(e) => vec![e],
             Expect::ByVariant(t) => t.iter().filter_map(|(_, e)| e.as_ref()).collect(),
         };
-        lists.into_iter().any(|e| e.as_slice().is_empty())
+        lists.into_iter().any(|e| e.0.is_empty())
     }
 }
 
@@ -550,11 +545,12 @@ pub struct VariantExpectation {
 }
 
 /// `[swarm]`: the swarm's knobs; the rest is drawn from the seed.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmSettings {
     /// Length of the fault phase, virtual seconds.
-    #[serde(with = "secs")]
+    #[serde_as(as = "Secs")]
     pub fault_phase: Millis,
     /// How many instances the workload creates at most.
     pub max_instances: u8,
@@ -563,48 +559,34 @@ pub struct SwarmSettings {
 /// The largest time a file may write: one virtual day, in seconds.
 pub const MAX_SECS: u64 = 86_400;
 
-/// A required time: virtual seconds in a file, whole (`5`) or with
-/// milliseconds (`5.25`), from 0 to a virtual day; milliseconds in the
-/// plan. Checked at load, so no sum of times can overflow and no run is
-/// silently "hung" by a huge period.
-pub mod secs {
-    use model::ids::Millis;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+/// A time in a file (`#[serde_as(as = "Secs")]`, or `Option<Secs>`):
+/// virtual seconds, whole (`5`) or with milliseconds (`5.25`), from 0 to a
+/// virtual day; milliseconds in the plan. Checked at load, so no sum of
+/// times can overflow and no run is silently "hung" by a huge period.
+pub struct Secs;
 
-    /// Deserializes virtual seconds into milliseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+impl<'de> DeserializeAs<'de, Millis> for Secs {
+    fn deserialize_as<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        use serde::de::Error;
         let range = format!(
-            "expected virtual seconds 0..={} (a virtual day), whole or with up to 3 decimals",
-            super::MAX_SECS
+            "expected virtual seconds 0..={MAX_SECS} (a virtual day), whole or with up to 3 decimals"
         );
         // serde's f64 takes a TOML integer too.
         let v = f64::deserialize(d).map_err(|_| D::Error::custom(&range))?;
         let ms = (v * 1000.0).round();
-        if !(0.0..=super::MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
+        if !(0.0..=MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
             return Err(D::Error::custom(format!("{range}, got {v}")));
         }
         Ok(Millis(ms as u64))
     }
+}
 
-    /// Serializes whole seconds as an integer, others with decimals.
-    pub fn serialize<S: Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
+/// Whole seconds are written as an integer, others with decimals.
+impl SerializeAs<Millis> for Secs {
+    fn serialize_as<S: serde::Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
         match m.0.is_multiple_of(1000) {
             true => s.serialize_u64(m.0 / 1000),
             false => s.serialize_f64(m.0 as f64 / 1000.0),
         }
-    }
-}
-
-/// An optional time (see [`secs`]; callers skip `None` when writing).
-mod secs_opt {
-    use model::ids::Millis;
-    use serde::{Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-        super::secs::deserialize(d).map(Some)
-    }
-
-    pub fn serialize<S: Serializer>(m: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-        super::secs::serialize(&m.unwrap_or_default(), s)
     }
 }
