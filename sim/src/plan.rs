@@ -17,6 +17,7 @@ use serde_with::formats::PreferOne;
 use serde_with::{serde_as, DeserializeAs, OneOrMany, SerializeAs};
 use std::collections::BTreeSet;
 use std::fmt;
+use strum::VariantNames;
 
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
@@ -194,10 +195,12 @@ pub struct PlanStep {
     pub action: Action,
 }
 
-/// What a step does; the variant's name is the key that sets it in a file.
+/// What a step does; the variant's name is the key that sets it in a file
+/// (`Action::VARIANTS` lists them, in the README's order).
 #[serde_as]
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// An API request.
     Request(Request),
@@ -239,13 +242,6 @@ pub enum Action {
         #[serde(with = "host_name")]
         host: HostId,
     },
-}
-
-impl Action {
-    /// Every action key, in the README's order.
-    pub const KEYS: [&'static str; 7] = [
-        "request", "fault", "arm", "unpause", "wait", "sleep", "inject",
-    ];
 }
 
 /// An API request.
@@ -419,9 +415,10 @@ impl Serialize for Expected {
 }
 
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
-/// `point` or `trace` names the kind.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// `point` or `trace` names the kind (`Condition::VARIANTS`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum Condition {
     /// The instance's external state: `{ instance = "web", state = "Running" }`.
     State {
@@ -445,11 +442,6 @@ pub enum Condition {
     },
     /// A trace line containing this text (instance ids written as names).
     Trace { trace: String },
-}
-
-impl Condition {
-    /// The condition keys, in the README's order.
-    pub const KEYS: [&'static str; 4] = ["state", "vmm_state", "point", "trace"];
 }
 
 impl fmt::Display for Condition {

@@ -11,6 +11,7 @@ use crate::fault::{cut, Fault};
 use crate::plan::{Action, Condition, Plan};
 use std::borrow::Cow;
 use std::ops::Range;
+use strum::VariantNames;
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
@@ -58,7 +59,7 @@ fn nest_one<'a>(
 
 fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
     if let DeValue::Table(t) = c.get_mut() {
-        let (kind, span, inner) = nest_one(t, &Condition::KEYS, path, "empty condition")?;
+        let (kind, span, inner) = nest_one(t, Condition::VARIANTS, path, "empty condition")?;
         *c = Spanned::new(span.clone(), DeValue::Table(tag(kind.into(), span, inner)));
     }
     Ok(())
@@ -73,13 +74,13 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
                 continue;
             };
             let at = t.remove_entry("at");
-            let (kind, span, mut rest) = nest_one(t, &Action::KEYS, &path, "no action")?;
+            let (kind, span, mut rest) = nest_one(t, Action::VARIANTS, &path, "no action")?;
             if kind == "fault" {
                 let (_, name) = rest.remove_entry("fault").expect("the kind key is set");
                 let DeValue::String(fault) = name.get_ref() else {
                     return Err((
                         path.key("fault"),
-                        format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
+                        format!("expected a fault kind: one of {}", keys(Fault::VARIANTS)),
                     ));
                 };
                 rest = tag(fault.clone(), name.span(), rest);
