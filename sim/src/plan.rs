@@ -5,9 +5,7 @@
 //! step enum and its leaf types carry the file's field names.
 
 use crate::fault::{host_name, Fault};
-use crate::record::PointArm;
 use model::config::Timings;
-use model::event::ApiOp;
 use model::fixes::FixSet;
 use model::ids::{HostId, Millis};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
@@ -15,9 +13,8 @@ use model::variant::Variant;
 use serde::{Deserialize, Serialize};
 use serde_with::formats::PreferOne;
 use serde_with::{serde_as, DeserializeAs, OneOrMany, SerializeAs};
-use std::collections::BTreeSet;
 use std::fmt;
-use strum::VariantNames;
+use strum::{IntoStaticStr, VariantNames};
 
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
@@ -54,30 +51,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// An instance's auto-restart policy (None: NULL, the default).
-    pub fn policy(&self, instance: &str) -> Option<AutoRestartPolicy> {
-        self.instances
-            .iter()
-            .find(|i| i.name == instance)?
-            .auto_restart_policy
-    }
-
-    /// The checkers expected to fire in `variant` (the swarm: at most these).
-    pub fn expected_violations(&self, variant: Variant) -> BTreeSet<String> {
-        BTreeSet::from_iter(self.variants.get(variant).violates.clone())
-    }
-
     /// Whether this is the swarm (expected violations are a ceiling).
     pub fn is_swarm(&self) -> bool {
         self.swarm.is_some()
-    }
-
-    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
-    /// then every Nexus boots `legacy` until the upgrade step.
-    pub fn upgrades(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Fault(Fault::Upgrade {})))
     }
 }
 
@@ -262,9 +238,10 @@ pub struct Request {
     pub no_wait: bool,
 }
 
-/// The API operations a story sends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// The API operations a story sends (the model's `ApiOp`s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RequestKind {
     Create,
     Start,
@@ -272,31 +249,6 @@ pub enum RequestKind {
     Reboot,
     Delete,
     Get,
-}
-
-impl Request {
-    /// The model's operation (a create takes the instance's policy).
-    pub fn op(&self, policy: Option<AutoRestartPolicy>) -> ApiOp {
-        match self.request {
-            RequestKind::Create => ApiOp::Create {
-                start: self.start.unwrap_or(true),
-                auto_restart_policy: policy,
-            },
-            RequestKind::Start => ApiOp::Start,
-            RequestKind::Stop => ApiOp::Stop,
-            RequestKind::Reboot => ApiOp::Reboot,
-            RequestKind::Delete => ApiOp::Delete,
-            RequestKind::Get => ApiOp::Get,
-        }
-    }
-
-    /// The responses accepted in `variant` (empty: any).
-    pub fn accepted(&self, variant: Variant) -> Vec<Expected> {
-        self.expect
-            .as_ref()
-            .map(|e| e.for_variant(variant).to_vec())
-            .unwrap_or_default()
-    }
 }
 
 /// What an armed point does.
@@ -309,17 +261,6 @@ pub enum ArmKind {
     /// never answers (#8206, #4259); heal releases it unless
     /// `through_heal`.
     Hang,
-}
-
-impl ArmKind {
-    /// The recorder's arm.
-    pub fn point_arm(self, through_heal: bool) -> PointArm {
-        match self {
-            ArmKind::Crash => PointArm::Crash,
-            ArmKind::Pause => PointArm::Pause,
-            ArmKind::Hang => PointArm::Hang { through_heal },
-        }
-    }
 }
 
 /// A saga node.
@@ -470,7 +411,7 @@ impl fmt::Display for PlanStep {
         match &self.action {
             Action::Request(r) => {
                 let no_wait = if r.no_wait { " (no wait)" } else { "" };
-                write!(f, "{} {:?}{no_wait}", r.op(None).name(), r.instance)
+                write!(f, "{} {:?}{no_wait}", <&str>::from(r.request), r.instance)
             }
             Action::Fault(x) => write!(f, "{x}"),
             Action::Arm {
