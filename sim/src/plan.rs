@@ -91,10 +91,10 @@ impl Default for Topology {
 }
 
 /// Declares [`TimingOverrides`] from one table, so that each timing is
-/// named once: the field a file writes, whether it is a period (then at
-/// least a second), and the [`Timings`] field it sets, through what.
+/// named once: the field a file writes, how ([`Secs`]; a period is at least
+/// a second), and the [`Timings`] field it sets, through what.
 macro_rules! timings {
-    ($($(#[doc = $doc:literal])* $field:ident $period:literal => $model:ident $conv:path;)*) => {
+    ($($(#[doc = $doc:literal])* $field:ident $as:literal => $model:ident $conv:path;)*) => {
         /// `[timings]`: overrides of omicron's default timings, in virtual
         /// seconds (at most a virtual day each).
         #[serde_as]
@@ -102,7 +102,7 @@ macro_rules! timings {
         #[serde(deny_unknown_fields)]
         pub struct TimingOverrides {$(
             $(#[doc = $doc])*
-            #[serde_as(as = "Option<Secs>")]
+            #[serde_as(as = $as)]
             #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<Millis>,
         )*}
@@ -114,36 +114,29 @@ macro_rules! timings {
                 $(if let Some(v) = self.$field { t.$model = $conv(v); })*
                 t
             }
-
-            /// The first period set to less than a second, by field name.
-            pub fn short_period(&self) -> Option<&'static str> {
-                let all = [$(($period, stringify!($field), self.$field)),*];
-                let short = |(_, _, v): &(bool, &str, Option<Millis>)| v.is_some_and(|v| v < Millis(1000));
-                all.into_iter().filter(|t| t.0).find(short).map(|(_, field, _)| field)
-            }
         }
     };
 }
 
 timings! {
     /// The instance watcher's period (`instance_watcher.period_secs`).
-    watcher_period true => watcher_period Millis::as_duration;
+    watcher_period "Option<Secs<1>>" => watcher_period Millis::as_duration;
     /// `instance_reincarnation.period_secs`.
-    reincarnation_period true => reincarnation_period Millis::as_duration;
+    reincarnation_period "Option<Secs<1>>" => reincarnation_period Millis::as_duration;
     /// `instance_updater.period_secs`.
-    updater_period true => updater_period Millis::as_duration;
+    updater_period "Option<Secs<1>>" => updater_period Millis::as_duration;
     /// `abandoned_vmm_reaper.period_secs`.
-    reaper_period true => reaper_period Millis::as_duration;
+    reaper_period "Option<Secs<1>>" => reaper_period Millis::as_duration;
     /// `saga_recovery.period_secs`.
-    saga_recovery_period true => saga_recovery_period Millis::as_duration;
+    saga_recovery_period "Option<Secs<1>>" => saga_recovery_period Millis::as_duration;
     /// The `fixed` variant's `instance_intent_reconciler` period.
-    intent_reconciler_period true => intent_reconciler_period Millis::as_duration;
+    intent_reconciler_period "Option<Secs<1>>" => intent_reconciler_period Millis::as_duration;
     /// The auto-restart cooldown (`InstanceAutoRestart::DEFAULT_COOLDOWN`).
-    cooldown false => default_cooldown std::convert::identity;
+    cooldown "Option<Secs>" => default_cooldown std::convert::identity;
     /// How long a VM takes to boot on a sled.
-    vmm_boot false => vmm_boot_time Millis::as_duration;
+    vmm_boot "Option<Secs>" => vmm_boot_time Millis::as_duration;
     /// How long a VM takes to stop on a sled.
-    vmm_stop false => vmm_stop_time Millis::as_duration;
+    vmm_stop "Option<Secs>" => vmm_stop_time Millis::as_duration;
 }
 
 /// `[[instance]]`: an instance the story uses.
@@ -496,9 +489,10 @@ pub const MAX_SECS: u64 = 86_400;
 /// virtual seconds, whole (`5`) or with milliseconds (`5.25`), from 0 to a
 /// virtual day; milliseconds in the plan. Checked at load, so no sum of
 /// times can overflow and no run is silently "hung" by a huge period.
-pub struct Secs;
+/// `Secs<N>` is a period: at least `N` seconds.
+pub struct Secs<const MIN: u64 = 0>;
 
-impl<'de> DeserializeAs<'de, Millis> for Secs {
+impl<'de, const MIN: u64> DeserializeAs<'de, Millis> for Secs<MIN> {
     fn deserialize_as<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
         use serde::de::Error;
         let range = format!(
@@ -510,12 +504,16 @@ impl<'de> DeserializeAs<'de, Millis> for Secs {
         if !(0.0..=MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
             return Err(D::Error::custom(format!("{range}, got {v}")));
         }
+        if ms < (MIN * 1000) as f64 {
+            let message = format!("expected a period of at least {MIN} second");
+            return Err(D::Error::custom(message));
+        }
         Ok(Millis(ms as u64))
     }
 }
 
 /// Whole seconds are written as an integer, others with decimals.
-impl SerializeAs<Millis> for Secs {
+impl<const MIN: u64> SerializeAs<Millis> for Secs<MIN> {
     fn serialize_as<S: serde::Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
         match m.0.is_multiple_of(1000) {
             true => s.serialize_u64(m.0 / 1000),
