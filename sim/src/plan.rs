@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::formats::PreferOne;
 use serde_with::{serde_as, DeserializeAs, OneOrMany, SerializeAs};
 use std::fmt;
-use strum::{IntoStaticStr, VariantNames};
+use strum::VariantNames;
 
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
@@ -232,9 +232,8 @@ pub struct Request {
 }
 
 /// The API operations a story sends (the model's `ApiOp`s).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, IntoStaticStr)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
 pub enum RequestKind {
     Create,
     Start,
@@ -392,30 +391,6 @@ impl fmt::Display for Condition {
             } => write!(f, "{h} reaches {point}"),
             Condition::Point { point, host: None } => write!(f, "a host reaches {point}"),
             Condition::Trace { trace } => write!(f, "a trace line contains {trace:?}"),
-        }
-    }
-}
-
-impl fmt::Display for PlanStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(at) = self.at {
-            write!(f, "at {at:?}: ")?;
-        }
-        match &self.action {
-            Action::Request(r) => {
-                let no_wait = if r.no_wait { " (no wait)" } else { "" };
-                write!(f, "{} {:?}{no_wait}", <&str>::from(r.request), r.instance)
-            }
-            Action::Fault(x) => write!(f, "{x}"),
-            Action::Arm {
-                arm, host, point, ..
-            } => write!(f, "arm {arm:?} at {point} on {host}"),
-            Action::Unpause { host, point, .. } => write!(f, "unpause {host} at {point}"),
-            Action::Wait { wait, within } => write!(f, "wait until {wait}, within {}ms", within.0),
-            Action::Sleep { sleep } => write!(f, "sleep {}ms", sleep.0),
-            Action::Inject { inject, host } => {
-                write!(f, "inject an error at {} on {host}", inject.point())
-            }
         }
     }
 }
