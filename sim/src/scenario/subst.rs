@@ -35,7 +35,7 @@ impl<'a> Vars<'_, 'a> {
         let span = v.span();
         match v.get_mut() {
             DeValue::String(s) if s.contains("${") => {
-                let new = self.expand(&s.to_string());
+                let new = self.expand(s);
                 *v = Spanned::new(span, new.map_err(|e| (path.clone(), e))?);
             }
             DeValue::Array(items) => {
