@@ -12,12 +12,13 @@ use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
 use serde::{Deserialize, Serialize};
 use serde_with::formats::PreferOne;
-use serde_with::{serde_as, DeserializeAs, OneOrMany, SerializeAs};
+use serde_with::{serde_as, skip_serializing_none, DeserializeAs, OneOrMany, SerializeAs};
 use std::fmt;
 use strum::VariantNames;
 
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -27,7 +28,6 @@ pub struct Plan {
     /// What story this plan tells, and which omicron behaviour it pins.
     pub description: String,
     /// The seed a kept story was found (shrunk) with: its tests run from it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(default)]
     pub topology: Topology,
@@ -42,7 +42,6 @@ pub struct Plan {
     /// Per variant: the checkers expected to fire and what must be reached.
     pub variants: ByVariant<VariantExpectation>,
     /// Present only in the `swarm` scenario: the plan is drawn from the seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSettings>,
     /// The upstream fixes the model runs without (`--without-fix`; not in
     /// the file).
@@ -98,12 +97,12 @@ macro_rules! timings {
         /// `[timings]`: overrides of omicron's default timings, in virtual
         /// seconds (at most a virtual day each).
         #[serde_as]
+        #[skip_serializing_none]
         #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct TimingOverrides {$(
             $(#[doc = $doc])*
             #[serde_as(as = $as)]
-            #[serde(skip_serializing_if = "Option::is_none")]
             pub $field: Option<Millis>,
         )*}
 
@@ -140,26 +139,26 @@ timings! {
 }
 
 /// `[[instance]]`: an instance the story uses.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceDecl {
     /// An omicron name.
     pub name: String,
     /// `never` or `best_effort`; absent means NULL (the default policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_restart_policy: Option<AutoRestartPolicy>,
 }
 
 /// One `[[step]]`: when, and what. In the file the action's key (`request`,
 /// `fault`, `arm`, `unpause`, `wait`, `sleep`, `inject`) sits beside `at`.
 #[serde_as]
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanStep {
     /// Not before this virtual time (seconds in the file, milliseconds
     /// here); otherwise at once after the previous step.
     #[serde_as(as = "Option<Secs>")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<Millis>,
     pub action: Action,
 }
@@ -214,6 +213,7 @@ pub enum Action {
 }
 
 /// An API request.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
@@ -221,10 +221,8 @@ pub struct Request {
     pub request: RequestKind,
     pub instance: String,
     /// For `create` (required there): start it too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<bool>,
     /// The response the request must get.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
     /// Send and go on without waiting for the response.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -349,6 +347,7 @@ impl Serialize for Expected {
 
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
 /// `point` or `trace` names the kind (`Condition::VARIANTS`).
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[strum(serialize_all = "snake_case")]
@@ -366,11 +365,7 @@ pub enum Condition {
     /// A named point reached after this step (on `host`, if given).
     Point {
         point: String,
-        #[serde(
-            default,
-            with = "host_name::opt",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, with = "host_name::opt")]
         host: Option<HostId>,
     },
     /// A trace line containing this text (instance ids written as names).
@@ -430,6 +425,7 @@ impl<T> ByVariant<T> {
 }
 
 /// What one variant is expected to show.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantExpectation {
@@ -441,7 +437,6 @@ pub struct VariantExpectation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub must_reach: Vec<Condition>,
     /// Why this expectation differs from the design's table, citing omicron.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
 }
 
