@@ -47,6 +47,8 @@ impl UnrecordedLeak {
     }
 }
 
+/// The reservations' origins, as the records show them (the View keeps
+/// one).
 #[derive(Clone, Debug, Default)]
 pub struct ReservationOrigins {
     /// The saga whose ALLOC_SERVER made each VMM's reservation.
@@ -58,6 +60,8 @@ pub struct ReservationOrigins {
 }
 
 impl ReservationOrigins {
+    /// Follows one record: an applied `ALLOC_SERVER` reservation, or that
+    /// node's log entries.
     pub fn observe(&mut self, rec: &Record) {
         let RecordKind::Model(e) = &rec.kind else {
             return;

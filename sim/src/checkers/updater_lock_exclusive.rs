@@ -34,6 +34,7 @@ use model::event::{Cause, Event, Query, WriteOutcome};
 use model::ids::{InstanceId, LockId, SagaId};
 use std::collections::BTreeMap;
 
+/// The checker's name, as scenario files and verdicts write it.
 pub const NAME: &str = "updater_lock_exclusive";
 
 /// How a lock was taken.
@@ -43,6 +44,7 @@ struct Taken {
     line: Seq,
 }
 
+/// The checker: which write took each lock, and which lock each saga took.
 #[derive(Debug, Default)]
 pub struct UpdaterLockExclusive {
     /// Each lock id, by the applied write that took it.
@@ -52,6 +54,7 @@ pub struct UpdaterLockExclusive {
 }
 
 impl UpdaterLockExclusive {
+    /// A checker that has seen no record.
     pub fn new() -> UpdaterLockExclusive {
         UpdaterLockExclusive::default()
     }
