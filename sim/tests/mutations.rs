@@ -98,7 +98,7 @@ const MATRIX: &[(Mutation, Catch)] = &[
     ),
     (
         Mutation::StartMarkUndoSkipped,
-        Catch::NotCaught("the instance points at a SagaUnwound VMM, which omicron treats as no VMM (reincarnation's SagaUnwound pass, the reaper)"),
+        Catch::Scenario("start-saga-unwinds-with-sled-unreachable"),
     ),
     (
         Mutation::StartSkipRefetch,
