@@ -117,7 +117,7 @@ const MATRIX: &[(Mutation, Catch)] = &[
     (Mutation::ReincarnationOff, swarm(Fixed, "start_intent_honored", 5)),
     (
         Mutation::UpdaterOff,
-        Catch::NotCaught("a backstop: every push and watcher finding starts its update saga directly; the updater only matters when that start is lost"),
+        Catch::Scenario("update-saga-outlives-its-instance"),
     ),
     (
         Mutation::ReconcilerOff,
