@@ -6,10 +6,13 @@ use model::event::SledCall;
 use model::ids::{HostId, SledId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use strum::VariantNames;
 
-/// A fault the harness injects.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// A fault the harness injects; `Fault::VARIANTS` lists its kinds as a
+/// file spells them.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum Fault {
     /// The host's processes die; what it sent is still delivered.
     Crash {
@@ -117,27 +120,6 @@ pub enum Fault {
     /// Nexus runs `legacy`). The trace records it as
     /// [`crate::record::RecordKind::Upgrade`], which names the variant.
     Upgrade {},
-}
-
-impl Fault {
-    /// Every kind, as a file spells it.
-    pub const KINDS: [&'static str; 15] = [
-        "crash",
-        "power_loss",
-        "restart",
-        "lose_sled",
-        "partition",
-        "repair",
-        "hold",
-        "release",
-        "guest_shutdown",
-        "forget_vmm",
-        "sled_error",
-        "sled_hang",
-        "vmm_fails_booting",
-        "sled_agent_restart_keeps_vmms",
-        "upgrade",
-    ];
 }
 
 impl fmt::Display for Fault {

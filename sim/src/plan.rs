@@ -5,19 +5,20 @@
 //! step enum and its leaf types carry the file's field names.
 
 use crate::fault::{host_name, Fault};
-use crate::record::PointArm;
 use model::config::Timings;
-use model::event::ApiOp;
 use model::fixes::FixSet;
 use model::ids::{HostId, Millis};
 use model::states::{AutoRestartPolicy, ExternalState, VmmState};
 use model::variant::Variant;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use serde_with::formats::PreferOne;
+use serde_with::{serde_as, skip_serializing_none, DeserializeAs, OneOrMany, SerializeAs};
 use std::fmt;
+use strum::VariantNames;
 
 /// One run's plan. A scenario file's `[topology]`, `[timings]`,
 /// `[[instance]]`, `[[step]]`, `[variants]` and `[swarm]`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -27,7 +28,6 @@ pub struct Plan {
     /// What story this plan tells, and which omicron behaviour it pins.
     pub description: String,
     /// The seed a kept story was found (shrunk) with: its tests run from it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(default)]
     pub topology: Topology,
@@ -42,7 +42,6 @@ pub struct Plan {
     /// Per variant: the checkers expected to fire and what must be reached.
     pub variants: ByVariant<VariantExpectation>,
     /// Present only in the `swarm` scenario: the plan is drawn from the seed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmSettings>,
     /// The upstream fixes the model runs without (`--without-fix`; not in
     /// the file).
@@ -51,30 +50,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// An instance's auto-restart policy (None: NULL, the default).
-    pub fn policy(&self, instance: &str) -> Option<AutoRestartPolicy> {
-        self.instances
-            .iter()
-            .find(|i| i.name == instance)?
-            .auto_restart_policy
-    }
-
-    /// The checkers expected to fire in `variant` (the swarm: at most these).
-    pub fn expected_violations(&self, variant: Variant) -> BTreeSet<String> {
-        BTreeSet::from_iter(self.variants.get(variant).violates.clone())
-    }
-
     /// Whether this is the swarm (expected violations are a ceiling).
     pub fn is_swarm(&self) -> bool {
         self.swarm.is_some()
-    }
-
-    /// Whether the plan upgrades Nexus from `legacy` (PR #8053's upgrade):
-    /// then every Nexus boots `legacy` until the upgrade step.
-    pub fn upgrades(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Fault(Fault::Upgrade {})))
     }
 }
 
@@ -112,17 +90,19 @@ impl Default for Topology {
 }
 
 /// Declares [`TimingOverrides`] from one table, so that each timing is
-/// named once: the field a file writes, whether it is a period (then at
-/// least a second), and the [`Timings`] field it sets, through what.
+/// named once: the field a file writes, how ([`Secs`]; a period is at least
+/// a second), and the [`Timings`] field it sets, through what.
 macro_rules! timings {
-    ($($(#[doc = $doc:literal])* $field:ident $period:literal => $model:ident $conv:path;)*) => {
+    ($($(#[doc = $doc:literal])* $field:ident $as:literal => $model:ident $conv:path;)*) => {
         /// `[timings]`: overrides of omicron's default timings, in virtual
         /// seconds (at most a virtual day each).
+        #[serde_as]
+        #[skip_serializing_none]
         #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct TimingOverrides {$(
             $(#[doc = $doc])*
-            #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+            #[serde_as(as = $as)]
             pub $field: Option<Millis>,
         )*}
 
@@ -133,64 +113,62 @@ macro_rules! timings {
                 $(if let Some(v) = self.$field { t.$model = $conv(v); })*
                 t
             }
-
-            /// The first period set to less than a second, by field name.
-            pub fn short_period(&self) -> Option<&'static str> {
-                let all = [$(($period, stringify!($field), self.$field)),*];
-                let short = |(_, _, v): &(bool, &str, Option<Millis>)| v.is_some_and(|v| v < Millis(1000));
-                all.into_iter().filter(|t| t.0).find(short).map(|(_, field, _)| field)
-            }
         }
     };
 }
 
 timings! {
     /// The instance watcher's period (`instance_watcher.period_secs`).
-    watcher_period true => watcher_period Millis::as_duration;
+    watcher_period "Option<Secs<1>>" => watcher_period Millis::as_duration;
     /// `instance_reincarnation.period_secs`.
-    reincarnation_period true => reincarnation_period Millis::as_duration;
+    reincarnation_period "Option<Secs<1>>" => reincarnation_period Millis::as_duration;
     /// `instance_updater.period_secs`.
-    updater_period true => updater_period Millis::as_duration;
+    updater_period "Option<Secs<1>>" => updater_period Millis::as_duration;
     /// `abandoned_vmm_reaper.period_secs`.
-    reaper_period true => reaper_period Millis::as_duration;
+    reaper_period "Option<Secs<1>>" => reaper_period Millis::as_duration;
     /// `saga_recovery.period_secs`.
-    saga_recovery_period true => saga_recovery_period Millis::as_duration;
+    saga_recovery_period "Option<Secs<1>>" => saga_recovery_period Millis::as_duration;
     /// The `fixed` variant's `instance_intent_reconciler` period.
-    intent_reconciler_period true => intent_reconciler_period Millis::as_duration;
+    intent_reconciler_period "Option<Secs<1>>" => intent_reconciler_period Millis::as_duration;
     /// The auto-restart cooldown (`InstanceAutoRestart::DEFAULT_COOLDOWN`).
-    cooldown false => default_cooldown std::convert::identity;
+    cooldown "Option<Secs>" => default_cooldown std::convert::identity;
     /// How long a VM takes to boot on a sled.
-    vmm_boot false => vmm_boot_time Millis::as_duration;
+    vmm_boot "Option<Secs>" => vmm_boot_time Millis::as_duration;
     /// How long a VM takes to stop on a sled.
-    vmm_stop false => vmm_stop_time Millis::as_duration;
+    vmm_stop "Option<Secs>" => vmm_stop_time Millis::as_duration;
 }
 
 /// `[[instance]]`: an instance the story uses.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceDecl {
     /// An omicron name.
     pub name: String,
     /// `never` or `best_effort`; absent means NULL (the default policy).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_restart_policy: Option<AutoRestartPolicy>,
 }
 
 /// One `[[step]]`: when, and what. In the file the action's key (`request`,
 /// `fault`, `arm`, `unpause`, `wait`, `sleep`, `inject`) sits beside `at`.
+#[serde_as]
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanStep {
     /// Not before this virtual time (seconds in the file, milliseconds
     /// here); otherwise at once after the previous step.
-    #[serde(default, with = "secs_opt", skip_serializing_if = "Option::is_none")]
+    #[serde_as(as = "Option<Secs>")]
     pub at: Option<Millis>,
     pub action: Action,
 }
 
-/// What a step does; the variant's name is the key that sets it in a file.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+/// What a step does; the variant's name is the key that sets it in a file
+/// (`Action::VARIANTS` lists them, in the README's order).
+#[serde_as]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// An API request.
     Request(Request),
@@ -217,12 +195,12 @@ pub enum Action {
     /// the file).
     Wait {
         wait: Condition,
-        #[serde(with = "secs")]
+        #[serde_as(as = "Secs")]
         within: Millis,
     },
     /// Lets virtual time pass (virtual seconds in the file).
     Sleep {
-        #[serde(with = "secs")]
+        #[serde_as(as = "Secs")]
         sleep: Millis,
     },
     /// Makes saga node `<saga>.<NODE>` fail instead of running its action,
@@ -234,14 +212,8 @@ pub enum Action {
     },
 }
 
-impl Action {
-    /// Every action key, in the README's order.
-    pub const KEYS: [&'static str; 7] = [
-        "request", "fault", "arm", "unpause", "wait", "sleep", "inject",
-    ];
-}
-
 /// An API request.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
@@ -249,17 +221,15 @@ pub struct Request {
     pub request: RequestKind,
     pub instance: String,
     /// For `create` (required there): start it too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<bool>,
     /// The response the request must get.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expect>,
     /// Send and go on without waiting for the response.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_wait: bool,
 }
 
-/// The API operations a story sends.
+/// The API operations a story sends (the model's `ApiOp`s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
@@ -269,31 +239,6 @@ pub enum RequestKind {
     Reboot,
     Delete,
     Get,
-}
-
-impl Request {
-    /// The model's operation (a create takes the instance's policy).
-    pub fn op(&self, policy: Option<AutoRestartPolicy>) -> ApiOp {
-        match self.request {
-            RequestKind::Create => ApiOp::Create {
-                start: self.start.unwrap_or(true),
-                auto_restart_policy: policy,
-            },
-            RequestKind::Start => ApiOp::Start,
-            RequestKind::Stop => ApiOp::Stop,
-            RequestKind::Reboot => ApiOp::Reboot,
-            RequestKind::Delete => ApiOp::Delete,
-            RequestKind::Get => ApiOp::Get,
-        }
-    }
-
-    /// The responses accepted in `variant` (empty: any).
-    pub fn accepted(&self, variant: Variant) -> Vec<Expected> {
-        self.expect
-            .as_ref()
-            .map(|e| e.for_variant(variant).to_vec())
-            .unwrap_or_default()
-    }
 }
 
 /// What an armed point does.
@@ -306,17 +251,6 @@ pub enum ArmKind {
     /// never answers (#8206, #4259); heal releases it unless
     /// `through_heal`.
     Hang,
-}
-
-impl ArmKind {
-    /// The recorder's arm.
-    pub fn point_arm(self, through_heal: bool) -> PointArm {
-        match self {
-            ArmKind::Crash => PointArm::Crash,
-            ArmKind::Pause => PointArm::Pause,
-            ArmKind::Hang => PointArm::Hang { through_heal },
-        }
-    }
 }
 
 /// A saga node.
@@ -361,33 +295,21 @@ impl fmt::Display for Expected {
     expecting = "expected a status code 100..=599, \"none\", a list of those, or a table by variant (legacy, omicron, fixed)"
 )]
 pub enum Expect {
-    Same(OneOrMany),
-    ByVariant(ByVariant<Option<OneOrMany>>),
+    Same(Responses),
+    ByVariant(ByVariant<Option<Responses>>),
 }
 
-/// A response or a list of them.
+/// A response or a list of them (any of them); one is written alone.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(Expected),
-    Any(Vec<Expected>),
-}
-
-impl OneOrMany {
-    fn as_slice(&self) -> &[Expected] {
-        match self {
-            OneOrMany::One(e) => std::slice::from_ref(e),
-            OneOrMany::Any(l) => l,
-        }
-    }
-}
+pub struct Responses(#[serde_as(as = "OneOrMany<_, PreferOne>")] pub Vec<Expected>);
 
 impl Expect {
     /// The responses accepted in `variant` (empty: any).
     pub fn for_variant(&self, variant: Variant) -> &[Expected] {
         match self {
-            Expect::Same(e) => e.as_slice(),
-            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], OneOrMany::as_slice),
+            Expect::Same(e) => &e.0,
+            Expect::ByVariant(t) => t.get(variant).as_ref().map_or(&[], |e| &e.0),
         }
     }
 
@@ -397,7 +319,7 @@ impl Expect {
             Expect::Same(e) => vec![e],
             Expect::ByVariant(t) => t.iter().filter_map(|(_, e)| e.as_ref()).collect(),
         };
-        lists.into_iter().any(|e| e.as_slice().is_empty())
+        lists.into_iter().any(|e| e.0.is_empty())
     }
 }
 
@@ -424,9 +346,11 @@ impl Serialize for Expected {
 }
 
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
-/// `point` or `trace` names the kind.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+/// `point` or `trace` names the kind (`Condition::VARIANTS`).
+#[skip_serializing_none]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, VariantNames)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[strum(serialize_all = "snake_case")]
 pub enum Condition {
     /// The instance's external state: `{ instance = "web", state = "Running" }`.
     State {
@@ -441,20 +365,11 @@ pub enum Condition {
     /// A named point reached after this step (on `host`, if given).
     Point {
         point: String,
-        #[serde(
-            default,
-            with = "host_name::opt",
-            skip_serializing_if = "Option::is_none"
-        )]
+        #[serde(default, with = "host_name::opt")]
         host: Option<HostId>,
     },
     /// A trace line containing this text (instance ids written as names).
     Trace { trace: String },
-}
-
-impl Condition {
-    /// The condition keys, in the README's order.
-    pub const KEYS: [&'static str; 4] = ["state", "vmm_state", "point", "trace"];
 }
 
 impl fmt::Display for Condition {
@@ -471,30 +386,6 @@ impl fmt::Display for Condition {
             } => write!(f, "{h} reaches {point}"),
             Condition::Point { point, host: None } => write!(f, "a host reaches {point}"),
             Condition::Trace { trace } => write!(f, "a trace line contains {trace:?}"),
-        }
-    }
-}
-
-impl fmt::Display for PlanStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(at) = self.at {
-            write!(f, "at {at:?}: ")?;
-        }
-        match &self.action {
-            Action::Request(r) => {
-                let no_wait = if r.no_wait { " (no wait)" } else { "" };
-                write!(f, "{} {:?}{no_wait}", r.op(None).name(), r.instance)
-            }
-            Action::Fault(x) => write!(f, "{x}"),
-            Action::Arm {
-                arm, host, point, ..
-            } => write!(f, "arm {arm:?} at {point} on {host}"),
-            Action::Unpause { host, point, .. } => write!(f, "unpause {host} at {point}"),
-            Action::Wait { wait, within } => write!(f, "wait until {wait}, within {}ms", within.0),
-            Action::Sleep { sleep } => write!(f, "sleep {}ms", sleep.0),
-            Action::Inject { inject, host } => {
-                write!(f, "inject an error at {} on {host}", inject.point())
-            }
         }
     }
 }
@@ -534,6 +425,7 @@ impl<T> ByVariant<T> {
 }
 
 /// What one variant is expected to show.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantExpectation {
@@ -545,16 +437,16 @@ pub struct VariantExpectation {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub must_reach: Vec<Condition>,
     /// Why this expectation differs from the design's table, citing omicron.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
 }
 
 /// `[swarm]`: the swarm's knobs; the rest is drawn from the seed.
+#[serde_as]
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmSettings {
     /// Length of the fault phase, virtual seconds.
-    #[serde(with = "secs")]
+    #[serde_as(as = "Secs")]
     pub fault_phase: Millis,
     /// How many instances the workload creates at most.
     pub max_instances: u8,
@@ -563,48 +455,39 @@ pub struct SwarmSettings {
 /// The largest time a file may write: one virtual day, in seconds.
 pub const MAX_SECS: u64 = 86_400;
 
-/// A required time: virtual seconds in a file, whole (`5`) or with
-/// milliseconds (`5.25`), from 0 to a virtual day; milliseconds in the
-/// plan. Checked at load, so no sum of times can overflow and no run is
-/// silently "hung" by a huge period.
-pub mod secs {
-    use model::ids::Millis;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+/// A time in a file (`#[serde_as(as = "Secs")]`, or `Option<Secs>`):
+/// virtual seconds, whole (`5`) or with milliseconds (`5.25`), from 0 to a
+/// virtual day; milliseconds in the plan. Checked at load, so no sum of
+/// times can overflow and no run is silently "hung" by a huge period.
+/// `Secs<N>` is a period: at least `N` seconds.
+pub struct Secs<const MIN: u64 = 0>;
 
-    /// Deserializes virtual seconds into milliseconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+impl<'de, const MIN: u64> DeserializeAs<'de, Millis> for Secs<MIN> {
+    fn deserialize_as<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+        use serde::de::Error;
         let range = format!(
-            "expected virtual seconds 0..={} (a virtual day), whole or with up to 3 decimals",
-            super::MAX_SECS
+            "expected virtual seconds 0..={MAX_SECS} (a virtual day), whole or with up to 3 decimals"
         );
         // serde's f64 takes a TOML integer too.
         let v = f64::deserialize(d).map_err(|_| D::Error::custom(&range))?;
         let ms = (v * 1000.0).round();
-        if !(0.0..=super::MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
+        if !(0.0..=MAX_SECS as f64).contains(&v) || (ms - v * 1000.0).abs() > 1e-6 {
             return Err(D::Error::custom(format!("{range}, got {v}")));
+        }
+        if ms < (MIN * 1000) as f64 {
+            let message = format!("expected a period of at least {MIN} second");
+            return Err(D::Error::custom(message));
         }
         Ok(Millis(ms as u64))
     }
+}
 
-    /// Serializes whole seconds as an integer, others with decimals.
-    pub fn serialize<S: Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
+/// Whole seconds are written as an integer, others with decimals.
+impl<const MIN: u64> SerializeAs<Millis> for Secs<MIN> {
+    fn serialize_as<S: serde::Serializer>(m: &Millis, s: S) -> Result<S::Ok, S::Error> {
         match m.0.is_multiple_of(1000) {
             true => s.serialize_u64(m.0 / 1000),
             false => s.serialize_f64(m.0 as f64 / 1000.0),
         }
-    }
-}
-
-/// An optional time (see [`secs`]; callers skip `None` when writing).
-mod secs_opt {
-    use model::ids::Millis;
-    use serde::{Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-        super::secs::deserialize(d).map(Some)
-    }
-
-    pub fn serialize<S: Serializer>(m: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-        super::secs::serialize(&m.unwrap_or_default(), s)
     }
 }

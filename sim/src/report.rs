@@ -38,7 +38,7 @@ pub fn run_report(r: &RunReport, shape: Option<&SwarmShape>, full_trace: bool) -
         let _ = writeln!(out, "{shape}");
         if full_trace {
             for step in &r.plan_steps {
-                let _ = writeln!(out, "  plan: {step}");
+                let _ = writeln!(out, "  plan: {}", crate::scenario::step_line(step));
             }
         }
     }

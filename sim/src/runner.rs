@@ -7,10 +7,9 @@ use crate::checkers::{self, FinalState};
 use crate::db_view::DbView;
 use crate::faults::Faults;
 use crate::known_upstream;
-use crate::plan::{Action, Condition, Expected, Plan, PlanStep};
+use crate::plan::{Action, ArmKind, Condition, Expected, Plan, PlanStep, Request, RequestKind};
 use crate::quiet;
-use crate::record::PointArm;
-use crate::record::{RecordKind, RequestOutcome};
+use crate::record::{PointArm, RecordKind, RequestOutcome};
 use crate::recorder::Recorder;
 use crate::seed::SeedTree;
 use crate::trace;
@@ -23,6 +22,7 @@ use model::nexus::decisions::compute_state;
 use model::variant::Variant;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -280,7 +280,7 @@ fn run_full(
         hung,
         crash: runner.crash,
         limit: runner.limit,
-        expected: plan.expected_violations(variant),
+        expected: BTreeSet::from_iter(plan.variants.get(variant).violates.clone()),
         expected_is_ceiling: plan.is_swarm(),
         records,
         points: recorder.points_reached(),
@@ -467,8 +467,9 @@ impl Runner<'_> {
     fn apply(&mut self, step: &PlanStep) {
         match &step.action {
             Action::Request(r) => {
-                let op = r.op(self.plan.policy(&r.instance));
-                let expect = r.accepted(self.variant);
+                let op = api_op(self.plan, r);
+                let expect = (r.expect.as_ref())
+                    .map_or(Vec::new(), |e| e.for_variant(self.variant).to_vec());
                 let instance = r.instance.clone();
                 let req = ReqId(self.req_rng.next_u64());
                 self.world.workload.borrow_mut().push(Command::Request {
@@ -493,9 +494,16 @@ impl Runner<'_> {
                 host,
                 point,
                 through_heal,
-            } => self
-                .recorder
-                .arm(*host, point, arm.point_arm(*through_heal)),
+            } => {
+                let arm = match arm {
+                    ArmKind::Crash => PointArm::Crash,
+                    ArmKind::Pause => PointArm::Pause,
+                    ArmKind::Hang => PointArm::Hang {
+                        through_heal: *through_heal,
+                    },
+                };
+                self.recorder.arm(*host, point, arm)
+            }
             Action::Inject { inject, host } => {
                 self.recorder
                     .arm(*host, &inject.point(), PointArm::InjectError)
@@ -597,5 +605,23 @@ impl Runner<'_> {
             }
             Condition::State { .. } | Condition::VmmState { .. } => false,
         }
+    }
+}
+
+/// The model's operation for a story's request: a create takes its
+/// instance's auto-restart policy (NULL when the instance sets none).
+fn api_op(plan: &Plan, r: &Request) -> ApiOp {
+    match r.request {
+        RequestKind::Create => ApiOp::Create {
+            start: r.start.unwrap_or(true),
+            auto_restart_policy: (plan.instances.iter())
+                .find(|i| i.name == r.instance)
+                .and_then(|i| i.auto_restart_policy),
+        },
+        RequestKind::Start => ApiOp::Start,
+        RequestKind::Stop => ApiOp::Stop,
+        RequestKind::Reboot => ApiOp::Reboot,
+        RequestKind::Delete => ApiOp::Delete,
+        RequestKind::Get => ApiOp::Get,
     }
 }

@@ -6,7 +6,8 @@
 //! seconds of virtual time. That suits a control plane whose periods are
 //! 30 s to 10 min; races are made to happen with pause points, not timing.
 
-use crate::plan::Plan;
+use crate::fault::Fault;
+use crate::plan::{Action, Plan};
 use crate::recorder::Recorder;
 use crate::seed::SeedTree;
 use crate::workload::{self, WorkloadHandle};
@@ -63,11 +64,10 @@ pub fn build<'a>(
     recorder: Rc<Recorder>,
     duration: Duration,
 ) -> World<'a> {
-    let boot_variant = if plan.upgrades() {
-        Variant::Legacy
-    } else {
-        variant
-    };
+    // A plan with PR #8053's upgrade boots every Nexus `legacy` until it.
+    let upgrades =
+        (plan.steps.iter()).any(|s| matches!(s.action, Action::Fault(Fault::Upgrade {})));
+    let boot_variant = if upgrades { Variant::Legacy } else { variant };
     let config = model_config(plan, boot_variant);
     let nexus_variant = Rc::new(Cell::new(boot_variant));
     let mut sim = turmoil::Builder::new()

@@ -6,7 +6,7 @@
 
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, ByVariant, Condition, Expect, Expected, OneOrMany, RequestKind,
+    Action, ArmKind, ByVariant, Condition, Expect, Expected, RequestKind, Responses,
 };
 use intent_sim::scenario::{discover, load_file, load_str, Scenario, ScenarioError};
 use model::ids::{HostId, Millis, NexusId};
@@ -170,7 +170,7 @@ fn complete_valid_fixture() {
     let db1 = request(&steps[1].action);
     assert_eq!(
         db1.expect,
-        Some(Expect::Same(OneOrMany::Any(vec![
+        Some(Expect::Same(Responses(vec![
             Expected::Status(201),
             Expected::Status(503)
         ])))
@@ -188,12 +188,9 @@ fn complete_valid_fixture() {
     assert_eq!(
         reboot,
         Expect::ByVariant(ByVariant {
-            legacy: Some(OneOrMany::One(Expected::Status(503))),
-            omicron: Some(OneOrMany::Any(vec![
-                Expected::Status(503),
-                Expected::NoResponse
-            ])),
-            fixed: Some(OneOrMany::One(Expected::Status(503))),
+            legacy: Some(Responses(vec![Expected::Status(503)])),
+            omicron: Some(Responses(vec![Expected::Status(503), Expected::NoResponse])),
+            fixed: Some(Responses(vec![Expected::Status(503)])),
         })
     );
     assert!(matches!(
@@ -307,7 +304,7 @@ fn diverging_fixture_loads() {
     let s = found[0].as_ref().unwrap();
     assert_eq!(
         request(&s.plan().steps[1].action).expect,
-        Some(Expect::Same(OneOrMany::One(Expected::Status(503))))
+        Some(Expect::Same(Responses(vec![Expected::Status(503)])))
     );
 }
 
@@ -599,7 +596,7 @@ fn readme_documents_every_step_kind_and_field() {
         }
     }
     let faults = listed::<Fault>("zzz = 1");
-    assert_eq!(faults, Fault::KINDS);
+    assert_eq!(faults, <Fault as strum::VariantNames>::VARIANTS);
     for kind in &faults {
         need(format!("fault kind {kind}"), vec![format!("\"{kind}\"")]);
         for f in listed::<Fault>(&format!("[{kind}]\nzzz = 1")) {

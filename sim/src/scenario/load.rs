@@ -57,23 +57,11 @@ impl Scenario {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Case {
-    #[serde(deserialize_with = "case_name")]
     name: String,
     #[serde(default, rename = "vars")]
     _vars: BTreeMap<String, IgnoredAny>,
     #[serde(default, rename = "variants")]
     _variants: Option<BTreeMap<String, IgnoredAny>>,
-}
-
-fn case_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    match is_case_name(&s) {
-        true => Ok(s),
-        false => Err(serde::de::Error::custom(format!(
-            "{:?} is not a case name: expected letters, digits, '_', '-' and '.'",
-            cut(&s)
-        ))),
-    }
 }
 
 /// Loads and checks one scenario file. Its name is the file's stem.
@@ -109,6 +97,13 @@ pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, Scenari
     for (i, case) in all.into_iter().enumerate() {
         let path = FieldPath::default().key("case").index(i);
         let case = case.map(|c| c.name.as_str());
+        if let Some(c) = case.filter(|c| !is_case_name(c)) {
+            let message = format!(
+                "{:?} is not a case name: expected letters, digits, '_', '-' and '.'",
+                cut(c)
+            );
+            return Err(src.error(&path.key("name"), message));
+        }
         if let Some(c) = case.filter(|c| cases[..i].iter().any(|d| d.name == *c)) {
             return Err(src.error(&path.key("name"), format!("case {c:?} is named twice")));
         }

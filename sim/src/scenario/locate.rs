@@ -65,11 +65,14 @@ impl FieldPath {
     }
 }
 
-/// A scenario file's text and its spanned document tree.
+/// A scenario file's text, its spanned document tree, and every field in
+/// it: each key, list item and value, parents first, with its path, the
+/// span that names it (a key's own, or the item's) and its value's span.
 pub(crate) struct Source<'a> {
     pub(crate) file: &'a Path,
     pub(crate) text: &'a str,
     pub(crate) root: Spanned<DeTable<'a>>,
+    fields: Vec<(FieldPath, Range<usize>, Range<usize>)>,
 }
 
 impl<'a> Source<'a> {
@@ -79,7 +82,18 @@ impl<'a> Source<'a> {
             let message = format!("invalid TOML: {}", e.message());
             ScenarioError::at(file, text, e.span().unwrap_or(0..0), None, message)
         })?;
-        Ok(Source { file, text, root })
+        let mut fields = Vec::new();
+        list(
+            &DeValue::Table(root.get_ref().clone()),
+            &FieldPath::default(),
+            &mut fields,
+        );
+        Ok(Source {
+            file,
+            text,
+            root,
+            fields,
+        })
     }
 
     /// An error at `path`'s position, naming `path`.
@@ -96,8 +110,11 @@ impl<'a> Source<'a> {
         field: Option<String>,
         message: String,
     ) -> ScenarioError {
-        match self.lookup(path).last() {
-            Some((span, _)) => {
+        let found = (1..=path.0.len())
+            .rev()
+            .find_map(|n| self.field(&path.0[..n]));
+        match found {
+            Some((_, span, _)) => {
                 ScenarioError::at(self.file, self.text, span.clone(), field, message)
             }
             None => ScenarioError {
@@ -108,90 +125,60 @@ impl<'a> Source<'a> {
     }
 
     /// An error of toml's deserializer in the same form as ours: at the
-    /// field whose span holds the error's (named by `field`), with "did you
-    /// mean" where one applies.
+    /// field of the smallest key or value whose span holds the error's
+    /// (named by `field`; on a tie the deeper), with "did you mean" where
+    /// one applies. The root's span is empty, at the start: an error there
+    /// (a missing top-level field) is about the whole file.
     pub(crate) fn serde_error(
         &self,
         e: &toml::de::Error,
         field: impl Fn(&FieldPath) -> Option<String>,
     ) -> ScenarioError {
         let message = super::names::suggest(&plain_types(e.message()));
-        match e.span() {
-            Some(span) => {
-                let path = self.path_at(&span);
-                ScenarioError::at(self.file, self.text, span, field(&path), message)
+        let Some(span) = e.span() else {
+            return ScenarioError::file(self.file, message);
+        };
+        let mut best = (usize::MAX, FieldPath::default());
+        let fields = if span == self.root.span() {
+            &[][..]
+        } else {
+            &self.fields
+        };
+        for (path, name, value) in fields {
+            for c in [value, name] {
+                if c.start <= span.start && span.end <= c.end && c.len() <= best.0 {
+                    best = (c.len(), path.clone());
+                }
             }
-            None => ScenarioError::file(self.file, message),
         }
+        ScenarioError::at(self.file, self.text, span, field(&best.1), message)
     }
 
     /// The raw text of the value at `path` (empty when not found).
     pub(crate) fn value_text(&self, path: &FieldPath) -> &'a str {
-        match self.lookup(path) {
-            found if found.len() == path.0.len() => found
-                .last()
-                .and_then(|(_, v)| self.text.get(v.span()))
-                .unwrap_or_default(),
-            _ => "",
-        }
+        let found = self.field(&path.0).map(|(_, _, value)| value.clone());
+        found.and_then(|v| self.text.get(v)).unwrap_or_default()
     }
 
-    /// Follows `path` as far as it exists: for each segment found, the
-    /// span that names it (the key, or the item) and its value.
-    fn lookup<'s>(&'s self, path: &FieldPath) -> Vec<(Range<usize>, &'s Spanned<DeValue<'a>>)> {
-        let mut found: Vec<(Range<usize>, &'s Spanned<DeValue<'a>>)> = Vec::new();
-        for seg in &path.0 {
-            let next = match (seg, found.last().map(|(_, v)| v.get_ref())) {
-                (Seg::Key(k), None) => key(self.root.get_ref(), k),
-                (Seg::Key(k), Some(DeValue::Table(t))) => key(t, k),
-                (Seg::Index(i), Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span(), v)),
-                _ => None,
-            };
-            match next {
-                Some(n) => found.push(n),
-                None => break,
-            }
-        }
-        found
-    }
-
-    /// The path of the smallest key or value whose span holds `span`. The
-    /// root's span is empty, at the start: an error there (a missing
-    /// top-level field) is about the whole file.
-    fn path_at(&self, span: &Range<usize>) -> FieldPath {
-        let mut best = (usize::MAX, FieldPath::default());
-        if *span != self.root.span() {
-            let root = DeValue::Table(self.root.get_ref().clone());
-            walk(&root, &FieldPath::default(), span, &mut best);
-        }
-        best.1
+    fn field(&self, path: &[Seg]) -> Option<&(FieldPath, Range<usize>, Range<usize>)> {
+        self.fields.iter().find(|(p, ..)| p.0 == path)
     }
 }
 
-fn key<'t, 'a>(t: &'t DeTable<'a>, k: &str) -> Option<(Range<usize>, &'t Spanned<DeValue<'a>>)> {
-    t.get_key_value(k).map(|(k, v)| (k.span(), v))
-}
-
-/// Visits every key, item and value under `v` (tables' own spans are their
-/// headers only, so nothing is pruned). Smaller wins; on a tie the deeper
-/// path, visited later.
-fn walk(v: &DeValue<'_>, path: &FieldPath, span: &Range<usize>, best: &mut (usize, FieldPath)) {
-    let children: Vec<(FieldPath, Vec<Range<usize>>, &DeValue<'_>)> = match v {
+/// Lists every key, item and value under `v` (whose path is `path`).
+fn list(v: &DeValue<'_>, path: &FieldPath, out: &mut Vec<(FieldPath, Range<usize>, Range<usize>)>) {
+    let children: Vec<(FieldPath, Range<usize>, &Spanned<DeValue<'_>>)> = match v {
         DeValue::Table(t) => (t.iter())
-            .map(|(k, v)| (path.key(k.get_ref()), vec![v.span(), k.span()], v.get_ref()))
+            .map(|(k, v)| (path.key(k.get_ref()), k.span(), v))
             .collect(),
         DeValue::Array(a) => (a.iter().enumerate())
-            .map(|(i, v)| (path.index(i), vec![v.span()], v.get_ref()))
+            .map(|(i, v)| (path.index(i), v.span(), v))
             .collect(),
         _ => Vec::new(),
     };
-    for (here, candidates, v) in children {
-        for c in candidates {
-            if c.start <= span.start && span.end <= c.end && c.len() <= best.0 {
-                *best = (c.len(), here.clone());
-            }
-        }
-        walk(v, &here, span, best);
+    for (here, name, v) in children {
+        out.push((here.clone(), name, v.span()));
+        list(v.get_ref(), &here, out);
     }
 }
 

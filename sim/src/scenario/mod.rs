@@ -14,4 +14,4 @@ mod subst;
 
 pub use error::ScenarioError;
 pub use load::{discover, load_file, load_str, Scenario, ScenarioRun};
-pub use shape::to_toml;
+pub use shape::{step_line, to_toml};

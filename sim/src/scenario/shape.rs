@@ -8,9 +8,10 @@
 use super::locate::{FieldPath, Problem};
 use super::names::did_you_mean;
 use crate::fault::{cut, Fault};
-use crate::plan::{Action, Condition, Plan};
+use crate::plan::{Action, Condition, Plan, PlanStep};
 use std::borrow::Cow;
 use std::ops::Range;
+use strum::VariantNames;
 use toml::de::{DeTable, DeValue};
 use toml::{Spanned, Table, Value};
 
@@ -58,7 +59,7 @@ fn nest_one<'a>(
 
 fn condition(c: &mut Spanned<DeValue<'_>>, path: &FieldPath) -> Result<(), Problem> {
     if let DeValue::Table(t) = c.get_mut() {
-        let (kind, span, inner) = nest_one(t, &Condition::KEYS, path, "empty condition")?;
+        let (kind, span, inner) = nest_one(t, Condition::VARIANTS, path, "empty condition")?;
         *c = Spanned::new(span.clone(), DeValue::Table(tag(kind.into(), span, inner)));
     }
     Ok(())
@@ -73,13 +74,13 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
                 continue;
             };
             let at = t.remove_entry("at");
-            let (kind, span, mut rest) = nest_one(t, &Action::KEYS, &path, "no action")?;
+            let (kind, span, mut rest) = nest_one(t, Action::VARIANTS, &path, "no action")?;
             if kind == "fault" {
                 let (_, name) = rest.remove_entry("fault").expect("the kind key is set");
                 let DeValue::String(fault) = name.get_ref() else {
                     return Err((
                         path.key("fault"),
-                        format!("expected a fault kind: one of {}", keys(&Fault::KINDS)),
+                        format!("expected a fault kind: one of {}", keys(Fault::VARIANTS)),
                     ));
                 };
                 rest = tag(fault.clone(), name.span(), rest);
@@ -122,18 +123,11 @@ pub fn to_toml(plan: &Plan) -> Result<String, String> {
     };
     let mut root = Table::try_from(&plan).map_err(|e| format!("cannot write the plan: {e}"))?;
     let steps = root.get_mut("step").and_then(Value::as_array_mut);
-    for s in steps.into_iter().flatten().filter_map(Value::as_table_mut) {
-        let (kind, mut inner) = untag(s.remove("action"));
-        if kind == "fault" {
-            let (fault, fields) = untag(Some(Value::Table(std::mem::take(&mut inner))));
-            s.insert("fault".into(), Value::String(fault));
-            s.extend(fields);
-        }
-        if let Some(c) = inner.remove("wait") {
-            s.insert("wait".into(), Value::Table(untag(Some(c)).1));
-        }
-        s.extend(inner);
-    }
+    steps
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_table_mut)
+        .for_each(flat);
     let variants = root.get_mut("variants").and_then(Value::as_table_mut);
     let variants = variants.into_iter().flatten();
     for list in variants.filter_map(|(_, v)| v.get_mut("must_reach")?.as_array_mut()) {
@@ -142,6 +136,32 @@ pub fn to_toml(plan: &Plan) -> Result<String, String> {
         }
     }
     toml::to_string_pretty(&root).map_err(|e| format!("cannot write the plan: {e}"))
+}
+
+/// One step as a file writes it, as an inline table: the `plan:` lines of
+/// a swarm trace, ready to paste into a scenario.
+pub fn step_line(step: &PlanStep) -> String {
+    match Table::try_from(step) {
+        Ok(mut t) => {
+            flat(&mut t);
+            Value::Table(t).to_string()
+        }
+        Err(e) => format!("cannot write the step: {e}"),
+    }
+}
+
+/// A step as serde writes it (`action = { <kind> = {...} }`), flat again.
+fn flat(s: &mut Table) {
+    let (kind, mut inner) = untag(s.remove("action"));
+    if kind == "fault" {
+        let (fault, fields) = untag(Some(Value::Table(std::mem::take(&mut inner))));
+        s.insert("fault".into(), Value::String(fault));
+        s.extend(fields);
+    }
+    if let Some(c) = inner.remove("wait") {
+        s.insert("wait".into(), Value::Table(untag(Some(c)).1));
+    }
+    s.extend(inner);
 }
 
 /// An enum as serde writes it, `{ <tag> = { fields } }`: the tag and the

@@ -35,12 +35,7 @@ impl<'a> Vars<'_, 'a> {
         let span = v.span();
         match v.get_mut() {
             DeValue::String(s) if s.contains("${") => {
-                let s = s.to_string();
-                let whole = s.strip_prefix("${").and_then(|r| r.strip_suffix('}'));
-                let new = match whole.filter(|n| is_var_name(n)) {
-                    Some(name) => self.value(name).cloned(),
-                    None => self.expand(&s).map(|s| DeValue::String(Cow::Owned(s))),
-                };
+                let new = self.expand(s);
                 *v = Spanned::new(span, new.map_err(|e| (path.clone(), e))?);
             }
             DeValue::Array(items) => {
@@ -79,9 +74,10 @@ impl<'a> Vars<'_, 'a> {
         Ok(&self.values[name])
     }
 
-    /// Replaces every `${name}` in `s` with its var's text. Values are not
-    /// expanded again.
-    fn expand(&mut self, s: &str) -> Result<String, String> {
+    /// `s` with every `${name}` replaced by its var's text, or the var's
+    /// value itself when `s` is exactly `${name}`. Values are not expanded
+    /// again.
+    fn expand(&mut self, s: &str) -> Result<DeValue<'a>, String> {
         let mut out = String::with_capacity(s.len());
         let mut rest = s;
         while let Some(start) = rest.find("${") {
@@ -95,6 +91,7 @@ impl<'a> Vars<'_, 'a> {
                 return Err(format!("`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"));
             }
             match self.value(name)? {
+                v if s.len() == name.len() + 3 => return Ok(v.clone()),
                 DeValue::String(v) => out.push_str(v),
                 DeValue::Integer(i) => out.push_str(i.as_str()),
                 DeValue::Boolean(b) => out.push_str(&b.to_string()),
@@ -108,6 +105,6 @@ impl<'a> Vars<'_, 'a> {
             rest = after;
         }
         out.push_str(rest);
-        Ok(out)
+        Ok(DeValue::String(Cow::Owned(out)))
     }
 }

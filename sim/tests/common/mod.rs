@@ -7,8 +7,8 @@
 use intent_sim::checkers::sleds::SledTables;
 use intent_sim::fault::Fault;
 use intent_sim::plan::{
-    Action, ArmKind, Condition, Expect, Expected, InjectNode, InstanceDecl, OneOrMany, Plan,
-    PlanStep, Request, RequestKind, Topology,
+    Action, ArmKind, Condition, Expect, Expected, InjectNode, InstanceDecl, Plan, PlanStep,
+    Request, RequestKind, Responses, Topology,
 };
 use intent_sim::record::{PointArm, Record, RecordKind};
 use intent_sim::report;
@@ -59,7 +59,7 @@ impl Story {
             request,
             instance: instance.to_string(),
             start,
-            expect: (!expect.is_empty()).then(|| Expect::Same(OneOrMany::Any(expect.to_vec()))),
+            expect: (!expect.is_empty()).then(|| Expect::Same(Responses(expect.to_vec()))),
             no_wait: !wait,
         }))
     }
