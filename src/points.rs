@@ -42,6 +42,11 @@ plain_points! {
     /// `Nexus::project_create_instance`: the create saga finished, the
     /// start saga not yet prepared (the gap PR #8053 leaves open).
     CreateBetweenCreateAndStart => "create.between_create_and_start",
+    /// A start, stop, reboot or delete handler read the instance (its
+    /// lookup) and has neither validated the request nor written its
+    /// intent: in `fixed`, the start of branch 1's window (the validated
+    /// intent write requires the state this read saw).
+    ApiAfterLookup => "api.after_lookup",
     /// The start handler, right after writing the intent.
     StartAfterIntentWrite => "start.after_intent_write",
     /// The stop handler, right after writing the intent.

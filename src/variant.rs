@@ -44,6 +44,7 @@ impl Variant {
     /// Fixed branch (1): the intent is written in the same guarded db
     /// transaction as the request's validation, so a rejected request
     /// leaves it unchanged. In omicron it is written first, unconditionally.
+    /// Its race is pinned by `start-lands-within-delete-validation`.
     pub fn intent_written_with_validation(self) -> bool {
         self == Variant::Fixed
     }
@@ -67,6 +68,7 @@ impl Variant {
     /// checks nothing, so a start saga that resumes after a user's stop
     /// found no such VMM (404, `mark_vmm_failed`) registers a guest no
     /// instance points at (the orphan of issue 8; omicron #8206's shape).
+    /// Pinned alone by `start-again-before-paused-saga-registers`.
     pub fn ensure_registered_requires_active_vmm(self) -> bool {
         self == Variant::Fixed
     }
@@ -77,7 +79,8 @@ impl Variant {
     /// it). It closes what branch 4 cannot: a stop that lands between the
     /// re-read and the registration, and a VMM an unwound start saga could
     /// not unregister (`sis_ensure_registered_undo` counts an unreachable
-    /// sled as "already unregistered").
+    /// sled as "already unregistered"; pinned alone by
+    /// `start-saga-unwinds-with-sled-unreachable`).
     pub fn reconciler_reaps_orphan_vmms(self) -> bool {
         self == Variant::Fixed
     }
@@ -120,6 +123,7 @@ impl Variant {
     /// itself down (swarm seed 9378 at build 91bf77b). Reboot only: a stop
     /// of a VMM whose start saga is paused before registration relies on
     /// failing it (`stop-while-start-saga-paused`, `orphan-vmm-after-stop`).
+    /// omicron's side is pinned by `reboot-while-start-saga-paused`.
     pub fn reboot_404_while_creating_is_inconclusive(self) -> bool {
         self == Variant::Fixed
     }

@@ -11,7 +11,9 @@
 //!   the swarm's settings; every tenth seed runs twice and must give the
 //!   same trace;
 //! - `regression/<scenario>[/<case>]/<variant>/seed-<n>`: every entry of
-//!   the committed `regressions.toml`, replayed.
+//!   the committed `regressions.toml`, replayed;
+//! - `fix/<id>`: each of omicron's fixes turned off gives its bug's
+//!   violation in its scenario, and on does not (`fixes.rs`).
 //!
 //! `INTENT_SIM_SEEDS`, `INTENT_SIM_SEED`, `INTENT_SIM_VARIANT` and
 //! `INTENT_SIM_SCENARIO` narrow what runs (see `intent_sim::env`); a bad
@@ -27,6 +29,8 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use model::variant::Variant;
 use std::path::Path;
 use std::sync::Arc;
+
+mod fixes;
 
 /// The seed the snapshots are taken at.
 const SNAPSHOT_SEED: u64 = 1;
@@ -113,6 +117,9 @@ fn trials() -> intent_sim::error::Result<Vec<Trial>> {
             None => format!("{}/{}/seed-{}", e.scenario, e.variant, e.seed),
         };
         trials.push(Trial::test(format!("regression/{id}"), move || replay(&e)));
+    }
+    if scenario_sel.scenario.is_none() {
+        trials.extend(fixes::trials());
     }
     Ok(trials)
 }

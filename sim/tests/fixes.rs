@@ -2,9 +2,15 @@
 //! which the model with the fix turned off gives the violation the
 //! historical bug caused, and with the fix on does not. The mutants are
 //! history, so these are the harness's mutation tests.
+//!
+//! A module of the `cases` binary (trials `fix/<id>`), not of `main`: the
+//! cargo-mutants judge runs `cases` only, and a mutant that makes
+//! `--without-fix` do nothing (`ModelConfig::has_fix -> true`) is caught
+//! only here (issue 11's survivor triage, `mutants/README.md`).
 
 use intent_sim::catalog;
 use intent_sim::verdict::RunReport;
+use libtest_mimic::{Failed, Trial};
 use model::fixes::{Fix, FixSet};
 use model::variant::Variant;
 
@@ -78,59 +84,80 @@ const CASES: &[Case] = &[
 
 const SEEDS: std::ops::Range<u64> = 0..3;
 
-fn run(case: &Case, without: &FixSet, seed: u64) -> RunReport {
-    let s = catalog::find(case.scenario).expect("the scenario exists");
-    let (r, _) = catalog::run_without(&s, None, case.variant, without, seed).expect("it runs");
-    r
+fn run(case: &Case, without: &FixSet, seed: u64) -> Result<RunReport, Failed> {
+    let s = catalog::find(case.scenario).map_err(|e| e.to_string())?;
+    let (r, _) =
+        catalog::run_without(&s, None, case.variant, without, seed).map_err(|e| e.to_string())?;
+    Ok(r)
 }
 
-#[test]
-fn every_fix_has_a_case() {
-    for fix in Fix::ALL {
-        assert!(
-            CASES.iter().any(|c| c.fix == fix),
-            "fix {fix} has no scenario that shows its bug"
-        );
+/// One trial per fix (`fix/<id>`: its bug fires with the fix off, seeds
+/// 0..3, and holds with it on), and `fix/every-fix-has-a-case`.
+pub fn trials() -> Vec<Trial> {
+    let mut out = vec![Trial::test(
+        "fix/every-fix-has-a-case",
+        every_fix_has_a_case,
+    )];
+    for case in CASES {
+        out.push(Trial::test(format!("fix/{}", case.fix.id()), move || {
+            fires_with_its_fix_off_and_holds_with_it_on(case)
+        }));
+    }
+    out
+}
+
+fn every_fix_has_a_case() -> Result<(), Failed> {
+    match Fix::ALL
+        .into_iter()
+        .find(|fix| !CASES.iter().any(|c| c.fix == *fix))
+    {
+        Some(fix) => Err(format!("fix {fix} has no scenario that shows its bug").into()),
+        None => Ok(()),
     }
 }
 
-#[test]
-fn each_bug_fires_with_its_fix_off_and_holds_with_it_on() {
-    for case in CASES {
-        let without: FixSet = [case.fix].into_iter().collect();
-        for seed in SEEDS {
-            let off = run(case, &without, seed);
-            assert!(
-                off.fired().contains(case.checker),
+fn fires_with_its_fix_off_and_holds_with_it_on(case: &Case) -> Result<(), Failed> {
+    let without: FixSet = [case.fix].into_iter().collect();
+    for seed in SEEDS {
+        let off = run(case, &without, seed)?;
+        if !off.fired().contains(case.checker) {
+            return Err(format!(
                 "{} seed {seed} {}: {} did not fire with {} off; fired {:?}",
                 case.scenario,
                 case.variant,
                 case.checker,
                 case.fix,
                 off.fired()
-            );
-            assert!(
+            )
+            .into());
+        }
+        if !off
+            .repro_sim()
+            .ends_with(&format!("--without-fix {}", case.fix.id()))
+        {
+            return Err(format!(
+                "the repro line does not name the disabled fix: {}",
                 off.repro_sim()
-                    .ends_with(&format!("--without-fix {}", case.fix.id())),
-                "the repro line names the disabled fix: {}",
-                off.repro_sim()
-            );
-            let on = run(case, &FixSet::none(), seed);
-            assert!(
-                !on.fired().contains(case.checker),
+            )
+            .into());
+        }
+        let on = run(case, &FixSet::none(), seed)?;
+        if on.fired().contains(case.checker) {
+            return Err(format!(
                 "{} seed {seed} {}: {} fired with {} on",
-                case.scenario,
-                case.variant,
-                case.checker,
-                case.fix
-            );
-            assert!(
-                on.matches_expectation(),
-                "{} seed {seed} {}: with every fix on the scenario is as its file says: {:?}",
+                case.scenario, case.variant, case.checker, case.fix
+            )
+            .into());
+        }
+        if !on.matches_expectation() {
+            return Err(format!(
+                "{} seed {seed} {}: with every fix on the scenario is not as its file says: {:?}",
                 case.scenario,
                 case.variant,
                 on.mismatch()
-            );
+            )
+            .into());
         }
     }
+    Ok(())
 }

@@ -107,6 +107,7 @@ impl Request<'_> {
     ) -> Result<(InstanceAndVmm, T), ApiError> {
         let variant = self.nexus.cfg.intent_variant();
         let id = iv.instance.id;
+        self.nexus.point(Plain::ApiAfterLookup).await;
         if !variant.tracks_intent() {
             self.nexus.point(point).await;
             let ok = validate(&iv).map_err(|e| self.reject(Some(id), e))?;

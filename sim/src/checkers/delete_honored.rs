@@ -123,11 +123,15 @@ impl Checker for DeleteHonored {
             if let Some(r) = res.first() {
                 // No VMM record at all: a failed ALLOC_SERVER's reservation
                 // (its commit's answer was lost; steno never undoes a failed
-                // node), on the known-upstream list.
+                // node) is on the known-upstream list; one its undo should
+                // have released is named apart (`checkers::reservations`).
                 let unrecorded = end.db.vmm(r.vmm_id).is_none();
                 problems.push((
                     if unrecorded {
-                        "delete leaves a reservation for a VMM that has no record".to_string()
+                        format!(
+                            "delete leaves a reservation {}",
+                            view.reservations().unrecorded(r.vmm_id).words()
+                        )
                     } else {
                         "delete leaves a reservation".to_string()
                     },

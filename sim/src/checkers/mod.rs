@@ -26,6 +26,7 @@
 //! | `generation_monotonic` | the db's applied/dropped outcome of each write | It judges the writes themselves (the db is the storage, not the lifecycle code); the sleds' generations come from their reports. |
 //! | `destroyed_is_final` | applied instance rows | It judges those writes; registrations come from the sleds. |
 //! | `db_constraints` | applied rows | It judges those writes. |
+//! | `updater_lock_exclusive` | applied lock and commit writes (rows before and after) | It judges those writes; which saga took which lock comes from the writes' causes. |
 //! | `start_intent_honored` | acceptance; the end rows; the recorded guest shutdown; the policy; the db's reservations | "Running" needs the sled's report too. The recorded guest shutdown (the update saga's `GuestShutdown` intent, or the Destroyed VMM it unlinked) now counts only when the sled says that VMM's guest went Stopping before any stop was asked of it (`RequestTracker::maybe_guest_shutdown`; seed 12709 and a test in which the code records a shutdown the sled never saw). The policy is set by the create from the request, never written since. "No up sled has room" counts the db's reservations, which is what placement obeys; a leaked one is `resources_released`'s. |
 //! | `stop_intent_honored` | acceptance; the end rows | VMM presence comes from the sleds. |
 //! | `delete_honored` | acceptance; the end rows and reservations | It judges that end; VMMs come from the sleds. |
@@ -46,6 +47,7 @@ use std::collections::BTreeSet;
 pub mod end;
 pub mod history;
 pub mod requests;
+pub mod reservations;
 pub mod sleds;
 pub mod view;
 
@@ -61,6 +63,7 @@ pub mod sagas_settle;
 pub mod single_active_vmm;
 pub mod start_intent_honored;
 pub mod stop_intent_honored;
+pub mod updater_lock_exclusive;
 
 #[cfg(test)]
 pub mod testkit;
@@ -140,13 +143,14 @@ pub trait Checker {
 }
 
 /// Every checker's name, in design order (safety first, then liveness).
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     no_unintended_restart::NAME,
     auto_restart_respects_policy::NAME,
     single_active_vmm::NAME,
     generation_monotonic::NAME,
     destroyed_is_final::NAME,
     db_constraints::NAME,
+    updater_lock_exclusive::NAME,
     start_intent_honored::NAME,
     stop_intent_honored::NAME,
     delete_honored::NAME,
@@ -166,6 +170,7 @@ pub fn all(default_cooldown_ms: u64) -> Vec<Box<dyn Checker>> {
         Box::new(generation_monotonic::GenerationMonotonic::new()),
         Box::new(destroyed_is_final::DestroyedIsFinal::new()),
         Box::new(db_constraints::DbConstraints::new()),
+        Box::new(updater_lock_exclusive::UpdaterLockExclusive::new()),
         Box::new(start_intent_honored::StartIntentHonored::new()),
         Box::new(stop_intent_honored::StopIntentHonored::new()),
         Box::new(delete_honored::DeleteHonored::new()),

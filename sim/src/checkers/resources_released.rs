@@ -52,17 +52,22 @@ impl Checker for ResourcesReleased {
         };
         for r in db.reservations() {
             if !is_active(db, r.instance_id, r.vmm_id) {
-                // No VMM record at all: ALLOC_SERVER's reservation committed
-                // but its answer was lost, so the node failed, and steno
-                // never undoes a failed node.
+                // No VMM record at all: the known-upstream chain only when
+                // ALLOC_SERVER never logged done (its commit's answer was
+                // lost, the node failed, and steno never undoes a failed
+                // node); a reservation its undo should have released is
+                // named apart (`checkers::reservations`).
                 let mechanism = if db.vmm(r.vmm_id).is_none() {
-                    "reservation for a VMM that has no record"
+                    format!(
+                        "reservation {}",
+                        view.reservations().unrecorded(r.vmm_id).words()
+                    )
                 } else {
-                    "reservation without an active VMM"
+                    "reservation without an active VMM".to_string()
                 };
                 push(
                     r.instance_id,
-                    mechanism,
+                    &mechanism,
                     format!(
                         "the reservation on {} for VMM {} of {} is held, but that VMM is not the instance's active VMM",
                         r.sled_id, r.vmm_id, r.instance_id
@@ -173,6 +178,44 @@ mod tests {
             "{}",
             s.trace()
         );
+    }
+
+    /// A start saga's reservation with no VMM record: ALLOC_SERVER's
+    /// commit answered, the node failed (the known-upstream chain), or
+    /// the node logged done and its undo ran but kept the reservation
+    /// (the `start-alloc-undo-keeps-reservation` mutation): two
+    /// mechanisms, so the list excuses only the first.
+    #[test]
+    fn names_how_a_reservation_with_no_record_was_left() {
+        for (undo_ran, want) in [
+            (false, "reservation for a VMM that has no record"),
+            (true, "reservation kept by ALLOC_SERVER's undo"),
+        ] {
+            let mut s = Story::new();
+            let (id, _) = s.create("web", false, None);
+            let n = SagaName::InstanceStart;
+            let saga = s.saga(n, id, Some(StartReason::User));
+            s.db(
+                Story::cause(saga, n, "ALLOC_SERVER"),
+                DbRequest::SledReservationCreate {
+                    instance: id,
+                    vmm: model::ids::VmmId(77),
+                    candidates: vec![SledId(0)],
+                    capacity: 4,
+                },
+            );
+            if undo_ran {
+                s.node(saga, n, "ALLOC_SERVER", NodeStep::Done);
+                s.node(saga, n, "CREATE_VMM_RECORD", NodeStep::Failed("503".into()));
+                s.node(saga, n, "ALLOC_SERVER", NodeStep::Undone);
+            } else {
+                s.node(saga, n, "ALLOC_SERVER", NodeStep::Failed("503".into()));
+            }
+            s.saga_finish(saga, n, id, SagaState::Unwound);
+            let v = check(&s);
+            let mechs: Vec<&str> = v.iter().map(|v| v.mechanism.as_str()).collect();
+            assert_eq!(mechs, vec![want], "{}", s.trace());
+        }
     }
 
     /// The sled agent comes back after the watcher failed its VMM and the

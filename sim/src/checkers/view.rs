@@ -3,14 +3,15 @@
 //! The recorder feeds each record to one [`View`], once, before it shows
 //! the record to the checkers: the requests with their send, acceptance
 //! and completion stamps and outcomes, the name <-> id map, the latest
-//! applied rows, every saga and what it selected, and each sled agent's
-//! VMM table. Checkers read it and never update it, so they cannot
+//! applied rows, every saga and what it selected, each sled agent's
+//! VMM table, and which start saga made each reservation. Checkers read it and never update it, so they cannot
 //! disagree about what happened, and none keeps a copy of its own.
 //! Evidence is record sequence numbers ([`Seq`]), rendered once by the
 //! report with the run's names.
 
 use super::history::Seq;
 use super::requests::RequestTracker;
+use super::reservations::ReservationOrigins;
 use super::sleds::SledTables;
 use crate::record::Record;
 
@@ -20,6 +21,7 @@ use crate::record::Record;
 pub struct View {
     requests: RequestTracker,
     sleds: SledTables,
+    reservations: ReservationOrigins,
 }
 
 impl View {
@@ -33,6 +35,7 @@ impl View {
         self.requests.observe(rec);
         let seq = self.requests.now().seq;
         self.sleds.observe(rec, seq);
+        self.reservations.observe(rec);
     }
 
     /// Requests, names, rows and sagas (the design's "requests and their
@@ -44,6 +47,12 @@ impl View {
     /// What each sled agent's VMM table holds, as the sleds reported it.
     pub fn sleds(&self) -> &SledTables {
         &self.sleds
+    }
+
+    /// Which start saga's `ALLOC_SERVER` made each reservation, and how
+    /// far that node got.
+    pub fn reservations(&self) -> &ReservationOrigins {
+        &self.reservations
     }
 
     /// The sequence number of the record last observed.
