@@ -13,6 +13,10 @@ pub enum Error {
     /// A command-line value that does not parse (a seed, a range, a shard).
     #[error("{0}")]
     Usage(String),
+    /// The built-in known-upstream list is broken (it does not parse, or
+    /// excuses an intent checker in `fixed`; issue 8).
+    #[error(transparent)]
+    KnownUpstream(#[from] crate::known_upstream::LoadError),
     /// A scenario file that cannot be used.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),

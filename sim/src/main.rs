@@ -57,6 +57,7 @@ fn code(failed: bool) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> Result<ExitCode> {
+    intent_sim::known_upstream::load()?;
     let dir = cli.scenarios.as_deref();
     match cli.command {
         None => unreachable!("parse shows the help when no command is given"),

@@ -107,8 +107,12 @@ fn a_replayed_seed_gives_the_same_events_and_verdict() {
 /// (branch 4) had passed, so the sled ran a VMM whose record had ended
 /// beside the instance's next VMM (single_active_vmm, resources_released).
 /// Branch 5 (the reconciler unregisters a running VMM that is not its
-/// instance's active VMM) removes it. 16128 ended hung; with the
-/// reconciler's backoff and orphan reaping it settles.
+/// instance's active VMM) removes it. 16128 ended hung: the intent
+/// reconciler kept a start saga in flight on a lost sled; its backoff and
+/// branch 10 (the retry tries the unreachable sled last) let it settle.
+/// Each is also pinned as a scenario file: `scenarios/found/
+/// orphan-after-reincarnation-reaped.toml` and
+/// `reconciler-retries-lost-sled-after-recovery.toml`.
 #[test]
 fn fixed_swarm_seeds_9965_and_16128_hold() {
     let r = run(Variant::Fixed, 9965);
