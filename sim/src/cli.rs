@@ -124,7 +124,9 @@ pub enum Format {
     Text,
     /// A Mermaid sequence diagram of the story.
     Mermaid,
-    /// The trace as JSON lines, one object per record.
+    /// The trace as JSON lines, one object per record, then one last line
+    /// `{"result": ...}`: the verdict, checkers fired, known-upstream and
+    /// exceptions, as `sweep --json` writes a run (`wall_ms` is 0).
     Json,
 }
 

@@ -355,16 +355,43 @@ fn run_draws_a_valid_mermaid_diagram_and_json_lines() {
 
     let out = sim("run stop-finds-vmm-gone --variant legacy --seed 1 --format json");
     assert_eq!(out.code, Some(1), "{out:?}");
-    let mut n = 0;
-    for line in out.stdout.lines() {
-        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    let lines: Vec<serde_json::Value> = (out.stdout.lines())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let (result, records) = lines.split_last().expect("lines");
+    for v in records {
         assert!(
             v["at_ms"].is_u64() && v["host"].is_string() && v["text"].is_string(),
-            "{line}"
+            "{v}"
         );
-        n += 1;
     }
-    assert!(n > 20, "{out:?}");
+    assert!(records.len() > 20, "{out:?}");
+    // The last line is the verdict, as `sweep --json` writes a run.
+    let result = &result["result"];
+    assert_eq!(result["verdict"], "violated", "{result}");
+    assert!(
+        (result["violated"].as_array().expect("a list"))
+            .iter()
+            .any(|f| f["checker"] == "no_unintended_restart"),
+        "{result}"
+    );
+}
+
+#[test]
+fn run_json_reports_the_exceptions() {
+    let out = sim("run every-sled-lost --variant fixed --seed 0 --format json");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let last = out.stdout.lines().last().expect("a line");
+    let v: serde_json::Value = serde_json::from_str(last).expect("a JSON line");
+    assert_eq!(v["result"]["verdict"], "held", "{v}");
+    assert!(
+        (v["result"]["exceptions"].as_array().expect("a list"))
+            .iter()
+            .any(|e| e
+                .as_str()
+                .is_some_and(|e| e.contains("no up sled has room"))),
+        "{v}"
+    );
 }
 
 #[test]
