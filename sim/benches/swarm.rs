@@ -160,7 +160,7 @@ fn scenarios() {
         SCENARIO_SEEDS.start, SCENARIO_SEEDS.end
     );
     for s in catalog::all().unwrap_or_else(|e| panic!("{e}")) {
-        if s.is_swarm() {
+        if s.plan().is_swarm() {
             continue;
         }
         let cases = catalog::cases(&s);

@@ -147,7 +147,7 @@ pub fn command_arg(s: &Scenario) -> String {
 
 /// The plan of one run, and the swarm's drawn shape when it is the swarm.
 pub fn plan(s: &Scenario, case: Option<&str>, seed: u64) -> Result<(Plan, Option<SwarmShape>)> {
-    if s.is_swarm() {
+    if s.plan().is_swarm() {
         let (plan, shape) = swarm::plan(s.plan(), seed);
         return Ok((plan, Some(shape)));
     }

@@ -4,7 +4,7 @@
 
 use model::event::SledCall;
 use model::ids::{HostId, SledId};
-use serde::{Deserialize, Serialize};
+use serde::{de::Error, Deserialize, Deserializer, Serialize};
 use std::fmt;
 use strum::VariantNames;
 
@@ -89,10 +89,13 @@ pub enum Fault {
         sled: SledId,
         #[serde(with = "sled_call")]
         call: SledCall,
+        #[serde(deserialize_with = "sled_error_status")]
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "at_least_one")]
         count: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "at_least_one")]
         seconds: Option<u64>,
     },
     /// The sled agent never answers `call` (the caller's RPC times out) for
@@ -103,8 +106,10 @@ pub enum Fault {
         #[serde(with = "sled_call")]
         call: SledCall,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "at_least_one")]
         count: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "at_least_one")]
         seconds: Option<u64>,
     },
     /// This instance's booting VMM fails: the sled publishes Failed.
@@ -194,6 +199,26 @@ fn lasting(f: &mut fmt::Formatter<'_>, count: Option<u32>, seconds: Option<u64>)
         write!(f, " (for {t}s)")?;
     }
     Ok(())
+}
+
+/// A sled error's HTTP status: 400..=599, and not 404 (a VMM the sled does
+/// not know is `forget_vmm`).
+fn sled_error_status<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let status = u16::deserialize(d)?;
+    let ok = ((400..=599).contains(&status) && status != 404).then_some(status);
+    ok.ok_or_else(|| Error::custom(format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)")))
+}
+
+/// A sled fault's `count` (calls) or `seconds` (virtual seconds): at least 1.
+fn at_least_one<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + From<u8> + PartialOrd,
+{
+    let v = T::deserialize(d)?;
+    let ok = (v >= T::from(1)).then_some(v);
+    ok.map(Some)
+        .ok_or_else(|| Error::custom("expected at least 1"))
 }
 
 /// A sled-agent call as a file spells it (`register`, `put_state`,

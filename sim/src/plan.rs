@@ -270,11 +270,20 @@ impl InjectNode {
     }
 }
 
-/// A response a request may get.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A response a request may get: a status code 100..=599, or `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Expected {
-    Status(u16),
+    #[serde(rename = "none")]
     NoResponse,
+    #[serde(untagged, deserialize_with = "status_code")]
+    Status(u16),
+}
+
+/// Only ever read inside [`Expect`], whose message says what it takes.
+fn status_code<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let s = u16::deserialize(d)?;
+    let ok = (100..=599).contains(&s).then_some(s);
+    ok.ok_or_else(|| serde::de::Error::custom("expected a status code 100..=599"))
 }
 
 impl fmt::Display for Expected {
@@ -323,28 +332,6 @@ impl Expect {
     }
 }
 
-/// Only ever read inside [`Expect`], whose message says what it takes.
-impl<'de> Deserialize<'de> for Expected {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match toml::Value::deserialize(d)? {
-            toml::Value::Integer(s @ 100..=599) => Ok(Expected::Status(s as u16)),
-            toml::Value::String(w) if w == "none" => Ok(Expected::NoResponse),
-            _ => Err(serde::de::Error::custom(
-                "expected a status code 100..=599 or \"none\"",
-            )),
-        }
-    }
-}
-
-impl Serialize for Expected {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Expected::Status(v) => s.serialize_u16(*v),
-            Expected::NoResponse => s.serialize_str("none"),
-        }
-    }
-}
-
 /// Something a story reaches. In a file, one of `state`, `vmm_state`,
 /// `point` or `trace` names the kind (`Condition::VARIANTS`).
 #[skip_serializing_none]
@@ -380,11 +367,10 @@ impl fmt::Display for Condition {
                 instance,
                 vmm_state: s,
             } => write!(f, "{instance:?}'s VMM is {s}"),
-            Condition::Point {
-                point,
-                host: Some(h),
-            } => write!(f, "{h} reaches {point}"),
-            Condition::Point { point, host: None } => write!(f, "a host reaches {point}"),
+            Condition::Point { point, host } => match host {
+                Some(h) => write!(f, "{h} reaches {point}"),
+                None => write!(f, "a host reaches {point}"),
+            },
             Condition::Trace { trace } => write!(f, "a trace line contains {trace:?}"),
         }
     }
@@ -445,10 +431,11 @@ pub struct VariantExpectation {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SwarmSettings {
-    /// Length of the fault phase, virtual seconds.
-    #[serde_as(as = "Secs")]
+    /// Length of the fault phase, virtual seconds (at least 1).
+    #[serde_as(as = "Secs<1>")]
     pub fault_phase: Millis,
-    /// How many instances the workload creates at most.
+    /// How many instances the workload creates at most, 1 to 255.
+    #[serde(deserialize_with = "count::<_, 255>")]
     pub max_instances: u8,
 }
 

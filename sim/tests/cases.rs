@@ -77,7 +77,7 @@ fn trials() -> intent_sim::error::Result<Vec<Trial>> {
         if scenario_sel.scenario.as_ref().is_some_and(|n| *n != s.name) {
             continue;
         }
-        if s.is_swarm() {
+        if s.plan().is_swarm() {
             trials.extend(swarm_trials(s, &swarm_sel));
             continue;
         }

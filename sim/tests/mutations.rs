@@ -198,7 +198,7 @@ impl Baseline {
 fn scenario_misses(m: Mutation, only: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
     for s in catalog::all().unwrap_or_else(|e| panic!("{e}")) {
-        if s.is_swarm() || only.is_some_and(|o| o != s.name) {
+        if s.plan().is_swarm() || only.is_some_and(|o| o != s.name) {
             continue;
         }
         for case in catalog::cases(&s) {

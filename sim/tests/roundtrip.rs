@@ -52,7 +52,7 @@ fn roundtrip_scenario_files() {
     let all = catalog::all().unwrap_or_else(|e| panic!("{e}"));
     let mut checked = 0;
     let mut texts = String::new();
-    for s in all.iter().filter(|s| !s.is_swarm()) {
+    for s in all.iter().filter(|s| !s.plan().is_swarm()) {
         for case in catalog::cases(s) {
             let (plan, _) = catalog::plan(s, case.as_deref(), 0).unwrap_or_else(|e| panic!("{e}"));
             let text = to_toml(&plan).unwrap_or_else(|e| panic!("{}: {e}", plan.name));

@@ -714,3 +714,41 @@ fn a_bad_expect_says_what_it_takes() {
         assert!(e.contains(&format!("step 2 field `expect`: {want}")), "{e}");
     }
 }
+
+/// A sled fault's own fields check themselves as they deserialize
+/// (`crate::fault`): the status's range, and `count` and `seconds` at
+/// least 1, each at its field.
+#[test]
+fn a_sled_faults_own_fields_are_checked_at_their_field() {
+    let fault = "[[step]]\nfault = \"sled_error\"\nhost = \"sled-0\"\ncall = \"put_state\"";
+    for (fields, want) in [
+        (
+            "status = 404",
+            "step 2 field `status`: status 404: a sled error is 400..=599 and not 404",
+        ),
+        (
+            "status = 200",
+            "step 2 field `status`: status 200: a sled error is 400..=599",
+        ),
+        (
+            "status = 500\ncount = 0",
+            "step 2 field `count`: expected at least 1",
+        ),
+        (
+            "status = 500\nseconds = 0",
+            "step 2 field `seconds`: expected at least 1",
+        ),
+    ] {
+        let e = error(&story(&format!("{fault}\n{fields}"), ""));
+        assert!(e.starts_with("t.toml:1"), "{e}");
+        assert!(e.contains(want), "{fields}: {e}");
+    }
+    let hang = "[[step]]\nfault = \"sled_hang\"\nhost = \"sled-0\"\ncall = \"register\"\ncount = 0";
+    let e = error(&story(hang, ""));
+    assert!(
+        e.contains("step 2 field `count`: expected at least 1"),
+        "{e}"
+    );
+    let ok = format!("{fault}\nstatus = 503\ncount = 2\nseconds = 1");
+    load(&story(&ok, "")).unwrap_or_else(|e| panic!("{e}"));
+}

@@ -38,10 +38,8 @@ pub(crate) fn plan(p: &Plan) -> Check {
         for (j, c) in e.violates.iter().enumerate() {
             if !CHECKERS.contains(&c.as_str()) {
                 let (hint, all) = (did_you_mean(c, CHECKERS), CHECKERS.join(", "));
-                return err(
-                    path.index(j),
-                    format!("unknown checker {:?}{hint} (checkers are {all})", cut(c)),
-                );
+                let message = format!("unknown checker {:?}{hint} (checkers are {all})", cut(c));
+                return err(path.index(j), message);
             }
             if e.violates[..j].contains(c) {
                 return err(path.index(j), format!("checker {c:?} is listed twice"));
@@ -50,8 +48,6 @@ pub(crate) fn plan(p: &Plan) -> Check {
     }
     match &p.swarm {
         Some(_) if !p.steps.is_empty() => err(FieldPath::step(0), "the swarm scenario draws its plan from the seed: it has no [[step]]"),
-        Some(s) if s.fault_phase < Millis(1000) => err(root.key("swarm").key("fault_phase"), "expected at least 1 second of faults"),
-        Some(s) if s.max_instances == 0 => err(root.key("swarm").key("max_instances"), "expected at least 1 instance"),
         Some(_) => Ok(()),
         None if p.steps.is_empty() => err(root, "no [[step]]: a scenario tells its story in steps (only the swarm scenario, with [swarm], has none)"),
         None => Story { p, created: BTreeSet::new(), paused: BTreeMap::new(), links: Vec::new(), now: Millis(0) }.run(),
@@ -134,18 +130,15 @@ impl<'p> Story<'p> {
                 point: p,
                 through_heal,
             } => {
+                if *through_heal && *arm != ArmKind::Hang {
+                    let message = "`through_heal` is for `arm = \"hang\"` only";
+                    return err(path.key("through_heal"), message);
+                }
                 self.host(*host, &path.key("host"), Role::Nexus)?;
-                point(p, &path.key("point"))?;
                 if *arm == ArmKind::Pause {
                     *self.paused.entry((*host, p)).or_default() += 1;
                 }
-                match *through_heal && *arm != ArmKind::Hang {
-                    true => err(
-                        path.key("through_heal"),
-                        "`through_heal` is for `arm = \"hang\"` only",
-                    ),
-                    false => Ok(()),
-                }
+                point(p, &path.key("point"))
             }
             Action::Unpause {
                 unpause,
@@ -182,9 +175,12 @@ impl<'p> Story<'p> {
             Fault::Crash { host: h }
             | Fault::PowerLoss { host: h }
             | Fault::Restart { host: h } => self.host(*h, &host, Role::Crash),
-            Fault::LoseSled { sled: s } | Fault::SledAgentRestartKeepsVmms { sled: s } => {
-                self.host(HostId::Sled(*s), &host, Role::Crash)
-            }
+            // A sled fault's status, count and seconds check themselves
+            // (crate::fault).
+            Fault::LoseSled { sled: s }
+            | Fault::SledAgentRestartKeepsVmms { sled: s }
+            | Fault::SledError { sled: s, .. }
+            | Fault::SledHang { sled: s, .. } => self.host(HostId::Sled(*s), &host, Role::Crash),
             Fault::Partition { a, b, oneway: o } => {
                 self.link(i, (*a, *b), path, o.then(|| oneway(a, b, "partitioned")))
             }
@@ -200,15 +196,6 @@ impl<'p> Story<'p> {
             | Fault::VmmFailsBooting { instance } => {
                 self.instance(instance, &path.key("instance"), false)
             }
-            Fault::SledError { status, .. } if !(400..=599).contains(status) || *status == 404 => {
-                err(path.key("status"), format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)"))
-            }
-            Fault::SledError { sled: s, count, seconds, .. }
-            | Fault::SledHang { sled: s, count, seconds, .. } => match (count, seconds) {
-                (Some(0), _) => err(path.key("count"), "`count` is at least 1"),
-                (_, Some(0)) => err(path.key("seconds"), "`seconds` is at least 1"),
-                _ => self.host(HostId::Sled(*s), &host, Role::Crash),
-            },
             Fault::Upgrade {} => Ok(()),
         }
     }
@@ -229,10 +216,8 @@ impl<'p> Story<'p> {
         self.host(a, &path.key("host"), Role::Link)?;
         self.host(b, &path.key("peer"), Role::Link)?;
         if a == b {
-            return err(
-                path.key("peer"),
-                format!("a fault between hosts needs two different hosts, got {a} twice"),
-            );
+            let message = format!("a fault between hosts needs two different hosts, got {a} twice");
+            return err(path.key("peer"), message);
         }
         let Some(new) = entry else { return Ok(()) };
         let (x, y) = (a.min(b), a.max(b));
@@ -266,10 +251,8 @@ impl<'p> Story<'p> {
             _ => None,
         };
         if let Some(has) = has {
-            return err(
-                path.clone(),
-                format!("unknown host \"{h}\" (this scenario has {has}; {hosts})"),
-            );
+            let message = format!("unknown host \"{h}\" (this scenario has {has}; {hosts})");
+            return err(path.clone(), message);
         }
         match (role, h) {
             (Role::Nexus, HostId::Nexus(_)) | (Role::Link, _) => Ok(()),
@@ -289,10 +272,8 @@ impl<'p> Story<'p> {
                 true => "this scenario declares no [[instance]]".to_string(),
                 false => format!("declared in [[instance]]: {}", declared.join(", ")),
             };
-            return err(
-                path.clone(),
-                format!("unknown instance {:?}{hint} ({declared})", cut(name)),
-            );
+            let message = format!("unknown instance {:?}{hint} ({declared})", cut(name));
+            return err(path.clone(), message);
         }
         let first_create = self.p.steps.iter().position(|s| matches!(&s.action, Action::Request(r) if r.request == RequestKind::Create && r.instance == name));
         match first_create {

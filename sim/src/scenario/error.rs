@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// ```text
 /// scenarios/foo.toml:12:1: step 3 field `host`: unknown host "nexus-7" (...)
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The file, as the caller named it.
     pub file: PathBuf,
@@ -33,10 +33,8 @@ impl ScenarioError {
         let message: String = message.into();
         ScenarioError {
             file: file.to_path_buf(),
-            position: None,
-            field: None,
             message: message.split_whitespace().collect::<Vec<_>>().join(" "),
-            source: None,
+            ..Default::default()
         }
     }
 

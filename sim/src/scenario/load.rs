@@ -45,11 +45,6 @@ impl Scenario {
     pub fn plan(&self) -> &Plan {
         &self.runs[0].plan
     }
-
-    /// Whether this is the swarm scenario (its plan is drawn from the seed).
-    pub fn is_swarm(&self) -> bool {
-        self.plan().is_swarm()
-    }
 }
 
 /// A `[[case]]`: `name`, `vars` (each used by some field) and its own
@@ -72,10 +67,7 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| ScenarioError::file(path, format!("cannot read: {e}")))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_stem().unwrap_or_default().to_string_lossy();
     load_str(&name, path, &text)
 }
 
@@ -185,15 +177,10 @@ fn one_plan<'a>(
 /// broken file does not stop the others. A `*.toml` that is not a file is
 /// reported as broken too.
 pub fn discover(dir: &Path) -> Result<Vec<Result<Scenario, ScenarioError>>, ScenarioError> {
-    let unreadable =
-        |e: std::io::Error| ScenarioError::file(dir, format!("cannot read folder: {e}"));
-    let mut paths = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
-        let path = entry.map_err(unreadable)?.path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            paths.push(path);
-        }
-    }
+    let entries = std::fs::read_dir(dir).and_then(|d| d.map(|e| Ok(e?.path())).collect());
+    let mut paths: Vec<PathBuf> =
+        entries.map_err(|e| ScenarioError::file(dir, format!("cannot read folder: {e}")))?;
+    paths.retain(|p| p.extension().is_some_and(|e| e == "toml"));
     paths.sort();
     Ok(paths.iter().map(|p| load_file(p)).collect())
 }

@@ -82,12 +82,8 @@ impl<'a> Source<'a> {
             let message = format!("invalid TOML: {}", e.message());
             ScenarioError::at(file, text, e.span().unwrap_or(0..0), None, message)
         })?;
-        let mut fields = Vec::new();
-        list(
-            &DeValue::Table(root.get_ref().clone()),
-            &FieldPath::default(),
-            &mut fields,
-        );
+        let tree = DeValue::Table(root.get_ref().clone());
+        let fields = list(&tree, &FieldPath::default());
         Ok(Source {
             file,
             text,
@@ -165,8 +161,8 @@ impl<'a> Source<'a> {
     }
 }
 
-/// Lists every key, item and value under `v` (whose path is `path`).
-fn list(v: &DeValue<'_>, path: &FieldPath, out: &mut Vec<(FieldPath, Range<usize>, Range<usize>)>) {
+/// Every key, item and value under `v` (at `path`), parents first.
+fn list(v: &DeValue<'_>, path: &FieldPath) -> Vec<(FieldPath, Range<usize>, Range<usize>)> {
     let children: Vec<(FieldPath, Range<usize>, &Spanned<DeValue<'_>>)> = match v {
         DeValue::Table(t) => (t.iter())
             .map(|(k, v)| (path.key(k.get_ref()), k.span(), v))
@@ -176,10 +172,12 @@ fn list(v: &DeValue<'_>, path: &FieldPath, out: &mut Vec<(FieldPath, Range<usize
             .collect(),
         _ => Vec::new(),
     };
+    let mut out = Vec::new();
     for (here, name, v) in children {
         out.push((here.clone(), name, v.span()));
-        list(v.get_ref(), &here, out);
+        out.extend(list(v.get_ref(), &here));
     }
+    out
 }
 
 /// serde names Rust types (`expected u64`); say what they accept.
@@ -187,7 +185,6 @@ fn plain_types(message: &str) -> String {
     let plain = [
         ("expected u64", "expected a non-negative whole number"),
         ("expected u16", "expected a whole number 0..=65535"),
-        ("expected u8", "expected a whole number 0..=255"),
     ];
     for (rust, plain) in plain {
         if let Some(head) = message.strip_suffix(rust) {

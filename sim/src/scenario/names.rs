@@ -36,11 +36,9 @@ pub(crate) fn suggest(message: &str) -> String {
         .and_then(|m| m.split_once(", available keys: "))
     {
         let first = keys.split(", ").next().unwrap_or_default();
-        let quoted: Vec<String> = available.split(", ").map(|k| format!("`{k}`")).collect();
-        return suggest(&format!(
-            "unknown field `{first}`, expected one of {}",
-            quoted.join(", ")
-        ));
+        let expected = format!("`{}`", available.replace(", ", "`, `"));
+        let message = format!("unknown field `{first}`, expected one of {expected}");
+        return suggest(&message);
     }
     let rest = (message.strip_prefix("unknown field `"))
         .or_else(|| message.strip_prefix("unknown variant `"))

@@ -78,10 +78,9 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
             if kind == "fault" {
                 let (_, name) = rest.remove_entry("fault").expect("the kind key is set");
                 let DeValue::String(fault) = name.get_ref() else {
-                    return Err((
-                        path.key("fault"),
-                        format!("expected a fault kind: one of {}", keys(Fault::VARIANTS)),
-                    ));
+                    let message =
+                        format!("expected a fault kind: one of {}", keys(Fault::VARIANTS));
+                    return Err((path.key("fault"), message));
                 };
                 rest = tag(fault.clone(), name.span(), rest);
             }
@@ -89,11 +88,8 @@ pub(crate) fn nest(root: &mut DeTable<'_>) -> Result<(), Problem> {
                 condition(c, &path.key("wait"))?;
             }
             t.extend(at);
-            t.extend(tag(
-                "action".into(),
-                span.clone(),
-                tag(kind.into(), span, rest),
-            ));
+            let action = tag(kind.into(), span.clone(), rest);
+            t.extend(tag("action".into(), span, action));
         }
     }
     if let Some(DeValue::Table(variants)) = root.get_mut("variants").map(Spanned::get_mut) {

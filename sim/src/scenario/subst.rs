@@ -57,18 +57,12 @@ impl<'a> Vars<'_, 'a> {
         if !self.values.contains_key(name) {
             let known: Vec<String> = self.values.keys().map(|k| format!("`{k}`")).collect();
             let hint = super::names::did_you_mean(name, self.values.keys().map(String::as_str));
-            return Err(match self.case {
-                None => {
-                    format!("`${{{name}}}` names no var: this scenario has no [[case]] to set it")
-                }
-                Some(c) if known.is_empty() => {
-                    format!("`${{{name}}}` names no var: case `{c}` sets none")
-                }
-                Some(c) => format!(
-                    "`${{{name}}}` names no var{hint}: case `{c}` sets {}",
-                    known.join(", ")
-                ),
-            });
+            let sets = match self.case {
+                None => "this scenario has no [[case]] to set it".to_string(),
+                Some(c) if known.is_empty() => format!("case `{c}` sets none"),
+                Some(c) => format!("case `{c}` sets {}", known.join(", ")),
+            };
+            return Err(format!("`${{{name}}}` names no var{hint}: {sets}"));
         }
         self.used.insert(name.to_string());
         Ok(&self.values[name])
@@ -83,9 +77,8 @@ impl<'a> Vars<'_, 'a> {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let Some((name, after)) = rest[start + 2..].split_once('}') else {
-                return Err(format!(
-                    "unterminated `${{` in {s:?}: a var is written `${{name}}`"
-                ));
+                let message = format!("unterminated `${{` in {s:?}: a var is written `${{name}}`");
+                return Err(message);
             };
             if !is_var_name(name) {
                 return Err(format!("`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"));
