@@ -95,6 +95,23 @@ const CASES: &[Case] = &[
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &[],
     },
+    // #5235's rule on a sled's error status: before RFD 486 any status but
+    // 400 failed the VMM, so the stop's 500 fails the instance while the
+    // sled still runs the VMM (leaked); legacy then restarts it.
+    Case {
+        fix: Fix::OnlyVmmGoneFails,
+        scenario: "sled-error-does-not-fail-instance",
+        variant: Variant::Legacy,
+        off: Off::Fires("no_unintended_restart"),
+        off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
+    },
+    Case {
+        fix: Fix::OnlyVmmGoneFails,
+        scenario: "sled-error-does-not-fail-instance",
+        variant: Variant::Omicron,
+        off: Off::Fires("no_orphan_vmm"),
+        off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
+    },
     // #7282: without #7928 the sled agent forgets a VMM whose guest shut
     // itself down before Nexus heard of it; the watcher's 404 fails it and
     // reincarnation restarts the guest.
