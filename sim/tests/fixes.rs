@@ -122,6 +122,20 @@ const CASES: &[Case] = &[
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &[],
     },
+    // The same without #7928 in `fixed`: branch 6 (the sled agent answers
+    // the watcher's poll for the VMM it forgot with the Destroyed it is
+    // still pushing) records the guest shutdown; nothing restarts it.
+    Case {
+        fix: Fix::PublishBeforeForget,
+        scenario: "guest-shutdown-unrecorded-is-not-restarted",
+        variant: Variant::Fixed,
+        off: Off::AsWritten,
+        off_reaches: &[
+            "gone (Destroyed)",
+            "instance_watcher web: vmm",
+            " is Destroyed g",
+        ],
+    },
     // #6809: without the intended state, omicron restarts the instance a
     // stop failed.
     Case {
