@@ -12,8 +12,9 @@
 //!   same trace;
 //! - `regression/<scenario>[/<case>]/<variant>/seed-<n>`: every entry of
 //!   the committed `regressions.toml`, replayed;
-//! - `fix/<id>`: each of omicron's fixes turned off gives its bug's
-//!   violation in its scenario, and on does not (`fixes.rs`).
+//! - `fix/<id>/<scenario>/<variant>`: each of omicron's fixes turned off
+//!   gives its bug's violation in its scenario (or, in a story the bug
+//!   does not meet, the run as written), and on does not (`fixes.rs`).
 //!
 //! `INTENT_SIM_SEEDS`, `INTENT_SIM_SEED`, `INTENT_SIM_VARIANT` and
 //! `INTENT_SIM_SCENARIO` narrow what runs (see `intent_sim::env`); a bad

@@ -1,26 +1,43 @@
 //! omicron's fixes as switches (`model::fixes`): for each fix, a scenario on
 //! which the model with the fix turned off gives the violation the
 //! historical bug caused, and with the fix on does not. The mutants are
-//! history, so these are the harness's mutation tests.
+//! history, so these are the harness's mutation tests. Some fixes have
+//! further cases: another path the disabled fix's code takes (a sled's
+//! error status rather than no answer), or a story the historical code
+//! got right (no race, or a `fixed` branch that closes the same gap), so
+//! that a fix turned off is judged on every branch it owns.
 //!
-//! A module of the `cases` binary (trials `fix/<id>`), not of `main`: the
-//! cargo-mutants judge runs `cases` only, and a mutant that makes
-//! `--without-fix` do nothing (`ModelConfig::has_fix -> true`) is caught
-//! only here (issue 11's survivor triage, `mutants/README.md`).
+//! A module of the `cases` binary (trials `fix/<id>/<scenario>/<variant>`),
+//! not of `main`: the cargo-mutants judge runs `cases` only, and a mutant
+//! that makes `--without-fix` do nothing (`ModelConfig::has_fix -> true`),
+//! or breaks the code a disabled fix runs, is caught only here (issue 11's
+//! survivor triage, `mutants/README.md`).
 
-use intent_sim::catalog;
 use intent_sim::verdict::RunReport;
+use intent_sim::{catalog, trace};
 use libtest_mimic::{Failed, Trial};
 use model::fixes::{Fix, FixSet};
 use model::variant::Variant;
 
-/// A fix, the scenario that shows its bug, the variant it is shown in, and
-/// the checker that must fire with the fix off.
+/// What the run with the fix off must show.
+enum Off {
+    /// The historical bug: this checker fires.
+    Fires(&'static str),
+    /// The run is as the scenario's file says (its `violates`, its
+    /// `must_reach`, its responses), as with the fix on: the story does
+    /// not meet the bug.
+    AsWritten,
+}
+
+/// A fix, the scenario that shows what the model does without it, the
+/// variant it is shown in, what the run with the fix off must show, and
+/// trace text that run must contain (the path taken only without the fix).
 struct Case {
     fix: Fix,
     scenario: &'static str,
     variant: Variant,
-    checker: &'static str,
+    off: Off,
+    off_reaches: &'static [&'static str],
 }
 
 const CASES: &[Case] = &[
@@ -30,7 +47,18 @@ const CASES: &[Case] = &[
         fix: Fix::CreateUnwindSkipsFailed,
         scenario: "create-unwinds-through-failed",
         variant: Variant::Omicron,
-        checker: "sagas_settle",
+        off: Off::Fires("sagas_settle"),
+        off_reaches: &["CREATE_INSTANCE_RECORD (undo): Creating g1 intent=Running -> Failed g2"],
+    },
+    // The old undo without the race: a `never` instance is not
+    // reincarnated while its record is Failed, so the delete succeeds and
+    // the saga unwinds (the undo's success arm).
+    Case {
+        fix: Fix::CreateUnwindSkipsFailed,
+        scenario: "create-unwinds-never-reincarnated",
+        variant: Variant::Omicron,
+        off: Off::AsWritten,
+        off_reaches: &["ProjectDeleteInstance by instance-create"],
     },
     // #10166: the replayed LOCK_INSTANCE unwinds holding the lock; the
     // stop is never applied.
@@ -38,14 +66,16 @@ const CASES: &[Case] = &[
         fix: Fix::LockInstanceRetries,
         scenario: "update-lock-replayed-after-db-error",
         variant: Variant::Omicron,
-        checker: "stop_intent_honored",
+        off: Off::Fires("stop_intent_honored"),
+        off_reaches: &[],
     },
     // #10801's twin of #10166, on BECOME_UPDATER.
     Case {
         fix: Fix::BecomeUpdaterRetries,
         scenario: "update-inherit-lock-replayed-after-db-error",
         variant: Variant::Omicron,
-        checker: "stop_intent_honored",
+        off: Off::Fires("stop_intent_honored"),
+        off_reaches: &[],
     },
     // #10784: the update saga retries the lock on a deleted instance for
     // ever.
@@ -53,7 +83,8 @@ const CASES: &[Case] = &[
         fix: Fix::LockGivesUpOnDeleted,
         scenario: "update-saga-outlives-its-instance",
         variant: Variant::Omicron,
-        checker: "sagas_settle",
+        off: Off::Fires("sagas_settle"),
+        off_reaches: &[],
     },
     // #5235: a stop that could not reach the sled failed the instance,
     // which legacy then restarted, and its VMM was left running.
@@ -61,7 +92,25 @@ const CASES: &[Case] = &[
         fix: Fix::OnlyVmmGoneFails,
         scenario: "sled-unreachable-during-stop",
         variant: Variant::Legacy,
-        checker: "no_unintended_restart",
+        off: Off::Fires("no_unintended_restart"),
+        off_reaches: &[],
+    },
+    // #5235's rule on a sled's error status: before RFD 486 any status but
+    // 400 failed the VMM, so the stop's 500 fails the instance while the
+    // sled still runs the VMM (leaked); legacy then restarts it.
+    Case {
+        fix: Fix::OnlyVmmGoneFails,
+        scenario: "sled-error-does-not-fail-instance",
+        variant: Variant::Legacy,
+        off: Off::Fires("no_unintended_restart"),
+        off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
+    },
+    Case {
+        fix: Fix::OnlyVmmGoneFails,
+        scenario: "sled-error-does-not-fail-instance",
+        variant: Variant::Omicron,
+        off: Off::Fires("no_orphan_vmm"),
+        off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
     },
     // #7282: without #7928 the sled agent forgets a VMM whose guest shut
     // itself down before Nexus heard of it; the watcher's 404 fails it and
@@ -70,7 +119,22 @@ const CASES: &[Case] = &[
         fix: Fix::PublishBeforeForget,
         scenario: "guest-shutdown-unrecorded-is-not-restarted",
         variant: Variant::Omicron,
-        checker: "no_unintended_restart",
+        off: Off::Fires("no_unintended_restart"),
+        off_reaches: &[],
+    },
+    // The same without #7928 in `fixed`: branch 6 (the sled agent answers
+    // the watcher's poll for the VMM it forgot with the Destroyed it is
+    // still pushing) records the guest shutdown; nothing restarts it.
+    Case {
+        fix: Fix::PublishBeforeForget,
+        scenario: "guest-shutdown-unrecorded-is-not-restarted",
+        variant: Variant::Fixed,
+        off: Off::AsWritten,
+        off_reaches: &[
+            "gone (Destroyed)",
+            "instance_watcher web: vmm",
+            " is Destroyed g",
+        ],
     },
     // #6809: without the intended state, omicron restarts the instance a
     // stop failed.
@@ -78,7 +142,8 @@ const CASES: &[Case] = &[
         fix: Fix::IntendedState,
         scenario: "stop-finds-vmm-gone",
         variant: Variant::Omicron,
-        checker: "no_unintended_restart",
+        off: Off::Fires("no_unintended_restart"),
+        off_reaches: &[],
     },
 ];
 
@@ -91,45 +156,72 @@ fn run(case: &Case, without: &FixSet, seed: u64) -> Result<RunReport, Failed> {
     Ok(r)
 }
 
-/// One trial per fix (`fix/<id>`: its bug fires with the fix off, seeds
-/// 0..3, and holds with it on), and `fix/every-fix-has-a-case`.
+/// One trial per case (`fix/<id>/<scenario>/<variant>`: with the fix off,
+/// seeds 0..3, its bug fires or the run is as written, as the case says;
+/// with it on, the run is as written), and `fix/every-fix-has-a-case`.
 pub fn trials() -> Vec<Trial> {
     let mut out = vec![Trial::test(
         "fix/every-fix-has-a-case",
         every_fix_has_a_case,
     )];
     for case in CASES {
-        out.push(Trial::test(format!("fix/{}", case.fix.id()), move || {
-            fires_with_its_fix_off_and_holds_with_it_on(case)
-        }));
+        let name = format!("fix/{}/{}/{}", case.fix.id(), case.scenario, case.variant);
+        out.push(Trial::test(name, move || off_and_on(case)));
     }
     out
 }
 
 fn every_fix_has_a_case() -> Result<(), Failed> {
-    match Fix::ALL
-        .into_iter()
-        .find(|fix| !CASES.iter().any(|c| c.fix == *fix))
-    {
+    match Fix::ALL.into_iter().find(|fix| {
+        !CASES
+            .iter()
+            .any(|c| c.fix == *fix && matches!(c.off, Off::Fires(_)))
+    }) {
         Some(fix) => Err(format!("fix {fix} has no scenario that shows its bug").into()),
         None => Ok(()),
     }
 }
 
-fn fires_with_its_fix_off_and_holds_with_it_on(case: &Case) -> Result<(), Failed> {
+fn off_and_on(case: &Case) -> Result<(), Failed> {
     let without: FixSet = [case.fix].into_iter().collect();
+    let here = |seed: u64| format!("{} seed {seed} {}", case.scenario, case.variant);
     for seed in SEEDS {
         let off = run(case, &without, seed)?;
-        if !off.fired().contains(case.checker) {
-            return Err(format!(
-                "{} seed {seed} {}: {} did not fire with {} off; fired {:?}",
-                case.scenario,
-                case.variant,
-                case.checker,
-                case.fix,
-                off.fired()
-            )
-            .into());
+        match case.off {
+            Off::Fires(checker) if !off.fired().contains(checker) => {
+                return Err(format!(
+                    "{}: {checker} did not fire with {} off; fired {:?}",
+                    here(seed),
+                    case.fix,
+                    off.fired()
+                )
+                .into());
+            }
+            Off::Fires(_) => {}
+            Off::AsWritten if !off.matches_expectation() => {
+                return Err(format!(
+                    "{}: with {} off the scenario is not as its file says: {:?}",
+                    here(seed),
+                    case.fix,
+                    off.mismatch()
+                )
+                .into());
+            }
+            Off::AsWritten => {}
+        }
+        for text in case.off_reaches {
+            if !off
+                .records
+                .iter()
+                .any(|r| trace::render(r, &off.names).contains(text))
+            {
+                return Err(format!(
+                    "{}: with {} off the trace never says {text:?}",
+                    here(seed),
+                    case.fix
+                )
+                .into());
+            }
         }
         if !off
             .repro_sim()
@@ -142,18 +234,15 @@ fn fires_with_its_fix_off_and_holds_with_it_on(case: &Case) -> Result<(), Failed
             .into());
         }
         let on = run(case, &FixSet::none(), seed)?;
-        if on.fired().contains(case.checker) {
-            return Err(format!(
-                "{} seed {seed} {}: {} fired with {} on",
-                case.scenario, case.variant, case.checker, case.fix
-            )
-            .into());
+        if let Off::Fires(checker) = case.off {
+            if on.fired().contains(checker) {
+                return Err(format!("{}: {checker} fired with {} on", here(seed), case.fix).into());
+            }
         }
         if !on.matches_expectation() {
             return Err(format!(
-                "{} seed {seed} {}: with every fix on the scenario is not as its file says: {:?}",
-                case.scenario,
-                case.variant,
+                "{}: with every fix on the scenario is not as its file says: {:?}",
+                here(seed),
                 on.mismatch()
             )
             .into());
