@@ -153,7 +153,8 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         let (mut plan, shape) = catalog::plan(&s, case.as_deref(), seed)?;
         plan.without_fixes = args.without_fix.iter().copied().collect();
         if let Some(path) = &args.emit_scenario {
-            let text = intent_sim::scenario::to_toml(&plan).map_err(Error::usage)?;
+            let kept = intent_sim::shrink::pinned(&plan, &s.name, seed);
+            let text = intent_sim::scenario::to_toml(&kept).map_err(Error::usage)?;
             std::fs::write(path, text).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
