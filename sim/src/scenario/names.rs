@@ -42,9 +42,9 @@ pub(crate) fn suggest(message: &str) -> String {
         };
         return suggest(&format!("unknown field `{first}`, {expected}"));
     }
-    let kind = ["unknown field `", "unknown variant `"].into_iter();
-    let kind = kind.filter_map(|k| Some((k, message.strip_prefix(k)?.split_once('`')?)));
-    match kind.last() {
+    let kinds = ["unknown field `", "unknown variant `"].into_iter();
+    let mut found = kinds.filter_map(|k| Some((k, message.strip_prefix(k)?.split_once('`')?)));
+    match found.next() {
         Some((kind, (word, tail))) => {
             let candidates = tail.split('`').skip(1).step_by(2);
             let hint = did_you_mean(word, candidates);
