@@ -389,6 +389,13 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     for e in &broken {
         println!("BROKEN {e}");
     }
+    if !broken.is_empty() {
+        // The summary's "every run as expected" covers the files that ran.
+        println!(
+            "{} scenario files could not be loaded (exit 1)",
+            broken.len()
+        );
+    }
     if args.coverage {
         let reached = reached.into_inner().expect("no panics hold it");
         print!("\n{}", reached.table());
