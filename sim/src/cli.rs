@@ -47,7 +47,7 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   cargo sim run stop-finds-vmm-gone --variant legacy --seed 7
   cargo sim run nexus-dies-during-create-saga              # every case, one after another
-  cargo sim run nexus-dies-during-create-saga --case=create_instance_record
+  cargo sim run nexus-dies-during-create-saga --case=create-record.after-action
   cargo sim run ./my-scenario.toml --seed 0x1267 --trace
   cargo sim run stop-finds-vmm-gone --variant legacy --format mermaid > run.mmd
   cargo sim run stop-finds-vmm-gone --variant legacy --seed 1 --db --at 30   # omdb's tables at 30 s";

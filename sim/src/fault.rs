@@ -92,10 +92,10 @@ pub enum Fault {
         #[serde(deserialize_with = "sled_error_status")]
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[serde(deserialize_with = "at_least_one")]
+        #[serde(deserialize_with = "one_to::<_, u32, 4294967295>")]
         count: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[serde(deserialize_with = "at_least_one")]
+        #[serde(deserialize_with = "one_to::<_, u64, 86400>")]
         seconds: Option<u64>,
     },
     /// The sled agent never answers `call` (the caller's RPC times out) for
@@ -106,10 +106,10 @@ pub enum Fault {
         #[serde(with = "sled_call")]
         call: SledCall,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[serde(deserialize_with = "at_least_one")]
+        #[serde(deserialize_with = "one_to::<_, u32, 4294967295>")]
         count: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[serde(deserialize_with = "at_least_one")]
+        #[serde(deserialize_with = "one_to::<_, u64, 86400>")]
         seconds: Option<u64>,
     },
     /// This instance's booting VMM fails: the sled publishes Failed.
@@ -204,21 +204,29 @@ fn lasting(f: &mut fmt::Formatter<'_>, count: Option<u32>, seconds: Option<u64>)
 /// A sled error's HTTP status: 400..=599, and not 404 (a VMM the sled does
 /// not know is `forget_vmm`).
 fn sled_error_status<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
-    let status = u16::deserialize(d)?;
-    let ok = ((400..=599).contains(&status) && status != 404).then_some(status);
-    ok.ok_or_else(|| Error::custom(format!("status {status}: a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)")))
+    let range =
+        "a sled error is 400..=599 and not 404 (a VMM the sled does not know is `forget_vmm`)";
+    let status =
+        i64::deserialize(d).map_err(|_| Error::custom(format!("expected a status: {range}")))?;
+    let ok = u16::try_from(status)
+        .ok()
+        .filter(|s| (400..=599).contains(s) && *s != 404);
+    ok.ok_or_else(|| Error::custom(format!("status {status}: {range}")))
 }
 
-/// A sled fault's `count` (calls) or `seconds` (virtual seconds): at least 1.
-fn at_least_one<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+/// A sled fault's `count` (calls, up to `u32::MAX`) or `seconds` (virtual
+/// seconds, up to a virtual day): a whole number from 1 to `MAX`.
+fn one_to<'de, D, T, const MAX: u64>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de> + From<u8> + PartialOrd,
+    T: TryFrom<u64>,
 {
-    let v = T::deserialize(d)?;
-    let ok = (v >= T::from(1)).then_some(v);
-    ok.map(Some)
-        .ok_or_else(|| Error::custom("expected at least 1"))
+    let range = || Error::custom(format!("expected a whole number 1..={MAX}"));
+    let v = i128::deserialize(d).map_err(|_| range())?;
+    let ok = u64::try_from(v).ok().filter(|v| (1..=MAX).contains(v));
+    ok.and_then(|v| T::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(range)
 }
 
 /// A sled-agent call as a file spells it (`register`, `put_state`,

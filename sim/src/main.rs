@@ -153,7 +153,8 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
         let (mut plan, shape) = catalog::plan(&s, case.as_deref(), seed)?;
         plan.without_fixes = args.without_fix.iter().copied().collect();
         if let Some(path) = &args.emit_scenario {
-            let text = intent_sim::scenario::to_toml(&plan).map_err(Error::usage)?;
+            let kept = intent_sim::shrink::pinned(&plan, &s.name, seed);
+            let text = intent_sim::scenario::to_toml(&kept).map_err(Error::usage)?;
             std::fs::write(path, text).map_err(|source| Error::Io {
                 path: path.clone(),
                 source,
@@ -387,6 +388,13 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
     print!("{}", summary.render(args.failures, BUILD));
     for e in &broken {
         println!("BROKEN {e}");
+    }
+    if !broken.is_empty() {
+        // The summary's "every run as expected" covers the files that ran.
+        println!(
+            "{} scenario files could not be loaded (exit 1)",
+            broken.len()
+        );
     }
     if args.coverage {
         let reached = reached.into_inner().expect("no panics hold it");

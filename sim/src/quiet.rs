@@ -1,5 +1,6 @@
 //! Quiet (design section 3): nothing left for the control plane to do. A
-//! run ends once quiet has held for one watcher period. Each rule names
+//! run ends once quiet has held for the quiet window (one watcher period,
+//! or longer than a VMM boot or stop: `runner::quiet_window`). Each rule names
 //! what is still pending, so a hung run says why.
 
 use crate::recorder::SledTables;

@@ -1,7 +1,7 @@
 //! Runs one plan in one variant from one seed: the story (or the swarm's
 //! fault phase) with safety checked on every event; then the heal; then the
-//! run goes on until quiet has held for one watcher period, or the
-//! deadline; then liveness.
+//! run goes on until quiet has held for the quiet window, or the deadline;
+//! then liveness.
 
 use crate::checkers::{self, FinalState};
 use crate::db_view::DbView;
@@ -26,14 +26,30 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// How long after the heal a run may take to become quiet: a watcher
-/// period, a reincarnation period, a cooldown, the push-retry cap and RPC
+/// How long quiet must hold before a run ends: one watcher period, and
+/// longer than a VMM takes to boot or to stop (each plus 5 s for the sled's
+/// report to land). Quiet can begin while a VMM is Starting or Stopping on
+/// its sled (the control plane has nothing to do until the sled reports);
+/// a window shorter than that transition ended runs with `vmm_boot = 40`
+/// `Starting`, faulting a start intent the sled was about to honour
+/// (`scenarios/slow-boot-and-stop-outlast-quiet.toml`). With omicron's
+/// default timings it is the watcher period.
+pub fn quiet_window(plan: &Plan) -> Duration {
+    let t = &plan.timings.apply();
+    let report = Duration::from_secs(5);
+    (t.watcher_period)
+        .max(t.vmm_boot_time + report)
+        .max(t.vmm_stop_time + report)
+}
+
+/// How long after the heal a run may take to become quiet: the quiet
+/// window, a reincarnation period, a cooldown, the push-retry cap and RPC
 /// timeouts, the `fixed` reconciler's longest start backoff (a start it
 /// retries after the heal may wait that long), with margin (design
 /// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
     let t = &plan.timings.apply();
-    t.watcher_period
+    quiet_window(plan)
         + t.reincarnation_period
         + t.default_cooldown.as_duration()
         + t.push_retry_max
@@ -341,10 +357,10 @@ impl Runner<'_> {
             }
         }
         self.faults.heal(&mut self.world, &self.recorder);
-        // Settle: until quiet has held for one watcher period, or the
+        // Settle: until quiet has held for the quiet window, or the
         // deadline.
         let deadline = self.now() + Millis(settle_deadline(self.plan).as_millis() as u64);
-        let quiet_for = Millis(self.plan.timings.apply().watcher_period.as_millis() as u64);
+        let quiet_for = Millis(quiet_window(self.plan).as_millis() as u64);
         let mut quiet_since: Option<Millis> = None;
         let mut last_reason = String::new();
         loop {

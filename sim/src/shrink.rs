@@ -247,6 +247,31 @@ pub fn shrink(
     })
 }
 
+/// A plan as a file that runs as itself (`--emit-scenario`): the seed it
+/// ran with (a file without `seed` runs seed 0), and for a drawn swarm
+/// plan, whose `violates` is a ceiling ("may fire"), each variant's fired
+/// checkers from that seed: the exact set a scenario file's `violates` is.
+pub fn pinned(plan: &Plan, from: &str, seed: u64) -> Plan {
+    let mut kept = Plan {
+        seed: Some(seed),
+        ..plan.clone()
+    };
+    if plan.is_swarm() {
+        kept.description = format!(
+            "The plan `cargo sim run {from} --seed {seed}` draws, written by --emit-scenario: \
+             its steps are explicit, and each variant's `violates` is what fires from this seed."
+        );
+        for v in Variant::ALL {
+            let r = runner::run(plan, from, None, v, seed);
+            let e = kept.variants.get_mut(v);
+            e.violates = r.fired().into_iter().collect();
+            e.must_reach.clear();
+            e.why = None;
+        }
+    }
+    kept
+}
+
 /// The shrunk plan as a kept scenario: a description of what was found,
 /// each variant's fired checkers as its `violates` (run from the same
 /// seed), and as `must_reach` for the shrunk variant the trace line of the

@@ -34,7 +34,7 @@ use std::fmt;
 pub enum FaultKind {
     NexusCrash,
     SledRestart,
-    SledLost,
+    LoseSled,
     DbCrash,
     Partition,
     OneWayPartition,
@@ -72,7 +72,7 @@ pub enum LaterKind {
 const ALL_KINDS: [FaultKind; 11] = [
     FaultKind::NexusCrash,
     FaultKind::SledRestart,
-    FaultKind::SledLost,
+    FaultKind::LoseSled,
     FaultKind::DbCrash,
     FaultKind::Partition,
     FaultKind::OneWayPartition,
@@ -289,7 +289,7 @@ pub fn plan(swarm: &Plan, seed: u64) -> (Plan, SwarmShape) {
                     let h = HostId::Sled(sled_host(&mut rng));
                     push(&mut steps, t, Action::Fault(Fault::Restart { host: h }));
                 }
-                FaultKind::SledLost => {
+                FaultKind::LoseSled => {
                     // Lose at most a minority of the sleds. omicron places
                     // VMMs on any in-service sled, powered or not (only an
                     // expunge, not modelled, takes a sled out), so each

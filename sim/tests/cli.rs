@@ -292,6 +292,11 @@ fn a_broken_scenario_file_is_bad_input() {
     let sweep = sim_with(&["sweep", "--all", "--seeds", "0..1"], &env);
     assert_eq!(sweep.code, Some(1), "{sweep:?}");
     assert!(sweep.stdout.contains(&format!("BROKEN {at}")), "{sweep:?}");
+    let last = sweep.stdout.lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "1 scenario files could not be loaded (exit 1)",
+        "{sweep:?}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! `roundtrip_plans` checks 200 seeds (drawing and loading are cheap);
 //! `roundtrip_traces` runs `INTENT_SIM_SEEDS` seeds (default 20) per
 //! variant; `INTENT_SIM_SEEDS=200 cargo test --release -p intent-sim --test
-//! roundtrip` runs all 200 in every variant.
+//! main roundtrip` runs all 200 in every variant.
 
 use intent_sim::catalog;
 use intent_sim::env;

@@ -716,39 +716,74 @@ fn a_bad_expect_says_what_it_takes() {
 }
 
 /// A sled fault's own fields check themselves as they deserialize
-/// (`crate::fault`): the status's range, and `count` and `seconds` at
-/// least 1, each at its field.
+/// (`crate::fault`), each at its field with its real range: the status
+/// 400..=599 but not 404, `count` at least 1, `seconds` 1 to a virtual day.
 #[test]
 fn a_sled_faults_own_fields_are_checked_at_their_field() {
     let fault = "[[step]]\nfault = \"sled_error\"\nhost = \"sled-0\"\ncall = \"put_state\"";
+    let range = "a sled error is 400..=599 and not 404";
     for (fields, want) in [
         (
             "status = 404",
-            "step 2 field `status`: status 404: a sled error is 400..=599 and not 404",
+            format!("step 2 field `status`: status 404: {range}"),
         ),
         (
             "status = 200",
-            "step 2 field `status`: status 200: a sled error is 400..=599",
+            format!("step 2 field `status`: status 200: {range}"),
+        ),
+        (
+            "status = \"x\"",
+            format!("step 2 field `status`: expected a status: {range}"),
         ),
         (
             "status = 500\ncount = 0",
-            "step 2 field `count`: expected at least 1",
+            "step 2 field `count`: expected a whole number 1..=4294967295".into(),
+        ),
+        (
+            "status = 500\ncount = 99999999999",
+            "step 2 field `count`: expected a whole number 1..=".into(),
         ),
         (
             "status = 500\nseconds = 0",
-            "step 2 field `seconds`: expected at least 1",
+            "step 2 field `seconds`: expected a whole number 1..=86400".into(),
+        ),
+        (
+            "status = 500\nseconds = 86401",
+            "step 2 field `seconds`: expected a whole number 1..=86400".into(),
         ),
     ] {
         let e = error(&story(&format!("{fault}\n{fields}"), ""));
         assert!(e.starts_with("t.toml:1"), "{e}");
-        assert!(e.contains(want), "{fields}: {e}");
+        assert!(e.contains(&want), "{fields}: {e}");
     }
     let hang = "[[step]]\nfault = \"sled_hang\"\nhost = \"sled-0\"\ncall = \"register\"\ncount = 0";
     let e = error(&story(hang, ""));
     assert!(
-        e.contains("step 2 field `count`: expected at least 1"),
+        e.contains("step 2 field `count`: expected a whole number 1.."),
         "{e}"
     );
-    let ok = format!("{fault}\nstatus = 503\ncount = 2\nseconds = 1");
+    let ok = format!("{fault}\nstatus = 503\ncount = 2\nseconds = 86400");
     load(&story(&ok, "")).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// An unknown key, kind or var name of any length is cut in the message,
+/// and a field on a fault that takes none says so.
+#[test]
+fn long_unknown_names_are_cut_and_fieldless_faults_say_so() {
+    let long = "x".repeat(100_000);
+    for steps in [
+        format!("[[step]]\nsleep = 1\n{long} = 1"),
+        format!("[[step]]\nrequest = \"{long}\"\ninstance = \"web\""),
+        format!("[[step]]\nfault = \"{long}\""),
+        format!("[[step]]\nrequest = \"stop\"\ninstance = \"${{{long}}}\""),
+    ] {
+        let e = error(&story(&steps, ""));
+        assert!(e.len() < 1_000, "{} characters: {}", e.len(), &e[..300]);
+        assert!(e.contains("(100000 characters)"), "{}", &e[..300]);
+    }
+    let e = error(&story("[[step]]\nfault = \"upgrade\"\nhost = \"db\"", ""));
+    assert!(
+        e.contains("unknown field `host`, there are no fields"),
+        "{e}"
+    );
 }

@@ -190,6 +190,46 @@ fn run_of_a_kept_story_defaults_to_its_seed() {
     assert!(named.stdout.contains("variant=legacy seed=3"), "{named:?}");
 }
 
+/// `--emit-scenario` writes a file that runs as the seed did: with its
+/// seed, and for a swarm plan each variant's fired checkers as the exact
+/// `violates`, so the file runs as expected in every variant (seed 20
+/// violates in legacy and omicron, holds in fixed).
+#[test]
+fn an_emitted_swarm_plan_runs_as_its_seed_did() {
+    let file = tmp("emitted-20.toml");
+    let seed = sim(&format!(
+        "run swarm --seed 20 --variant legacy --format json --emit-scenario {}",
+        file.display()
+    ));
+    assert_eq!(seed.code, Some(1), "{seed:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("seed = 20"), "{text}");
+    for variant in ["legacy", "omicron", "fixed"] {
+        let run = |what: &str| sim(&format!("run {what} --variant {variant} --format json"));
+        let (drawn, kept) = (run("swarm --seed 20"), run(&file.display().to_string()));
+        let trace = |o: &Out| {
+            o.stdout
+                .lines()
+                .filter(|l| !l.contains("\"result\""))
+                .count()
+        };
+        assert_eq!(trace(&drawn), trace(&kept), "{variant}");
+        let last = |o: &Out| o.stdout.lines().last().unwrap_or_default().to_string();
+        let hash = |o: &Out| {
+            last(o)
+                .split("\"trace_hash\":")
+                .nth(1)
+                .map(|h| h[..18].to_string())
+        };
+        assert_eq!(hash(&drawn), hash(&kept), "{variant}: {}", last(&kept));
+        assert!(
+            last(&kept).contains("\"expected\":true"),
+            "{variant}: {}",
+            last(&kept)
+        );
+    }
+}
+
 #[test]
 fn run_takes_a_path_and_its_repro_names_the_path() {
     let path = fixture("diverging/create-expects-503.toml");

@@ -52,8 +52,8 @@ impl FieldPath {
         };
         let tail: String = (rest.iter().enumerate())
             .map(|(n, seg)| match seg {
-                Seg::Key(k) if n == 0 => k.clone(),
-                Seg::Key(k) => format!(".{k}"),
+                Seg::Key(k) if n == 0 => crate::fault::cut(k),
+                Seg::Key(k) => format!(".{}", crate::fault::cut(k)),
                 Seg::Index(i) => format!("[{}]", i + 1),
             })
             .collect();
@@ -182,10 +182,7 @@ fn list(v: &DeValue<'_>, path: &FieldPath) -> Vec<(FieldPath, Range<usize>, Rang
 
 /// serde names Rust types (`expected u64`); say what they accept.
 fn plain_types(message: &str) -> String {
-    let plain = [
-        ("expected u64", "expected a non-negative whole number"),
-        ("expected u16", "expected a whole number 0..=65535"),
-    ];
+    let plain = [("expected u64", "expected a non-negative whole number")];
     for (rust, plain) in plain {
         if let Some(head) = message.strip_suffix(rust) {
             return format!("{head}{plain}");

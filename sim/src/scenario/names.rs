@@ -30,23 +30,25 @@ pub(crate) fn did_you_mean<'c>(s: &str, candidates: impl IntoIterator<Item = &'c
 /// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`,
 /// `b`` and `unknown variant ...` messages, and to toml's `unexpected keys
 /// in table: x, available keys: a, b` (an enum's struct variant), which it
-/// words as serde does.
+/// words as serde does; `x` is cut (a 100,000-character key is not echoed).
 pub(crate) fn suggest(message: &str) -> String {
     if let Some((keys, available)) = (message.strip_prefix("unexpected keys in table: "))
         .and_then(|m| m.split_once(", available keys: "))
     {
         let first = keys.split(", ").next().unwrap_or_default();
-        let expected = format!("`{}`", available.replace(", ", "`, `"));
-        let message = format!("unknown field `{first}`, expected one of {expected}");
-        return suggest(&message);
+        let expected = match available {
+            "" => "there are no fields".to_string(),
+            _ => format!("expected one of `{}`", available.replace(", ", "`, `")),
+        };
+        return suggest(&format!("unknown field `{first}`, {expected}"));
     }
-    let rest = (message.strip_prefix("unknown field `"))
-        .or_else(|| message.strip_prefix("unknown variant `"))
-        .and_then(|rest| rest.split_once('`'));
-    match rest {
-        Some((word, tail)) => {
+    let kinds = ["unknown field `", "unknown variant `"].into_iter();
+    let mut found = kinds.filter_map(|k| Some((k, message.strip_prefix(k)?.split_once('`')?)));
+    match found.next() {
+        Some((kind, (word, tail))) => {
             let candidates = tail.split('`').skip(1).step_by(2);
-            format!("{message}{}", did_you_mean(word, candidates))
+            let hint = did_you_mean(word, candidates);
+            format!("{kind}{}`{tail}{hint}", crate::fault::cut(word))
         }
         None => message.to_string(),
     }

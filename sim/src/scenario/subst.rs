@@ -62,6 +62,7 @@ impl<'a> Vars<'_, 'a> {
                 Some(c) if known.is_empty() => format!("case `{c}` sets none"),
                 Some(c) => format!("case `{c}` sets {}", known.join(", ")),
             };
+            let name = crate::fault::cut(name);
             return Err(format!("`${{{name}}}` names no var{hint}: {sets}"));
         }
         self.used.insert(name.to_string());
@@ -81,6 +82,7 @@ impl<'a> Vars<'_, 'a> {
                 return Err(message);
             };
             if !is_var_name(name) {
+                let name = crate::fault::cut(name);
                 return Err(format!("`${{{name}}}` is not a var name (letters, digits and `_`, not starting with a digit)"));
             }
             match self.value(name)? {
