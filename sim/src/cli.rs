@@ -180,9 +180,10 @@ pub struct ShrinkArgs {
     /// A scenario name (`cargo sim list`) or a path to a scenario `.toml`.
     #[arg(value_name = "SCENARIO")]
     pub scenario: String,
-    /// The seed of the failing run: a u64, decimal or hex.
+    /// The seed of the failing run: a u64, decimal or hex (a kept story's
+    /// own `seed` when not given).
     #[arg(long, value_parser = parse_seed, allow_hyphen_values = true)]
-    pub seed: u64,
+    pub seed: Option<u64>,
     /// The variant the run fails in: legacy, omicron or fixed.
     #[arg(long, value_parser = parse_variant, default_value = "fixed")]
     pub variant: Variant,
@@ -193,7 +194,7 @@ pub struct ShrinkArgs {
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub out: std::path::PathBuf,
     /// At most this many runs.
-    #[arg(long, default_value = "500", value_parser = parse_jobs)]
+    #[arg(long, default_value = "500", value_parser = parse_max_runs)]
     pub max_runs: usize,
 }
 
@@ -380,6 +381,15 @@ pub fn parse_jobs(s: &str) -> Result<usize, Error> {
             "bad value {s:?}: a whole number of worker threads, 1 or more"
         ))),
     }
+}
+
+/// Parses `--max-runs`: a whole number, 1 or more.
+pub fn parse_max_runs(s: &str) -> Result<usize, Error> {
+    parse_jobs(s).map_err(|_| {
+        Error::usage(format!(
+            "bad value {s:?}: a whole number of runs, 1 or more"
+        ))
+    })
 }
 
 /// Parses `--shard K/N`: whole numbers with 0 <= K < N.

@@ -106,13 +106,26 @@ fn first_sentence(text: &str) -> String {
 
 fn shrink(dir: Option<&std::path::Path>, args: ShrinkArgs) -> Result<ExitCode> {
     let s = catalog::find_in(dir, &args.scenario)?;
-    let (plan, _) = catalog::plan(&s, args.case.as_deref(), args.seed)?;
+    catalog::select_cases(&s, args.case.as_deref())?;
+    // Where the file goes is checked before the runs, not after them.
+    let folder = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    if args.out.is_dir() || folder.is_some_and(|p| !p.is_dir()) {
+        return Err(Error::usage(format!(
+            "-o {}: cannot write the scenario there (it is a folder, or its folder does not exist)",
+            args.out.display()
+        )));
+    }
+    // A kept story (`scenarios/found/`) shrinks from its own seed.
+    let seed = args.seed.or(s.plan().seed).ok_or_else(|| {
+        Error::usage("shrink needs --seed (the seed of the failing run; this file keeps none)")
+    })?;
+    let (plan, _) = catalog::plan(&s, args.case.as_deref(), seed)?;
     let shrunk =
-        intent_sim::shrink::shrink(&plan, args.variant, args.seed, args.max_runs, &mut |line| {
+        intent_sim::shrink::shrink(&plan, args.variant, seed, args.max_runs, &mut |line| {
             eprintln!("shrink: {line}")
         })
         .map_err(Error::usage)?;
-    let kept = intent_sim::shrink::as_scenario(&shrunk, &args.scenario, args.variant, args.seed);
+    let kept = intent_sim::shrink::as_scenario(&shrunk, &args.scenario, args.variant, seed);
     let text = intent_sim::scenario::to_toml(&kept).map_err(Error::usage)?;
     std::fs::write(&args.out, text).map_err(|source| Error::Io {
         path: args.out.clone(),
@@ -124,7 +137,7 @@ fn shrink(dir: Option<&std::path::Path>, args: ShrinkArgs) -> Result<ExitCode> {
         kept.steps.len(),
         shrunk.target.signature,
         args.variant,
-        args.seed
+        seed
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -142,6 +155,13 @@ fn run(dir: Option<&std::path::Path>, args: RunArgs) -> Result<ExitCode> {
     }
     let s = catalog::find_in(dir, name)?;
     let cases = catalog::select_cases(&s, args.case.as_deref())?;
+    if args.emit_scenario.is_some() && cases.len() > 1 {
+        let names: Vec<String> = cases.iter().flatten().cloned().collect();
+        return Err(Error::usage(format!(
+            "--emit-scenario writes one plan: name the case with --case (cases: {})",
+            names.join(", ")
+        )));
+    }
     // A kept story (`scenarios/found/`) runs from the seed it was found with
     // unless the user names another, as its `cases` test does.
     let seed = args.seed.or(s.plan().seed).unwrap_or(0);
@@ -289,6 +309,12 @@ fn run_sweep(dir: Option<&std::path::Path>, args: SweepArgs) -> Result<ExitCode>
                 Ok(s) => ok.push(s),
                 Err(e) => broken.push(e.to_string()),
             }
+        }
+        if ok.is_empty() && broken.is_empty() {
+            let folder = dir.map_or("the scenarios folder".into(), |d| d.display().to_string());
+            return Err(Error::usage(format!(
+                "--all: no scenario files (*.toml) in {folder}"
+            )));
         }
         ok
     } else {

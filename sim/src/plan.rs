@@ -453,7 +453,7 @@ impl<'de, const MIN: u64> DeserializeAs<'de, Millis> for Secs<MIN> {
     fn deserialize_as<D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
         use serde::de::Error;
         let range = format!(
-            "expected virtual seconds 0..={MAX_SECS} (a virtual day), whole or with up to 3 decimals"
+            "expected virtual seconds {MIN}..={MAX_SECS} (a virtual day), whole or with up to 3 decimals"
         );
         // serde's f64 takes a TOML integer too.
         let v = f64::deserialize(d).map_err(|_| D::Error::custom(&range))?;

@@ -43,13 +43,16 @@ pub fn quiet_window(plan: &Plan) -> Duration {
 }
 
 /// How long after the heal a run may take to become quiet: the quiet
-/// window, a reincarnation period, a cooldown, the push-retry cap and RPC
+/// window, a VMM's boot and stop once more (quiet that began during a boot
+/// or a stop starts again after it), a reincarnation period, a cooldown, the push-retry cap and RPC
 /// timeouts, the `fixed` reconciler's longest start backoff (a start it
 /// retries after the heal may wait that long), with margin (design
 /// section 3).
 pub fn settle_deadline(plan: &Plan) -> Duration {
     let t = &plan.timings.apply();
     quiet_window(plan)
+        + t.vmm_boot_time
+        + t.vmm_stop_time
         + t.reincarnation_period
         + t.default_cooldown.as_duration()
         + t.push_retry_max
@@ -383,6 +386,12 @@ impl Runner<'_> {
                 }
             }
             if now >= deadline {
+                // Quiet at the deadline, but not yet for the whole window:
+                // say so, not what was pending before it began.
+                if let Some(since) = quiet_since {
+                    let window = quiet_for.0 / 1000;
+                    last_reason = format!("quiet since {since}, short of the {window}s window");
+                }
                 return Some(format!(
                     "not quiet {}s after the heal: {last_reason}",
                     settle_deadline(self.plan).as_secs()

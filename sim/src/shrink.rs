@@ -206,7 +206,8 @@ pub fn shrink(
     plan.swarm = None;
     let report = runner::run(&plan, "shrink", None, variant, seed);
     let first = violations(&report).min_by_key(|v| v.at).ok_or_else(|| {
-        format!("the run holds in {variant} from seed {seed}: nothing to shrink (shrink takes a run where a checker fires)")
+        let verdict = report.verdict();
+        format!("no checker fires in {variant} from seed {seed} (the run is {verdict}): nothing to shrink (shrink takes a run where a checker fires)")
     })?;
     let target = Target {
         signature: first.signature(),
@@ -257,8 +258,20 @@ pub fn pinned(plan: &Plan, from: &str, seed: u64) -> Plan {
         ..plan.clone()
     };
     if plan.is_swarm() {
+        let fixes: Vec<String> = plan
+            .without_fixes
+            .iter()
+            .map(|f| f.id().to_string())
+            .collect();
+        let off = match fixes.is_empty() {
+            true => String::new(),
+            false => format!(
+                " with fixes {} off: run it with --without-fix",
+                fixes.join(", ")
+            ),
+        };
         kept.description = format!(
-            "The plan `cargo sim run {from} --seed {seed}` draws, written by --emit-scenario: \
+            "The plan `cargo sim run {from} --seed {seed}` draws, written by --emit-scenario{off}: \
              its steps are explicit, and each variant's `violates` is what fires from this seed."
         );
         for v in Variant::ALL {

@@ -249,6 +249,18 @@ fn readme_example_loads() {
 }
 
 #[test]
+fn readme_names_every_checker() {
+    let readme = readme();
+    for checker in intent_sim::checkers::NAMES {
+        let listed = readme.contains(&format!("`{checker}`"));
+        assert!(
+            listed,
+            "scenarios/README.md does not list the checker `{checker}`"
+        );
+    }
+}
+
+#[test]
 fn readme_names_every_point() {
     let readme = readme();
     for point in model::nexus::sagas::named_points() {
@@ -780,6 +792,13 @@ fn long_unknown_names_are_cut_and_fieldless_faults_say_so() {
         let e = error(&story(&steps, ""));
         assert!(e.len() < 1_000, "{} characters: {}", e.len(), &e[..300]);
         assert!(e.contains("(100000 characters)"), "{}", &e[..300]);
+    }
+    let unused = format!("[[case]]\nname = \"a\"\n[case.vars]\n{long} = 1");
+    let unterminated = format!("[[step]]\nrequest = \"stop\"\ninstance = \"${{{long}\"");
+    for e in [error(&story("", &unused)), error(&story(&unterminated, ""))] {
+        let head = &e[..e.len().min(300)];
+        assert!(e.len() < 1_000, "{} characters: {head}", e.len());
+        assert!(e.contains("characters)"), "{head}");
     }
     let e = error(&story("[[step]]\nfault = \"upgrade\"\nhost = \"db\"", ""));
     assert!(

@@ -230,6 +230,84 @@ fn an_emitted_swarm_plan_runs_as_its_seed_did() {
     }
 }
 
+/// A boot or a stop as long as the format allows (a virtual day) ends the
+/// run held, not `hung`: the settle deadline leaves room for quiet to
+/// start again after the transition (it hung from about 1,250 s up).
+#[test]
+fn a_day_long_boot_and_stop_settle() {
+    let file = tmp("day-long.toml");
+    let text = "description = \"d\"\n[timings]\nvmm_boot = 86000\nvmm_stop = 86400\n\
+                [[instance]]\nname = \"db\"\n[[instance]]\nname = \"web\"\n\
+                [[step]]\nrequest = \"create\"\ninstance = \"db\"\nstart = true\n\
+                [[step]]\nwait = { instance = \"db\", state = \"Running\" }\nwithin = 86400\n\
+                [[step]]\nrequest = \"stop\"\ninstance = \"db\"\n\
+                [[step]]\nrequest = \"create\"\ninstance = \"web\"\nstart = true\n\
+                [variants.legacy]\n[variants.omicron]\n[variants.fixed]\n";
+    std::fs::write(&file, text).unwrap();
+    for variant in ["legacy", "omicron", "fixed"] {
+        let out = sim(&format!("run {} --variant {variant}", file.display()));
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(
+            out.stdout.contains("verdict: held (as expected)"),
+            "{out:?}"
+        );
+    }
+}
+
+/// `shrink` and `--emit-scenario` check what they can before any run: the
+/// case, where the file goes, the run budget; a kept story shrinks from its
+/// own seed; a run where no checker fires is named by its verdict.
+#[test]
+fn shrink_and_emit_check_their_input_first() {
+    let found = "../scenarios/found/swarm-20-legacy.toml";
+    let missing = tmp("no-such-folder").join("x.toml");
+    bad(
+        &sim(&format!(
+            "shrink swarm --seed 20 --variant legacy -o {}",
+            missing.display()
+        )),
+        &["cannot write the scenario there"],
+    );
+    let folder = tmp("a-folder");
+    let _ = std::fs::create_dir_all(&folder);
+    bad(
+        &sim(&format!(
+            "shrink swarm --seed 20 --variant legacy -o {}",
+            folder.display()
+        )),
+        &["it is a folder"],
+    );
+    let out = tmp("s.toml");
+    let swarm_case = format!("shrink swarm --seed 20 --case x -o {}", out.display());
+    bad(&sim(&swarm_case), &["\"x\""]);
+    let zero = format!("shrink swarm --seed 20 --max-runs 0 -o {}", out.display());
+    bad(&sim(&zero), &["\"0\"", "runs, 1 or more"]);
+    bad(
+        &sim(&format!("shrink swarm -o {}", out.display())),
+        &["--seed"],
+    );
+    let held = sim(&format!(
+        "shrink swarm --seed 0 --variant fixed -o {}",
+        out.display()
+    ));
+    bad(&held, &["no checker fires", "the run is held"]);
+    let kept = sim(&format!(
+        "shrink {found} --variant legacy -o {}",
+        out.display()
+    ));
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    assert!(kept.stdout.contains("from seed 20"), "{kept:?}");
+    let cases = format!(
+        "run nexus-dies-during-create-saga --emit-scenario {}",
+        out.display()
+    );
+    bad(&sim(&cases), &["--emit-scenario", "--case"]);
+    let empty = tmp("empty-folder");
+    let _ = std::fs::create_dir_all(&empty);
+    let sweep = format!("--scenarios {} sweep --all --seeds 0..1", empty.display());
+    bad(&sim(&sweep), &["no scenario files"]);
+}
+
 #[test]
 fn run_takes_a_path_and_its_repro_names_the_path() {
     let path = fixture("diverging/create-expects-503.toml");

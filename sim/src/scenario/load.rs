@@ -112,8 +112,9 @@ pub fn load_str(name: &str, path: &Path, text: &str) -> Result<Scenario, Scenari
         let full = case.map_or(name.to_string(), |c| format!("{name}/{c}"));
         let plan = one_plan(&src, full, &mut vars, case_table(root, i, "variants"))?;
         if let Some(unused) = vars.values.keys().find(|v| !vars.used.contains(*v)) {
+            let (path, unused) = (path.key("vars").key(unused), cut(unused));
             let message = format!("var `{unused}` is never used: no field writes `${{{unused}}}`");
-            return Err(src.error(&path.key("vars").key(unused), message));
+            return Err(src.error(&path, message));
         }
         runs.push(ScenarioRun {
             case: case.map(str::to_string),

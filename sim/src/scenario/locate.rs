@@ -106,9 +106,8 @@ impl<'a> Source<'a> {
         field: Option<String>,
         message: String,
     ) -> ScenarioError {
-        let found = (1..=path.0.len())
-            .rev()
-            .find_map(|n| self.field(&path.0[..n]));
+        let segs = &path.0;
+        let found = (1..=segs.len()).rev().find_map(|n| self.field(&segs[..n]));
         match found {
             Some((_, span, _)) => {
                 ScenarioError::at(self.file, self.text, span.clone(), field, message)

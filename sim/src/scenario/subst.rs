@@ -78,6 +78,7 @@ impl<'a> Vars<'_, 'a> {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let Some((name, after)) = rest[start + 2..].split_once('}') else {
+                let s = crate::fault::cut(s);
                 let message = format!("unterminated `${{` in {s:?}: a var is written `${{name}}`");
                 return Err(message);
             };
