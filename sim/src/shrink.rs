@@ -9,7 +9,7 @@
 
 use crate::checkers::Violation;
 use crate::fault::Fault;
-use crate::plan::{Action, Condition, Plan};
+use crate::plan::{Action, Condition, Plan, VariantExpectation};
 use crate::record::RecordKind;
 use crate::runner;
 use crate::scenario;
@@ -248,6 +248,14 @@ pub fn shrink(
     })
 }
 
+/// A variant's expectation as what run `r` showed: exactly the checkers
+/// that fired, nothing to reach, no reason to give.
+fn pin(e: &mut VariantExpectation, r: &RunReport) {
+    e.violates = r.fired().into_iter().collect();
+    e.must_reach.clear();
+    e.why = None;
+}
+
 /// A plan as a file that runs as itself (`--emit-scenario`): the seed it
 /// ran with (a file without `seed` runs seed 0), and for a drawn swarm
 /// plan, whose `violates` is a ceiling ("may fire"), each variant's fired
@@ -276,10 +284,7 @@ pub fn pinned(plan: &Plan, from: &str, seed: u64) -> Plan {
         );
         for v in Variant::ALL {
             let r = runner::run(plan, from, None, v, seed);
-            let e = kept.variants.get_mut(v);
-            e.violates = r.fired().into_iter().collect();
-            e.must_reach.clear();
-            e.why = None;
+            pin(kept.variants.get_mut(v), &r);
         }
     }
     kept
@@ -307,9 +312,7 @@ pub fn as_scenario(sh: &Shrunk, from: &str, variant: Variant, seed: u64) -> Plan
             &other
         };
         let e = plan.variants.get_mut(v);
-        e.violates = r.fired().into_iter().collect();
-        e.must_reach.clear();
-        e.why = None;
+        pin(e, r);
         if v == variant {
             let at = violations(r)
                 .find(|x| x.signature() == sh.target.signature)
