@@ -221,6 +221,7 @@ fn an_emitted_swarm_plan_runs_as_its_seed_did() {
                 .nth(1)
                 .map(|h| h[..18].to_string())
         };
+        assert!(hash(&drawn).is_some(), "no trace_hash: {}", last(&drawn));
         assert_eq!(hash(&drawn), hash(&kept), "{variant}: {}", last(&kept));
         assert!(
             last(&kept).contains("\"expected\":true"),
