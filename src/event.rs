@@ -380,6 +380,16 @@ pub enum Event {
         nexus: NexusId,
         retry_in_ms: u64,
     },
+    /// `LOCK_INSTANCE`'s try-lock of a deleted instance failed and will be
+    /// retried in `retry_in_ms` (virtual ms): omicron's per-retry log line
+    /// (`retry_notify_ext`, `nexus/src/app/sagas/instance_update/start.rs`)
+    /// in the #10177 loop, which before #10785 took "instance deleted" for
+    /// a transient error (#10784). Only `--without-fix 10785` reaches it.
+    LockRetry {
+        saga: SagaId,
+        instance: InstanceId,
+        retry_in_ms: u64,
+    },
     /// A background task decided to act on an instance.
     TaskDecision {
         task: BackgroundTask,
@@ -600,6 +610,15 @@ impl fmt::Display for Event {
             } => write!(
                 f,
                 "{sled} push {vmm} {gen} to {nexus} failed; retry in {retry_in_ms}ms"
+            ),
+            Event::LockRetry {
+                saga,
+                instance,
+                retry_in_ms,
+            } => write!(
+                f,
+                "saga {} {saga} LOCK_INSTANCE: instance {instance} is deleted; retry in {retry_in_ms}ms",
+                SagaName::StartInstanceUpdate
             ),
             Event::TaskDecision {
                 task,

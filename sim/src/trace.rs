@@ -53,7 +53,7 @@ pub fn in_story(record: &Record) -> bool {
             Event::ReservationWrite { .. } => false,
             Event::VmmOnSled { .. } | Event::VmmGone { .. } => true,
             Event::SledPutState { .. } | Event::SledCallFailed { .. } => true,
-            Event::PushRetry { .. } => false,
+            Event::PushRetry { .. } | Event::LockRetry { .. } => false,
             Event::TaskDecision { .. } => true,
         },
     }

@@ -38,6 +38,9 @@ struct Case {
     variant: Variant,
     off: Off,
     off_reaches: &'static [&'static str],
+    /// Trace text the run with the fix off may contain on at most this many
+    /// lines (a retry loop's cadence).
+    off_at_most: Option<(&'static str, usize)>,
 }
 
 const CASES: &[Case] = &[
@@ -49,6 +52,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("sagas_settle"),
         off_reaches: &["CREATE_INSTANCE_RECORD (undo): Creating g1 intent=Running -> Failed g2"],
+        off_at_most: None,
     },
     // The old undo without the race: a `never` instance is not
     // reincarnated while its record is Failed, so the delete succeeds and
@@ -59,6 +63,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::AsWritten,
         off_reaches: &["ProjectDeleteInstance by instance-create"],
+        off_at_most: None,
     },
     // #10166: the replayed LOCK_INSTANCE unwinds holding the lock; the
     // stop is never applied.
@@ -68,6 +73,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("stop_intent_honored"),
         off_reaches: &[],
+        off_at_most: None,
     },
     // #10801's twin of #10166, on BECOME_UPDATER.
     Case {
@@ -76,15 +82,36 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("stop_intent_honored"),
         off_reaches: &[],
+        off_at_most: None,
     },
     // #10784: the update saga retries the lock on a deleted instance for
-    // ever.
+    // ever, with the internal-service backoff (`retry_policy_internal_service`,
+    // common/src/backoff.rs): 250 ms doubling to a cap of 180 s, so over
+    // the story's ~21 virtual minutes it tries some 16 times, not once per
+    // db round trip.
     Case {
         fix: Fix::LockGivesUpOnDeleted,
         scenario: "update-saga-outlives-its-instance",
         variant: Variant::Omicron,
         off: Off::Fires("sagas_settle"),
-        off_reaches: &[],
+        off_reaches: &[
+            "LOCK_INSTANCE: instance web is deleted; retry in 250ms",
+            "LOCK_INSTANCE: instance web is deleted; retry in 500ms",
+            "LOCK_INSTANCE: instance web is deleted; retry in 128000ms",
+            "LOCK_INSTANCE: instance web is deleted; retry in 180000ms",
+        ],
+        off_at_most: Some(("LOCK_INSTANCE: instance web is deleted; retry in", 30)),
+    },
+    // #10784's loop retried only what was not "already locked": an update
+    // saga that meets the lock held by another on a live instance gives up
+    // (siu_lock_instance's try-lock) with the fix off as with it on.
+    Case {
+        fix: Fix::LockGivesUpOnDeleted,
+        scenario: "update-saga-meets-held-lock",
+        variant: Variant::Omicron,
+        off: Off::AsWritten,
+        off_reaches: &["intent=Stopped DROPPED (conflict)"],
+        off_at_most: Some(("is deleted; retry in", 0)),
     },
     // #5235: a stop that could not reach the sled failed the instance,
     // which legacy then restarted, and its VMM was left running.
@@ -94,6 +121,7 @@ const CASES: &[Case] = &[
         variant: Variant::Legacy,
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &[],
+        off_at_most: None,
     },
     // #5235's rule on a sled's error status: before RFD 486 any status but
     // 400 failed the VMM, so the stop's 500 fails the instance while the
@@ -104,6 +132,7 @@ const CASES: &[Case] = &[
         variant: Variant::Legacy,
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
+        off_at_most: None,
     },
     Case {
         fix: Fix::OnlyVmmGoneFails,
@@ -111,6 +140,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("no_orphan_vmm"),
         off_reaches: &["answers 500", "VmmUpdateRuntime by api"],
+        off_at_most: None,
     },
     // #7282: without #7928 the sled agent forgets a VMM whose guest shut
     // itself down before Nexus heard of it; the watcher's 404 fails it and
@@ -121,6 +151,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &[],
+        off_at_most: None,
     },
     // The same without #7928 in `fixed`: branch 6 (the sled agent answers
     // the watcher's poll for the VMM it forgot with the Destroyed it is
@@ -135,6 +166,7 @@ const CASES: &[Case] = &[
             "instance_watcher web: vmm",
             " is Destroyed g",
         ],
+        off_at_most: None,
     },
     // #6809: without the intended state, omicron restarts the instance a
     // stop failed.
@@ -144,6 +176,7 @@ const CASES: &[Case] = &[
         variant: Variant::Omicron,
         off: Off::Fires("no_unintended_restart"),
         off_reaches: &[],
+        off_at_most: None,
     },
 ];
 
@@ -217,6 +250,21 @@ fn off_and_on(case: &Case) -> Result<(), Failed> {
             {
                 return Err(format!(
                     "{}: with {} off the trace never says {text:?}",
+                    here(seed),
+                    case.fix
+                )
+                .into());
+            }
+        }
+        if let Some((text, most)) = case.off_at_most {
+            let n = off
+                .records
+                .iter()
+                .filter(|r| trace::render(r, &off.names).contains(text))
+                .count();
+            if n > most {
+                return Err(format!(
+                    "{}: with {} off the trace says {text:?} {n} times, at most {most} expected",
                     here(seed),
                     case.fix
                 )

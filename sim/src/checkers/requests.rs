@@ -641,9 +641,9 @@ impl RequestTracker {
             Event::ReservationWrite { before, after, .. } => {
                 about = after.as_ref().or(before.as_ref()).map(|r| r.instance_id)
             }
-            Event::VmmOnSled { instance, .. } | Event::VmmGone { instance, .. } => {
-                about = Some(*instance)
-            }
+            Event::VmmOnSled { instance, .. }
+            | Event::VmmGone { instance, .. }
+            | Event::LockRetry { instance, .. } => about = Some(*instance),
             Event::SledPutState { vmm, .. }
             | Event::SledCallFailed { vmm, .. }
             | Event::PushRetry { vmm, .. } => about = self.vmms.get(vmm).map(|v| v.instance_id),

@@ -8,6 +8,7 @@ use super::executor::{ActionError, ActionResult, Node, Saga, SagaContext};
 use crate::clock;
 use crate::db::protocol::{DbRequest, DbResponse};
 use crate::db::rows::SagaName;
+use crate::event::Event;
 use crate::fixes::Fix;
 use crate::ids::{InstanceId, LockId, SagaId};
 use crate::mutation::{self, Mutation};
@@ -106,6 +107,11 @@ fn siu_lock_instance<'a>(
             while !matches!(answer, DbResponse::Write(true))
                 && instance_deleted(ctx, p.instance_id).await
             {
+                ctx.nexus.emit(Event::LockRetry {
+                    saga: ctx.saga,
+                    instance: p.instance_id,
+                    retry_in_ms: wait.as_millis() as u64,
+                });
                 turmoil::time::sleep(wait).await;
                 wait = (wait * 2).min(LOCK_RETRY_MAX);
                 answer = ctx.nexus.db_until_answered(ctx.cause(), req.clone()).await;
