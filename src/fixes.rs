@@ -209,12 +209,43 @@ mod tests {
         assert_eq!(Fix::parse("1234"), None);
     }
 
+    /// The ids are omicron's PR numbers, each the one its reference cites.
+    #[test]
+    fn ids_are_the_omicron_pull_requests() {
+        let ids: Vec<(Fix, &str)> = Fix::ALL.iter().map(|&f| (f, f.id())).collect();
+        assert_eq!(
+            ids,
+            [
+                (Fix::CreateUnwindSkipsFailed, "7437"),
+                (Fix::LockInstanceRetries, "10177"),
+                (Fix::BecomeUpdaterRetries, "10801"),
+                (Fix::LockGivesUpOnDeleted, "10785"),
+                (Fix::OnlyVmmGoneFails, "6455"),
+                (Fix::PublishBeforeForget, "7928"),
+                (Fix::IntendedState, "8053"),
+            ]
+        );
+        for fix in Fix::ALL {
+            let pr = format!("PR #{}", fix.id());
+            assert!(
+                fix.reference().contains(&pr),
+                "{fix:?}: {}",
+                fix.reference()
+            );
+            assert_eq!(fix.to_string(), format!("#{}", fix.id()));
+        }
+    }
+
+    /// The set prints as the command-line flags that replay it: nothing,
+    /// one flag, or flags in the fixes' order joined by one space.
     #[test]
     fn set_prints_in_order() {
+        assert_eq!(FixSet::none().to_string(), "");
+        let one: FixSet = [Fix::LockInstanceRetries].into_iter().collect();
+        assert_eq!(one.to_string(), "--without-fix 10177");
         let set: FixSet = [Fix::IntendedState, Fix::CreateUnwindSkipsFailed]
             .into_iter()
             .collect();
         assert_eq!(set.to_string(), "--without-fix 7437 --without-fix 8053");
-        assert_eq!(FixSet::none().to_string(), "");
     }
 }

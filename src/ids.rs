@@ -150,3 +150,84 @@ impl fmt::Display for Millis {
         write!(f, "{}.{:03}s", self.0 / 1000, self.0 % 1000)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of host, as turmoil, traces and scenario files name it.
+    const HOSTS: [(HostId, &str); 8] = [
+        (HostId::Db, "db"),
+        (HostId::Mgs, "mgs"),
+        (HostId::Workload, "workload"),
+        (HostId::Nexus(NexusId(0)), "nexus-0"),
+        (HostId::Nexus(NexusId(2)), "nexus-2"),
+        (HostId::Sled(SledId(0)), "sled-0"),
+        (HostId::Sled(SledId(17)), "sled-17"),
+        (HostId::Sled(SledId(u8::MAX)), "sled-255"),
+    ];
+
+    #[test]
+    fn host_names_parse_back_for_every_kind_of_host() {
+        for (host, name) in HOSTS {
+            assert_eq!(host.name(), name);
+            assert_eq!(HostId::parse(name), Some(host), "{name}");
+            assert_eq!(HostId::parse(&host.to_string()), Some(host), "{name}");
+        }
+    }
+
+    #[test]
+    fn names_of_no_host_are_rejected() {
+        for bad in [
+            "",
+            "DB",
+            "Mgs",
+            "work",
+            "workloads",
+            "client",
+            "nexus",
+            "nexus-",
+            "nexus-a",
+            "nexus-256",
+            "nexus--1",
+            "sled",
+            "sled-",
+            "sled-x",
+            "sled-256",
+            "sled-1.5",
+            "sled 1",
+            " db",
+        ] {
+            assert_eq!(HostId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    /// `Millis` prints as virtual seconds with exactly three decimals and
+    /// an `s`, the form the CLI's `--at` and its messages use: reading the
+    /// text back gives the same number of milliseconds.
+    #[test]
+    fn millis_print_as_seconds_with_three_decimals() {
+        for (ms, text) in [
+            (0, "0.000s"),
+            (5, "0.005s"),
+            (999, "0.999s"),
+            (1_000, "1.000s"),
+            (1_001, "1.001s"),
+            (61_250, "61.250s"),
+            (u64::MAX, "18446744073709551.615s"),
+        ] {
+            assert_eq!(Millis(ms).to_string(), text);
+        }
+        for ms in (0..5_000).chain([86_399_999, u64::MAX - 1]) {
+            let text = Millis(ms).to_string();
+            let (secs, frac) = text
+                .strip_suffix('s')
+                .and_then(|t| t.split_once('.'))
+                .unwrap_or_else(|| panic!("{text:?} is not SECS.MMMs"));
+            assert_eq!(frac.len(), 3, "{text}");
+            let back = secs.parse::<u64>().unwrap() * 1000 + frac.parse::<u64>().unwrap();
+            assert_eq!(back, ms, "{text}");
+        }
+        assert_eq!(Millis::from_secs(90).to_string(), "90.000s");
+    }
+}

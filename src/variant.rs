@@ -237,3 +237,27 @@ impl fmt::Display for Variant {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scenario files, `--variant` and `INTENT_SIM_VARIANT` name the
+    /// variants so; each name parses back to its variant.
+    #[test]
+    fn every_variant_parses_back_from_its_name() {
+        let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+        assert_eq!(names, ["legacy", "omicron", "fixed"]);
+        for v in Variant::ALL {
+            assert_eq!(Variant::parse(v.name()), Some(v));
+            assert_eq!(v.to_string(), v.name());
+        }
+    }
+
+    #[test]
+    fn unknown_variant_names_are_rejected() {
+        for bad in ["", "all", "Legacy", "FIXED", "omicron ", "head", "fix"] {
+            assert_eq!(Variant::parse(bad), None, "{bad:?}");
+        }
+    }
+}

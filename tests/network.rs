@@ -596,3 +596,105 @@ fn a_held_request_is_lost_unless_it_is_delivered_late() {
     // outlives it, and the server handles the request on release.
     assert_eq!(held_past_timeout(true), (Err(RpcError::Timeout), 1));
 }
+
+// ---------------------------------------------------------------------------
+// e: a host halted at a point sends and answers nothing more
+// ---------------------------------------------------------------------------
+
+/// The point the tests below halt a host at (any point would do).
+const HALT_AT: model::points::Plain = model::points::Plain::ApiAfterLookup;
+
+/// An observer that halts a host reaching [`HALT_AT`], as the harness's
+/// `crash` at a named point does before it crashes the host.
+struct HaltAt;
+
+impl model::probe::Probe for HaltAt {
+    fn event(&self, _host: HostId, _event: &model::event::Event) {}
+    fn point(&self, _host: HostId, name: &str) -> model::probe::PointAction {
+        if name == HALT_AT.as_str() {
+            model::probe::PointAction::Halt
+        } else {
+            model::probe::PointAction::Continue
+        }
+    }
+    fn is_paused(&self, _host: HostId, _name: &str) -> bool {
+        false
+    }
+}
+
+/// Which host halts at the point before the call.
+#[derive(Clone, Copy, Debug)]
+enum Halted {
+    Nobody,
+    /// The caller: one of its tasks reaches the point; another calls.
+    Caller,
+    /// The server: one of its tasks reaches the point; another serves.
+    Server,
+}
+
+/// In a task of its own, `host` reaches [`HALT_AT`] (and halts there).
+fn reach_halt_point(host: HostId) {
+    tokio::task::spawn_local(model::probe::point(host, HALT_AT.into()));
+}
+
+/// The client calls `sled-0`'s echo server (10 s timeout) one second
+/// after `halted` reached the halting point in another of its tasks.
+/// Returns the call's result and the requests the server handled.
+fn call_with_one_host_halted(halted: Halted) -> (Result<u64, RpcError>, u32) {
+    let _guard = model::probe::install(Rc::new(HaltAt));
+    let mut sim = sim(5);
+    let server = HostId::Sled(SledId(0));
+    let handled: Rc<std::cell::Cell<u32>> = Rc::default();
+    let count = handled.clone();
+    sim.host(server.name(), move || {
+        let count = count.clone();
+        async move {
+            if let Halted::Server = halted {
+                reach_halt_point(server);
+            }
+            rpc::serve(server, rpc::port::SLED_AGENT, move |x: u64| {
+                count.set(count.get() + 1);
+                async move { x + 1 }
+            })
+            .await?;
+            Ok(())
+        }
+    });
+    let out: Rc<RefCell<Option<Result<u64, RpcError>>>> = Rc::default();
+    let seen = out.clone();
+    sim.client(CLIENT.name(), async move {
+        if let Halted::Caller = halted {
+            reach_halt_point(CLIENT);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let r = rpc::call::<u64, u64>(
+            CLIENT,
+            server,
+            rpc::port::SLED_AGENT,
+            &41,
+            Duration::from_secs(10),
+        )
+        .await;
+        *seen.borrow_mut() = Some(r);
+        Ok(())
+    });
+    sim.run().expect("the simulation runs");
+    let r = out.take().expect("the client finished");
+    (r, handled.get())
+}
+
+/// A host halted at a named point is frozen in place: its other tasks
+/// neither send (the caller's request never reaches the server) nor
+/// answer (the server handles the request, the answer never leaves).
+#[test]
+fn a_host_halted_at_a_point_sends_and_answers_nothing() {
+    assert_eq!(call_with_one_host_halted(Halted::Nobody), (Ok(42), 1));
+    assert_eq!(
+        call_with_one_host_halted(Halted::Caller),
+        (Err(RpcError::Timeout), 0)
+    );
+    assert_eq!(
+        call_with_one_host_halted(Halted::Server),
+        (Err(RpcError::Timeout), 1)
+    );
+}

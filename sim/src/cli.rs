@@ -624,6 +624,45 @@ mod tests {
         assert!(bad.to_string().contains("10177"), "{bad}");
     }
 
+    /// A report's `--without-fix` flags (`FixSet`'s `Display`) replay
+    /// through this parser: every fix by its id, and sets of 0, 1 and 2
+    /// fixes off.
+    #[test]
+    fn printed_fix_sets_parse_back() {
+        for fix in Fix::ALL {
+            assert_eq!(parse_fix(fix.id()).unwrap(), fix);
+            assert_eq!(parse_fix(&fix.to_string()).unwrap(), fix);
+        }
+        let sets: [&[Fix]; 3] = [
+            &[],
+            &[Fix::PublishBeforeForget],
+            &[Fix::IntendedState, Fix::OnlyVmmGoneFails],
+        ];
+        for fixes in sets {
+            let set: model::fixes::FixSet = fixes.iter().copied().collect();
+            match go(&format!("run x {set}")).command {
+                Some(Command::Run(r)) => {
+                    assert_eq!(
+                        r.without_fix.into_iter().collect::<model::fixes::FixSet>(),
+                        set
+                    )
+                }
+                other => panic!("{set}: {other:?}"),
+            }
+        }
+    }
+
+    /// A moment the CLI prints (`Millis`'s `Display`: `SECS.MMMs`) reads
+    /// back through `--at` without its `s`.
+    #[test]
+    fn printed_moments_parse_back_as_at() {
+        for ms in [0, 1, 999, 1_000, 30_500, 654_321] {
+            let text = Millis(ms).to_string();
+            let at = text.strip_suffix('s').unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(parse_at(at).unwrap(), Millis(ms), "{text}");
+        }
+    }
+
     fn bad(s: &str) -> String {
         match parse(s.split_whitespace()) {
             Err(e) => e.to_string(),

@@ -95,11 +95,24 @@ impl Db {
         DbResponse::Write(true)
     }
 
-    /// The create saga's undo: deletes the record only while it is still
-    /// Creating; a replay after the delete succeeds.
+    /// The create saga's undo since #7437 (`sic_delete_instance_record`,
+    /// `nexus/src/app/sagas/instance_create.rs`): deletes the record while
+    /// it is `Creating`, `NoVmm` or `Failed` with no active VMM, as
+    /// `project_delete_instance_in_states(&[NoVmm, Failed, Creating])` does
+    /// (`nexus/db-queries/src/db/datastore/instance.rs`,
+    /// `instance_mark_destroyed_and_detach_disks`). Not only `Creating`: a
+    /// `MOVE_TO_STOPPED` whose write commits after its node failed leaves the
+    /// record `NoVmm` (scenario `create-move-to-stopped-delivered-late`).
+    /// Any other record is refused (`Conflict`); a replay after the delete
+    /// succeeds.
     pub(super) fn instance_delete_creating(&mut self, id: InstanceId, tx: &mut Tx) -> DbResponse {
         let applied = match self.instances.get(&id) {
-            Some(r) if r.runtime.nexus_state == InstanceState::Creating => {
+            Some(r)
+                if matches!(
+                    r.runtime.nexus_state,
+                    InstanceState::Creating | InstanceState::NoVmm | InstanceState::Failed
+                ) && r.runtime.propolis_id.is_none() =>
+            {
                 let before = self.instances.remove(&id);
                 tx.instance(
                     Query::InstanceDeleteCreating,

@@ -63,8 +63,11 @@ fn sic_create_instance_record<'a>(
     })
 }
 
-/// Deletes the record while it is still `Creating` (#7437: it no longer goes
-/// through `Failed`, so reincarnation cannot pick it up).
+/// Deletes the record while it is `Creating`, or `NoVmm` or `Failed` with no
+/// VMM (#7437: it no longer goes through `Failed`, so reincarnation cannot
+/// pick it up; `project_delete_instance_in_states`). A refusal is ignored
+/// here, where omicron's undo fails on it; no story reaches one (a start
+/// would have to land between a late `MOVE_TO_STOPPED` and this delete).
 fn sic_create_instance_record_undo<'a>(
     ctx: &'a SagaContext,
     p: &'a mut Params,
