@@ -152,11 +152,6 @@ impl FixSet {
         FixSet::default()
     }
 
-    /// Turns `fix` off.
-    pub fn disable(&mut self, fix: Fix) {
-        self.0.insert(fix);
-    }
-
     /// Whether `fix` is turned off.
     pub fn is_disabled(&self, fix: Fix) -> bool {
         self.0.contains(&fix)
