@@ -26,7 +26,7 @@ use model::rpc::{self, RpcError};
 use model::sled_agent::SledAgentConfig;
 use model::states::{ExternalState, Generation, InstanceState, IntendedState, VmmState};
 use model::variant::Variant;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -546,26 +546,8 @@ impl model::probe::Probe for Late {
 fn held_past_timeout(deliver_late: bool) -> (Result<u64, RpcError>, u32) {
     let _guard = model::probe::install(Rc::new(Late(deliver_late)));
     let mut sim = sim(5);
-    let handled: Rc<std::cell::Cell<u32>> = Rc::default();
-    let count = handled.clone();
-    sim.host("sled-0", move || {
-        let count = count.clone();
-        async move {
-            rpc::serve(
-                HostId::Sled(SledId(0)),
-                rpc::port::SLED_AGENT,
-                move |x: u64| {
-                    count.set(count.get() + 1);
-                    async move { x + 1 }
-                },
-            )
-            .await?;
-            Ok(())
-        }
-    });
-    let out: Rc<RefCell<Option<Result<u64, RpcError>>>> = Rc::default();
-    let seen = out.clone();
-    sim.client(CLIENT.name(), async move {
+    let handled = counting_echo_server(&mut sim, false);
+    let r = run_client(sim, async move {
         tokio::time::sleep(Duration::from_secs(1)).await;
         turmoil::hold(CLIENT.name(), "sled-0");
         let r = rpc::call::<u64, u64>(
@@ -576,15 +558,52 @@ fn held_past_timeout(deliver_late: bool) -> (Result<u64, RpcError>, u32) {
             Duration::from_secs(10),
         )
         .await;
-        *seen.borrow_mut() = Some(r);
         tokio::time::sleep(Duration::from_secs(20)).await;
         turmoil::release(CLIENT.name(), "sled-0");
         tokio::time::sleep(Duration::from_secs(10)).await;
+        r
+    });
+    (r, handled.get())
+}
+
+/// `sled-0` answers a number with the next one, counting the requests it
+/// handles; with `halt_first`, one of its tasks first reaches [`HALT_AT`].
+/// Returns the count.
+fn counting_echo_server(sim: &mut turmoil::Sim<'static>, halt_first: bool) -> Rc<Cell<u32>> {
+    let server = HostId::Sled(SledId(0));
+    let handled: Rc<Cell<u32>> = Rc::default();
+    let count = handled.clone();
+    sim.host(server.name(), move || {
+        let count = count.clone();
+        async move {
+            if halt_first {
+                reach_halt_point(server);
+            }
+            rpc::serve(server, rpc::port::SLED_AGENT, move |x: u64| {
+                count.set(count.get() + 1);
+                async move { x + 1 }
+            })
+            .await?;
+            Ok(())
+        }
+    });
+    handled
+}
+
+/// Runs `sim` with the client's task `call` (which ends with one call's
+/// result) and returns that result.
+fn run_client(
+    mut sim: turmoil::Sim<'static>,
+    call: impl std::future::Future<Output = Result<u64, RpcError>> + 'static,
+) -> Result<u64, RpcError> {
+    let out: Rc<RefCell<Option<Result<u64, RpcError>>>> = Rc::default();
+    let seen = out.clone();
+    sim.client(CLIENT.name(), async move {
+        *seen.borrow_mut() = Some(call.await);
         Ok(())
     });
     sim.run().expect("the simulation runs");
-    let r = out.take().expect("the client finished");
-    (r, handled.get())
+    out.take().expect("the client finished")
 }
 
 #[test]
@@ -643,43 +662,21 @@ fn reach_halt_point(host: HostId) {
 fn call_with_one_host_halted(halted: Halted) -> (Result<u64, RpcError>, u32) {
     let _guard = model::probe::install(Rc::new(HaltAt));
     let mut sim = sim(5);
-    let server = HostId::Sled(SledId(0));
-    let handled: Rc<std::cell::Cell<u32>> = Rc::default();
-    let count = handled.clone();
-    sim.host(server.name(), move || {
-        let count = count.clone();
-        async move {
-            if let Halted::Server = halted {
-                reach_halt_point(server);
-            }
-            rpc::serve(server, rpc::port::SLED_AGENT, move |x: u64| {
-                count.set(count.get() + 1);
-                async move { x + 1 }
-            })
-            .await?;
-            Ok(())
-        }
-    });
-    let out: Rc<RefCell<Option<Result<u64, RpcError>>>> = Rc::default();
-    let seen = out.clone();
-    sim.client(CLIENT.name(), async move {
+    let handled = counting_echo_server(&mut sim, matches!(halted, Halted::Server));
+    let r = run_client(sim, async move {
         if let Halted::Caller = halted {
             reach_halt_point(CLIENT);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let r = rpc::call::<u64, u64>(
+        rpc::call::<u64, u64>(
             CLIENT,
-            server,
+            HostId::Sled(SledId(0)),
             rpc::port::SLED_AGENT,
             &41,
             Duration::from_secs(10),
         )
-        .await;
-        *seen.borrow_mut() = Some(r);
-        Ok(())
+        .await
     });
-    sim.run().expect("the simulation runs");
-    let r = out.take().expect("the client finished");
     (r, handled.get())
 }
 

@@ -107,12 +107,16 @@ impl Db {
     /// succeeds.
     pub(super) fn instance_delete_creating(&mut self, id: InstanceId, tx: &mut Tx) -> DbResponse {
         let applied = match self.instances.get(&id) {
+            // None of these states has an active VMM (the CHECK constraint:
+            // `Vmm` iff `propolis_id` is set), so "with no active VMM" needs
+            // no test of its own.
             Some(r)
                 if matches!(
                     r.runtime.nexus_state,
                     InstanceState::Creating | InstanceState::NoVmm | InstanceState::Failed
-                ) && r.runtime.propolis_id.is_none() =>
+                ) =>
             {
+                debug_assert!(check_constraint_holds(&r.runtime));
                 let before = self.instances.remove(&id);
                 tx.instance(
                     Query::InstanceDeleteCreating,
